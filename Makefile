@@ -1,0 +1,55 @@
+# hippo-pcn: the two commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+ASSETS := static/vendor/nhsuk/nhsuk-frontend.min.css
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test install assets lint typecheck check clean bench
+
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(INSTALLED)
+
+$(ASSETS): package.json package-lock.json scripts/vendor_assets.py
+	npm ci --no-audit --no-fund --loglevel=error
+	$(PYTHON) scripts/vendor_assets.py
+
+assets: $(ASSETS)
+
+## Run the app: web + Celery worker + Celery beat, demo data, on http://127.0.0.1:8000
+demo: install assets
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "hippo-pcn is starting on http://127.0.0.1:8000  (sign in with a demo login above; Ctrl-C stops it)"
+	@echo ""
+	$(VENV)/bin/honcho start -f Procfile
+
+## Run the whole test suite against PostgreSQL and Redis on 127.0.0.1
+test: install assets
+	$(PY) scripts/check_services.py
+	bash scripts/ensure_chromium.sh
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy .
+
+check: lint typecheck
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor var

@@ -1,0 +1,136 @@
+"""hippo-pcn's admin site and the tenancy rules every ModelAdmin builds on.
+
+Access is by role, not by Django's per-model permissions: support (superusers and
+the `support` group) may do everything; other staff see what
+`organisations_for_user` allows, read-only unless a ModelAdmin says otherwise.
+Objects of another organisation are a 404, never a redirect or a 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import resolve_url
+
+from hippo_pcn.organisations.models import Organisation
+from hippo_pcn.organisations.selectors import (
+    organisations_for_user,
+    user_has_staff_access,
+    user_is_support,
+)
+
+
+class HippoAdminSite(admin.AdminSite):
+    site_header = "hippo-pcn"
+    site_title = "hippo-pcn admin"
+    index_title = "Administration"
+    enable_nav_sidebar = True
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return user_has_staff_access(user=request.user)
+
+    def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        """One sign-in page for the whole service: the staff login. A signed-in
+        user without admin access goes home, which explains why (no loop)."""
+        if request.user.is_authenticated:
+            return HttpResponseRedirect(resolve_url("home"))
+        next_url = request.GET.get("next") or resolve_url("admin:index")
+        query = urlencode({"next": next_url})
+        return HttpResponseRedirect(f"{resolve_url(settings.LOGIN_URL)}?{query}")
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Scopes a ModelAdmin to the user's organisations.
+
+    `tenant_field` is the lookup path from the model to its Organisation
+    ("organisation", "booking__practice", ...). Support sees everything.
+    """
+
+    tenant_field: str = "organisation"
+    show_full_result_count = False
+
+    # --- scoping -----------------------------------------------------------
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        qs = super().get_queryset(request)
+        if user_is_support(user=request.user):
+            return qs
+        orgs = organisations_for_user(user=request.user)
+        return qs.filter(**{f"{self.tenant_field}__in": orgs})
+
+    def scoped_organisations(self, request: HttpRequest) -> QuerySet[Organisation]:
+        return organisations_for_user(user=request.user)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.related_model is Organisation:
+            kwargs["queryset"] = self.scoped_organisations(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    # --- 404 instead of "perhaps it was deleted" redirects ----------------
+    def _object_or_404(self, request: HttpRequest, object_id: str) -> Any:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("No such record, or it belongs to another organisation.")
+        return obj
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        self._object_or_404(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._object_or_404(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._object_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    # --- role-based permissions -------------------------------------------
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return user_has_staff_access(user=request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return user_has_staff_access(user=request.user)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return user_is_support(user=request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return user_is_support(user=request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return user_is_support(user=request.user)
+
+
+class SupportOnlyAdminMixin:
+    """For models only the support team manages (users, groups)."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return user_is_support(user=request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return user_is_support(user=request.user)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return user_is_support(user=request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return user_is_support(user=request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return user_is_support(user=request.user)

@@ -1,0 +1,23 @@
+"""Local demo settings: SQLite and a filesystem Celery broker under ./var unless
+DATABASE_URL / CELERY_BROKER_URL say otherwise."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+DEMO_MODE = True
+SECRET_KEY = env.str(
+    "SECRET_KEY", default="local-demo-only-not-secret-6f0c8a2e9d1b4c7a8e3f5d2c1b0a9e8d"
+)
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
+# SQLite is shared by the web server, the worker and beat: WAL and immediate
+# transactions keep them from tripping over each other's locks.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # noqa: F405
+    DATABASES["default"]["OPTIONS"] = {  # noqa: F405
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }

@@ -1,0 +1,41 @@
+"""Test settings: the real PostgreSQL and Redis running on the machine."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+DEMO_MODE = True
+SECRET_KEY = "test-only-secret-key-9c1d7e2b4a6f8c0e3d5b7a9f1e2c4d6b8a0c2e4f"
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+
+DATABASES = {
+    "default": env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/hippo_pcn"),
+}
+
+# pytest-xdist workers share one Redis: give each its own key prefix.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/1")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"hippo-test-{_worker}",
+    }
+}
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,113 @@
+"""Shared fixtures: two PCNs (A and B), a practice in each, a practice with no
+PCN, and a user for every role, plus a support user."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from hippo_pcn.organisations.roles import Role
+
+from .factories import MembershipFactory, PcnFactory, PracticeFactory, UserFactory
+
+
+@pytest.fixture
+def pcn_a(db):
+    return PcnFactory(ods_code="U10001", name="Alpha PCN")
+
+
+@pytest.fixture
+def pcn_b(db):
+    return PcnFactory(ods_code="U20002", name="Beta PCN")
+
+
+@pytest.fixture
+def practice_a(pcn_a):
+    return PracticeFactory(ods_code="A10001", name="Alpha Surgery", pcn=pcn_a)
+
+
+@pytest.fixture
+def practice_a2(pcn_a):
+    return PracticeFactory(ods_code="A10002", name="Alpha Second Surgery", pcn=pcn_a)
+
+
+@pytest.fixture
+def practice_b(pcn_b):
+    return PracticeFactory(ods_code="B20001", name="Beta Surgery", pcn=pcn_b)
+
+
+@pytest.fixture
+def lone_practice(db):
+    return PracticeFactory(ods_code="C30001", name="Lone Surgery", pcn=None)
+
+
+def _member(username, organisation, role):
+    user = UserFactory(username=username)
+    MembershipFactory(user=user, organisation=organisation, role=role)
+    return user
+
+
+@pytest.fixture
+def practice_admin(practice_a):
+    return _member("a.practice_admin", practice_a, Role.PRACTICE_ADMIN)
+
+
+@pytest.fixture
+def practice_staff(practice_a):
+    return _member("a.practice_staff", practice_a, Role.PRACTICE_STAFF)
+
+
+@pytest.fixture
+def pcn_admin(pcn_a):
+    return _member("a.pcn_admin", pcn_a, Role.PCN_ADMIN)
+
+
+@pytest.fixture
+def pcn_tracer(pcn_a):
+    return _member("a.pcn_tracer", pcn_a, Role.PCN_TRACER)
+
+
+@pytest.fixture
+def other_practice_staff(practice_b):
+    return _member("b.practice_staff", practice_b, Role.PRACTICE_STAFF)
+
+
+@pytest.fixture
+def other_practice_admin(practice_b):
+    return _member("b.practice_admin", practice_b, Role.PRACTICE_ADMIN)
+
+
+@pytest.fixture
+def other_pcn_tracer(pcn_b):
+    return _member("b.pcn_tracer", pcn_b, Role.PCN_TRACER)
+
+
+@pytest.fixture
+def support_user(db):
+    user = UserFactory(username="support.member")
+    group, _ = Group.objects.get_or_create(name="support")
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root.support", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def no_membership_user(db):
+    return UserFactory(username="nobody")
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user) -> a test Client signed in as that user."""
+
+    def make(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
