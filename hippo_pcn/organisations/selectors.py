@@ -50,7 +50,9 @@ def organisations_for_user(*, user: UserLike) -> QuerySet[Organisation]:
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return Organisation.objects.none()
     own = Membership.objects.filter(user_id=_pk(user)).values("organisation_id")
-    pcns = Membership.objects.filter(user_id=_pk(user), role__in=PCN_ROLES).values("organisation_id")
+    pcns = Membership.objects.filter(user_id=_pk(user), role__in=PCN_ROLES).values(
+        "organisation_id"
+    )
     return Organisation.objects.filter(Q(pk__in=own) | Q(pcn_id__in=pcns))
 
 
