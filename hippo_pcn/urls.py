@@ -1,6 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from hippo_pcn import views
 from hippo_pcn.health.views import healthz
@@ -14,5 +15,10 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    path("emis/", include("emis_integration.urls")),
     path("admin/", admin.site.urls),
 ]
+
+if settings.EMIS_SANDBOX_ENABLED:
+    # The bundled EMIS: reached by the product only over HTTP, like a real EMIS.
+    urlpatterns.append(path("emis-sandbox/", include("emis_integration.sandbox.urls")))

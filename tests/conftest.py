@@ -4,7 +4,6 @@ PCN, and a user for every role, plus a support user."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 
 from hippo_pcn.organisations.roles import Role
@@ -85,9 +84,10 @@ def other_pcn_tracer(pcn_b):
 
 @pytest.fixture
 def support_user(db):
+    from hippo_pcn.organisations.services import support_group_ensure
+
     user = UserFactory(username="support.member")
-    group, _ = Group.objects.get_or_create(name="support")
-    user.groups.add(group)
+    user.groups.add(support_group_ensure())
     return user
 
 
@@ -111,3 +111,21 @@ def client_for():
         return client
 
     return make
+
+
+@pytest.fixture
+def emis_in_process(settings):
+    """Route EMIS calls to the sandbox in this process (see tests/emis_integration/transport.py).
+
+    Django closes "old" database connections when a request finishes; inside a test
+    transaction that would drop the test's connection, so those handlers are
+    detached for the duration (Django's own test client does the same)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = "tests.emis_integration.transport.wsgi_transport"
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)

@@ -26,6 +26,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "p" * 20 + "-production-like-secret-key-for-the-check-0123456789",
     "ALLOWED_HOSTS": "hippo-pcn.example.nhs.uk",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+    "FERNET_KEYS": "98M3RTh8Nf6PmwGQ6nbxXC9P2y75WwkluEDgq96J37o=",
 }
 
 
@@ -41,3 +42,28 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = _run(["check"], env)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_fernet_keys():
+    env = dict(PRODUCTION_ENV)
+    env["FERNET_KEYS"] = ""
+    result = _run(["check"], env)
+    assert result.returncode != 0
+    assert "FERNET_KEYS must be set" in result.stderr
+
+
+def test_production_refuses_a_malformed_fernet_key():
+    env = dict(PRODUCTION_ENV)
+    env["FERNET_KEYS"] = "not-a-key"
+    result = _run(["check"], env)
+    assert result.returncode != 0
+    assert "FERNET_KEYS contains a value that is not a valid Fernet key" in result.stderr
+    assert "not-a-key" not in result.stderr
+
+
+def test_production_has_no_sandbox_by_default():
+    result = _run(
+        ["shell", "-c", "from django.conf import settings; print(settings.EMIS_SANDBOX_ENABLED)"],
+        PRODUCTION_ENV,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.db import transaction
 
 from hippo_pcn.audit.services import system_actor
@@ -86,8 +85,6 @@ def _ensure_user(username: str, first_name: str, last_name: str, *, superuser: b
 def seed_organisations_and_staff() -> list[DemoLogin]:
     """Idempotent: a second run finds everything in place and changes nothing."""
     support_group = services.support_group_ensure()
-    beat_permissions = Permission.objects.filter(content_type__app_label="django_celery_beat")
-    support_group.permissions.add(*beat_permissions)
 
     pcns = {ods: _ensure_organisation(ods, name, OrganisationKind.PCN, None) for ods, name in PCNS}
     orgs: list[Organisation] = list(pcns.values())

@@ -119,6 +119,36 @@ def staff_links_for_user(*, user: UserLike) -> list[dict[str, str]]:
                 "href": reverse("admin:organisations_membership_changelist"),
             }
         )
+    memberships = memberships_for_user(user=user)
+    if memberships.filter(organisation__kind="practice").exists():
+        links.insert(
+            0,
+            {
+                "title": "PCN connection",
+                "description": "Whether your PCN's EMIS Community is connected, and asking for it.",
+                "href": reverse("emis_integration:pcn_connection"),
+            },
+        )
+    if support or memberships.filter(organisation__kind="pcn").exists():
+        links.append(
+            {
+                "title": "EMIS connections",
+                "description": (
+                    "Onboard, test, take live and suspend EMIS connections."
+                    if support
+                    else "Your PCN's EMIS connection and its health."
+                ),
+                "href": reverse("admin:emis_integration_emisconnection_changelist"),
+            }
+        )
+    if support:
+        links.append(
+            {
+                "title": "Onboarding requests",
+                "description": "Practices asking for their PCN's EMIS Community to be connected.",
+                "href": reverse("admin:emis_integration_onboardingrequest_changelist"),
+            }
+        )
     links.append(
         {
             "title": "Audit log",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import transaction
 
 from hippo_pcn.audit.services import Actor, audit_record
@@ -110,7 +110,15 @@ def membership_delete(*, actor: Actor, membership: Membership) -> None:
     membership.delete()
 
 
+# Third-party admins (django-celery-beat's schedules) check Django's model
+# permissions; the support group holds them so its members can open those pages.
+SUPPORT_PERMISSION_APPS = ("django_celery_beat",)
+
+
 def support_group_ensure() -> Group:
     """The `support` group: its members are the support team."""
     group, _ = Group.objects.get_or_create(name=settings.SUPPORT_GROUP_NAME)
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label__in=SUPPORT_PERMISSION_APPS)
+    )
     return group

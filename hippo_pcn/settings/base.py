@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "hippo_pcn.audit",
     "hippo_pcn.health",
     "emis_integration",
+    "emis_integration.sandbox",
     "booking",
     "tracing",
 ]
@@ -195,3 +196,26 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.cons
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hippo-pcn <no-reply@hippo-pcn.nhs.uk>")
 
 SUPPORT_GROUP_NAME = "support"
+
+# --- EMIS -------------------------------------------------------------------------
+# The bundled EMIS sandbox (GP Connect endpoints under /emis-sandbox/<ODS>/fhir/) is the
+# default EMIS for the demo and the tests. Production turns it off.
+EMIS_SANDBOX_ENABLED = env.bool("EMIS_SANDBOX_ENABLED", default=True)
+# Fernet keys that encrypt EMIS credentials at rest: comma-separated, newest first.
+# Encryption uses the first; decryption tries each (rotation: put a new key first,
+# run `manage.py rotate_emis_credentials`, then drop the old key).
+FERNET_KEYS = env.list("FERNET_KEYS", default=[])
+# hippo-pcn's ASID as a GP Connect consumer, and the URL it names itself by in JWTs.
+EMIS_CONSUMER_ASID = env.str("EMIS_CONSUMER_ASID", default="200000001234")
+EMIS_CONSUMER_URL = env.str("EMIS_CONSUMER_URL", default="https://hippo-pcn.nhs.uk")
+# HTTP timeouts (seconds) and retries for calls to EMIS.
+EMIS_CONNECT_TIMEOUT = env.float("EMIS_CONNECT_TIMEOUT", default=5.0)
+EMIS_READ_TIMEOUT = env.float("EMIS_READ_TIMEOUT", default=10.0)
+EMIS_MAX_RETRIES = env.int("EMIS_MAX_RETRIES", default=2)
+EMIS_RETRY_BACKOFF = env.float("EMIS_RETRY_BACKOFF", default=0.5)
+# A dotted path to a callable returning an httpx transport, or "" for real HTTP.
+EMIS_HTTP_TRANSPORT_FACTORY = env.str("EMIS_HTTP_TRANSPORT_FACTORY", default="")
+# Where the demo's connections point: the sandbox on this same server.
+EMIS_SANDBOX_BASE_URL = env.str(
+    "EMIS_SANDBOX_BASE_URL", default="http://127.0.0.1:8000/emis-sandbox"
+)

@@ -9,6 +9,9 @@ DEMO_MODE = True
 SECRET_KEY = env.str(
     "SECRET_KEY", default="local-demo-only-not-secret-6f0c8a2e9d1b4c7a8e3f5d2c1b0a9e8d"
 )
+# A fixed demo key so the demo's encrypted credentials survive restarts. Never used
+# in production, which refuses to start without FERNET_KEYS.
+FERNET_KEYS = env.list("FERNET_KEYS", default=["nYz7Arsi212tBrLLC_85TKWjifRtAGvMsYV_03PnC0c="])
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 

@@ -15,7 +15,26 @@ if len(SECRET_KEY) < 50:
         "SECRET_KEY must be set to a random value of at least 50 characters in production."
     )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+
+FERNET_KEYS = env.list("FERNET_KEYS", default=[])
+if not FERNET_KEYS:
+    raise ImproperlyConfigured(
+        "FERNET_KEYS must be set in production: a comma-separated list of Fernet keys, "
+        "newest first, that encrypt EMIS credentials at rest."
+    )
+try:
+    from cryptography.fernet import Fernet
+
+    for _key in FERNET_KEYS:
+        Fernet(_key)
+except (ValueError, TypeError) as _exc:
+    raise ImproperlyConfigured(
+        "FERNET_KEYS contains a value that is not a valid Fernet key "
+        "(32 url-safe base64-encoded bytes, e.g. from Fernet.generate_key())."
+    ) from _exc
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+EMIS_SANDBOX_ENABLED = env.bool("EMIS_SANDBOX_ENABLED", default=False)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -1,0 +1,449 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from hippo_pcn.admin_site import TenantScopedAdmin
+from hippo_pcn.organisations.selectors import user_is_support
+
+from . import services
+from .forms import EmisConnectionAdminForm, ReasonForm
+from .models import ConnectionStatus, EmisConnection, OnboardingRequest, OnboardingRequester
+from .selectors import onboarding_requests_for_user
+
+BADGE_COLOURS = {
+    ConnectionStatus.REQUESTED: "#4c6272",
+    ConnectionStatus.IN_PROGRESS: "#005eb8",
+    ConnectionStatus.TESTING: "#7c2855",
+    ConnectionStatus.LIVE: "#007f3b",
+    ConnectionStatus.SUSPENDED: "#b35900",
+    ConnectionStatus.FAILED: "#d5281b",
+    "open": "#005eb8",
+    "in_progress": "#7c2855",
+    "done": "#007f3b",
+    "declined": "#4c6272",
+}
+
+
+def badge(value: str, label: str) -> str:
+    return format_html(
+        '<span class="hippo-badge" style="background:{}">{}</span>',
+        BADGE_COLOURS.get(value, "#4c6272"),
+        label,
+    )
+
+
+def _when(value: Any) -> str:
+    if not value:
+        return "—"
+    return timezone.localtime(value).strftime("%d %b %Y %H:%M")
+
+
+@admin.register(EmisConnection)
+class EmisConnectionAdmin(TenantScopedAdmin):
+    form = EmisConnectionAdminForm
+    list_display = (
+        "organisation",
+        "system",
+        "status_badge",
+        "last_success",
+        "last_test",
+        "last_error_short",
+    )
+    list_filter = ("status", "system")
+    search_fields = ("organisation__name", "organisation__ods_code", "base_url")
+    list_select_related = ("organisation",)
+    ordering = ("organisation__name",)
+    autocomplete_fields = ("organisation",)
+    actions = [
+        "test_connection",
+        "mark_live",
+        "suspend",
+        "resume",
+        "move_to_in_progress",
+        "move_to_testing",
+        "mark_failed",
+    ]
+    readonly_fields = (
+        "system",
+        "status_badge",
+        "status_changed_at",
+        "status_changed_by",
+        "status_reason",
+        "credentials_state",
+        "last_success_at",
+        "last_test_summary",
+        "last_error",
+        "last_error_at",
+        "config_changed_at",
+        "created_at",
+    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        endpoint = ["organisation", "base_url", "provider_ods_code", "asid_from", "asid_to"]
+        if self.has_change_permission(request, obj):
+            endpoint.append("client_secret")
+        if obj is not None:
+            endpoint.insert(1, "system")
+        fieldsets: list[Any] = [("Endpoint", {"fields": endpoint})]
+        if obj is not None:
+            fieldsets += [
+                (
+                    "Status",
+                    {
+                        "fields": [
+                            "status_badge",
+                            "status_changed_at",
+                            "status_changed_by",
+                            "status_reason",
+                            "credentials_state",
+                        ]
+                    },
+                ),
+                (
+                    "Health",
+                    {
+                        "fields": [
+                            "last_success_at",
+                            "last_test_summary",
+                            "last_error",
+                            "last_error_at",
+                            "config_changed_at",
+                            "created_at",
+                        ]
+                    },
+                ),
+            ]
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields.append("organisation")
+        return fields
+
+    # --- display -----------------------------------------------------------------
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: EmisConnection) -> str:
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Last successful call", ordering="last_success_at")
+    def last_success(self, obj: EmisConnection) -> str:
+        return _when(obj.last_success_at)
+
+    @admin.display(description="Last test", ordering="last_test_at")
+    def last_test(self, obj: EmisConnection) -> str:
+        if obj.last_test_at is None:
+            return "Not tested"
+        outcome = "passed" if obj.last_test_ok else "failed"
+        return f"{outcome}, {obj.last_test_latency_ms} ms, {_when(obj.last_test_at)}"
+
+    @admin.display(description="Last test result")
+    def last_test_summary(self, obj: EmisConnection) -> str:
+        if obj.last_test_at is None:
+            return "Not tested yet"
+        return format_html(
+            "{} · {} ms · {}<br>{}",
+            badge(
+                "live" if obj.last_test_ok else "failed", "Passed" if obj.last_test_ok else "Failed"
+            ),
+            obj.last_test_latency_ms,
+            _when(obj.last_test_at),
+            obj.last_test_message,
+        )
+
+    @admin.display(description="Last error")
+    def last_error_short(self, obj: EmisConnection) -> str:
+        if not obj.last_error:
+            return "—"
+        text = obj.last_error if len(obj.last_error) <= 90 else obj.last_error[:87] + "…"
+        return f"{text} ({_when(obj.last_error_at)})"
+
+    @admin.display(description="Credentials")
+    def credentials_state(self, obj: EmisConnection) -> str:
+        return "Stored, encrypted" if obj.has_credentials else "None stored"
+
+    # --- saving through services -------------------------------------------------
+    def save_model(
+        self, request: HttpRequest, obj: EmisConnection, form: Any, change: bool
+    ) -> None:
+        data = form.cleaned_data
+        secret = data.get("client_secret") or None
+        config = {name: data.get(name, "") for name in services.CONFIG_FIELDS}
+        if change:
+            services.connection_update_config(
+                actor=request.user, connection=obj, client_secret=secret, **config
+            )
+        else:
+            created = services.connection_create(
+                actor=request.user,
+                organisation=data["organisation"],
+                client_secret=secret or "",
+                **config,
+            )
+            obj.pk = created.pk
+            obj.refresh_from_db()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # connections are suspended, never deleted: their history matters
+
+    # --- actions -----------------------------------------------------------------
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        if not user_is_support(user=request.user):
+            return {}
+        return super().get_actions(request)
+
+    def _require_support(self, request: HttpRequest) -> None:
+        if not user_is_support(user=request.user):
+            raise PermissionDenied
+
+    @admin.action(description="Test connection (calls EMIS)")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[EmisConnection]) -> None:
+        self._require_support(request)
+        for connection in queryset.select_related("organisation"):
+            result = services.connection_test(actor=request.user, connection=connection)
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            verdict = "passed" if result.ok else "failed"
+            self.message_user(
+                request,
+                f"{connection}: test {verdict} in {result.latency_ms} ms. {result.message}",
+                level,
+            )
+
+    def _transition(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[EmisConnection],
+        to_status: str,
+        reason: str = "",
+    ) -> None:
+        self._require_support(request)
+        for connection in queryset.select_related("organisation"):
+            try:
+                services.connection_change_status(
+                    actor=request.user, connection=connection, to_status=to_status, reason=reason
+                )
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{connection} is now {ConnectionStatus(to_status).label.lower()}.",
+                    messages.SUCCESS,
+                )
+
+    def _with_reason(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[EmisConnection],
+        *,
+        action: str,
+        title: str,
+        apply: Callable[[str], None],
+    ) -> HttpResponse | None:
+        self._require_support(request)
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            apply(form.cleaned_data["reason"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "queryset": queryset,
+            "action": action,
+            "opts": self.model._meta,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/emis_integration/reason_action.html", context)
+
+    @admin.action(description="Mark live (after a passed test)")
+    def mark_live(self, request: HttpRequest, queryset: QuerySet[EmisConnection]) -> None:
+        self._transition(request, queryset, ConnectionStatus.LIVE, "Marked live by support")
+
+    @admin.action(description="Suspend…")
+    def suspend(
+        self, request: HttpRequest, queryset: QuerySet[EmisConnection]
+    ) -> HttpResponse | None:
+        return self._with_reason(
+            request,
+            queryset,
+            action="suspend",
+            title="Suspend EMIS connections",
+            apply=lambda reason: self._transition(
+                request, queryset, ConnectionStatus.SUSPENDED, reason
+            ),
+        )
+
+    @admin.action(description="Resume (back to live)")
+    def resume(self, request: HttpRequest, queryset: QuerySet[EmisConnection]) -> None:
+        self._transition(request, queryset, ConnectionStatus.LIVE, "Resumed by support")
+
+    @admin.action(description="Move to in progress")
+    def move_to_in_progress(self, request: HttpRequest, queryset: QuerySet[EmisConnection]) -> None:
+        self._transition(request, queryset, ConnectionStatus.IN_PROGRESS)
+
+    @admin.action(description="Move to testing")
+    def move_to_testing(self, request: HttpRequest, queryset: QuerySet[EmisConnection]) -> None:
+        self._transition(request, queryset, ConnectionStatus.TESTING)
+
+    @admin.action(description="Mark failed…")
+    def mark_failed(
+        self, request: HttpRequest, queryset: QuerySet[EmisConnection]
+    ) -> HttpResponse | None:
+        return self._with_reason(
+            request,
+            queryset,
+            action="mark_failed",
+            title="Mark EMIS connections failed",
+            apply=lambda reason: self._transition(
+                request, queryset, ConnectionStatus.FAILED, reason
+            ),
+        )
+
+
+class OnboardingRequesterInline(admin.TabularInline):
+    model = OnboardingRequester
+    fields = ("user", "practice", "contact_email", "notes", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+
+@admin.register(OnboardingRequest)
+class OnboardingRequestAdmin(TenantScopedAdmin):
+    list_display = (
+        "pcn",
+        "practice",
+        "requested_by",
+        "created_at",
+        "status_badge",
+        "requester_count",
+        "connection",
+    )
+    list_filter = ("status",)
+    search_fields = (
+        "pcn__name",
+        "pcn__ods_code",
+        "practice__name",
+        "practice__ods_code",
+        "contact_name",
+    )
+    list_select_related = (
+        "pcn",
+        "practice",
+        "requested_by",
+        "connection",
+        "connection__organisation",
+    )
+    ordering = ("-created_at",)
+    inlines = [OnboardingRequesterInline]
+    actions = ["start_onboarding", "decline"]
+    fields = (
+        "pcn",
+        "practice",
+        "requested_by",
+        "contact_name",
+        "contact_email",
+        "contact_phone",
+        "notes",
+        "status",
+        "status_note",
+        "connection",
+        "created_at",
+        "closed_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OnboardingRequest]:
+        return onboarding_requests_for_user(user=request.user)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: OnboardingRequest) -> str:
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Requesters")
+    def requester_count(self, obj: OnboardingRequest) -> int:
+        return obj.requesters.count()
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # raised from the staff page, where the service checks who may ask
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        if not user_is_support(user=request.user):
+            return {}
+        return super().get_actions(request)
+
+    @admin.action(description="Start onboarding (creates the PCN's connection)")
+    def start_onboarding(self, request: HttpRequest, queryset: QuerySet[OnboardingRequest]) -> None:
+        if not user_is_support(user=request.user):
+            raise PermissionDenied
+        for onboarding in queryset:
+            try:
+                connection = services.onboarding_request_start(
+                    actor=request.user, request=onboarding
+                )
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{onboarding}: {' '.join(exc.messages)}", messages.ERROR
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"{onboarding.pcn.name}: onboarding started; connection “{connection}” is "
+                    f"{connection.get_status_display().lower()}. Fill in its endpoint, test it, then "
+                    "mark it live.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Decline…")
+    def decline(
+        self, request: HttpRequest, queryset: QuerySet[OnboardingRequest]
+    ) -> HttpResponse | None:
+        if not user_is_support(user=request.user):
+            raise PermissionDenied
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            for onboarding in queryset:
+                try:
+                    services.onboarding_request_decline(
+                        actor=request.user, request=onboarding, reason=form.cleaned_data["reason"]
+                    )
+                except ValidationError as exc:
+                    self.message_user(
+                        request, f"{onboarding}: {' '.join(exc.messages)}", messages.ERROR
+                    )
+                else:
+                    self.message_user(request, f"{onboarding} declined.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Decline onboarding requests",
+            "form": form,
+            "queryset": queryset,
+            "action": "decline",
+            "opts": self.model._meta,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/emis_integration/reason_action.html", context)

@@ -1,0 +1,82 @@
+"""The EMIS seam: `EmisClient` is what the product uses; `GPConnectClient` speaks
+GP Connect Appointment Management 1.2.x (FHIR STU3) over httpx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Protocol
+
+from .errors import (
+    EmisAuthError,
+    EmisError,
+    EmisRejected,
+    EmisUnavailable,
+    PatientAlreadyRegistered,
+    PatientNotFound,
+    SlotUnavailable,
+)
+from .gpconnect import EmisEndpoint, GPConnectClient
+from .tokens import Requester, system_requester
+from .types import (
+    AppointmentRecord,
+    BookingOrganisation,
+    FreeSlot,
+    PatientDetails,
+    PatientRecord,
+    SlotLike,
+    SlotRef,
+)
+
+
+class EmisClient(Protocol):
+    def metadata(self) -> dict[str, Any]: ...
+
+    def search_free_slots(self, start: datetime, end: datetime) -> list[FreeSlot]: ...
+
+    def book(
+        self,
+        slot: SlotLike,
+        patient: PatientDetails,
+        booking_organisation: BookingOrganisation,
+        *,
+        description: str = "",
+        comment: str = "",
+    ) -> AppointmentRecord: ...
+
+    def cancel(self, appointment_id: str, reason: str) -> AppointmentRecord: ...
+
+    def get_appointment(self, appointment_id: str) -> AppointmentRecord: ...
+
+    def list_appointments(
+        self, updated_since: datetime, *, page_size: int = 500
+    ) -> Iterator[list[AppointmentRecord]]: ...
+
+    def find_patient(self, nhs_number: str) -> PatientRecord | None: ...
+
+    def register_patient(self, patient: PatientDetails) -> PatientRecord: ...
+
+    def close(self) -> None: ...
+
+
+__all__ = [
+    "AppointmentRecord",
+    "BookingOrganisation",
+    "EmisAuthError",
+    "EmisClient",
+    "EmisEndpoint",
+    "EmisError",
+    "EmisRejected",
+    "EmisUnavailable",
+    "FreeSlot",
+    "GPConnectClient",
+    "PatientAlreadyRegistered",
+    "PatientDetails",
+    "PatientNotFound",
+    "PatientRecord",
+    "Requester",
+    "SlotLike",
+    "SlotRef",
+    "SlotUnavailable",
+    "system_requester",
+]

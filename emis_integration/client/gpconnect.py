@@ -1,0 +1,591 @@
+"""GPConnectClient: GP Connect Appointment Management 1.2.x over httpx."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from emis_integration import gpconnect as gpc
+
+from . import parsing, tokens
+from .errors import (
+    EmisAuthError,
+    EmisError,
+    EmisRejected,
+    EmisUnavailable,
+    PatientAlreadyRegistered,
+    PatientNotFound,
+    SlotUnavailable,
+)
+from .types import (
+    AppointmentRecord,
+    BookingOrganisation,
+    FreeSlot,
+    PatientDetails,
+    PatientRecord,
+    SlotLike,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_SLOT_WINDOW = timedelta(days=14)
+MAX_RETRY_SLEEP = 5.0
+# POST/PUT change things: retry them only when the request surely was not processed.
+SAFE_TO_RETRY_WRITE_STATUSES = {429, 503}
+
+
+@dataclass(frozen=True, slots=True)
+class EmisEndpoint:
+    """Where and how to reach one EMIS organisation. Built from an EmisConnection;
+    holds the decrypted secret only in memory and never prints it."""
+
+    base_url: str
+    provider_ods: str
+    asid_from: str
+    asid_to: str
+    client_secret: str = ""
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+
+    def __repr__(self) -> str:
+        return (
+            f"EmisEndpoint(base_url={self.base_url!r}, provider_ods={self.provider_ods!r}, "
+            f"asid_from={self.asid_from!r}, asid_to={self.asid_to!r}, client_secret=***)"
+        )
+
+
+def _instant(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("EMIS date-times must be time-zone aware")
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class GPConnectClient:
+    """One client per (EMIS organisation, requester). Every request carries the
+    Ssp-* headers and a fresh JWT; connect and read timeouts are always set;
+    EmisUnavailable is retried with exponential backoff up to `max_retries`."""
+
+    def __init__(
+        self,
+        endpoint: EmisEndpoint,
+        *,
+        requester: tokens.Requester,
+        consumer_url: str = "https://hippo-pcn.nhs.uk",
+        transport: httpx.BaseTransport | None = None,
+        max_retries: int = 2,
+        retry_backoff: float = 0.5,
+    ) -> None:
+        self.endpoint = endpoint
+        self.requester = requester
+        self.consumer_url = consumer_url
+        self.max_retries = max(0, max_retries)
+        self.retry_backoff = max(0.0, retry_backoff)
+        self.base_url = endpoint.base_url.rstrip("/")
+        timeout = httpx.Timeout(
+            connect=endpoint.connect_timeout,
+            read=endpoint.read_timeout,
+            write=endpoint.read_timeout,
+            pool=endpoint.connect_timeout,
+        )
+        self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+        self.calls = 0  # HTTP attempts made, retries included
+
+    # --- lifecycle -------------------------------------------------------------
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GPConnectClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transport ---------------------------------------------------------------
+    def _headers(self, interaction: str, scope: str) -> dict[str, str]:
+        claims = tokens.build_claims(
+            requester=self.requester,
+            audience=self.base_url,
+            issuer=self.consumer_url,
+            scope=scope,
+        )
+        return {
+            "Ssp-TraceID": str(uuid.uuid4()),
+            "Ssp-From": self.endpoint.asid_from,
+            "Ssp-To": self.endpoint.asid_to,
+            "Ssp-InteractionID": interaction,
+            "Authorization": f"Bearer {tokens.encode(claims, secret=self.endpoint.client_secret)}",
+            "Accept": gpc.FHIR_JSON,
+        }
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        interaction: str,
+        scope: str,
+        params: list[tuple[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        is_write = method in {"POST", "PUT"}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(
+                    method,
+                    url,
+                    interaction=interaction,
+                    scope=scope,
+                    params=params,
+                    body=body,
+                    extra_headers=extra_headers,
+                )
+            except EmisUnavailable as exc:
+                retryable = (
+                    not is_write
+                    or exc.status_code in SAFE_TO_RETRY_WRITE_STATUSES
+                    or (exc.status_code is None and exc.spine_code == "CONNECT")
+                )
+                if attempt > self.max_retries or not retryable:
+                    raise
+                delay = min(self.retry_backoff * (2 ** (attempt - 1)), MAX_RETRY_SLEEP)
+                retry_after = exc.diagnostics if exc.status_code == 429 else ""
+                if retry_after.isdigit():
+                    delay = min(float(retry_after), MAX_RETRY_SLEEP)
+                logger.warning(
+                    "EMIS %s unavailable (%s), retry %d/%d in %.2fs",
+                    interaction.rsplit(":", 1)[-1],
+                    exc.status_code or exc.spine_code,
+                    attempt,
+                    self.max_retries,
+                    delay,
+                )
+                time.sleep(delay)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        *,
+        interaction: str,
+        scope: str,
+        params: Any,
+        body: dict[str, Any] | None,
+        extra_headers: dict[str, str] | None,
+    ) -> httpx.Response:
+        headers = self._headers(interaction, scope)
+        if body is not None:
+            headers["Content-Type"] = f"{gpc.FHIR_JSON}; charset=utf-8"
+        if extra_headers:
+            headers.update(extra_headers)
+        host = urlsplit(url).netloc or "EMIS"
+        started = time.perf_counter()
+        self.calls += 1
+        try:
+            response = self._http.request(
+                method,
+                url,
+                params=params,
+                content=json.dumps(body).encode() if body is not None else None,
+                headers=headers,
+            )
+        except httpx.ConnectTimeout as exc:
+            raise EmisUnavailable(
+                f"Could not connect to {host} within {self.endpoint.connect_timeout:g} seconds.",
+                spine_code="CONNECT",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise EmisUnavailable(
+                f"EMIS at {host} did not answer within {self.endpoint.read_timeout:g} seconds.",
+                spine_code="TIMEOUT",
+            ) from exc
+        except httpx.ConnectError as exc:
+            raise EmisUnavailable(
+                f"Could not connect to {host}: the connection was refused or the host was not "
+                "found. Check the base URL.",
+                spine_code="CONNECT",
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise EmisUnavailable(
+                f"The connection to {host} failed ({type(exc).__name__}).", spine_code="NETWORK"
+            ) from exc
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        logger.info(
+            "EMIS %s %s -> %s in %.0f ms (trace %s)",
+            method,
+            interaction.rsplit(":", 1)[-1],
+            response.status_code,
+            elapsed_ms,
+            headers["Ssp-TraceID"],
+        )
+        if response.status_code >= 400:
+            self._raise_for(response, host)
+        return response
+
+    @staticmethod
+    def _raise_for(response: httpx.Response, host: str) -> None:
+        status = response.status_code
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        code, diagnostics = parsing.operation_outcome(payload)
+        detail = (
+            f" ({code}: {diagnostics})" if code and diagnostics else (f" ({code})" if code else "")
+        )
+        if status == 429 or status >= 500:
+            error = EmisUnavailable(
+                f"EMIS at {host} is unavailable (HTTP {status}){detail}.",
+                status_code=status,
+                spine_code=code,
+                diagnostics=response.headers.get("Retry-After", "")
+                if status == 429
+                else diagnostics,
+            )
+            raise error
+        if status in (401, 403):
+            raise EmisAuthError(
+                f"EMIS refused our credentials (HTTP {status}){detail}. Check the client "
+                "secret and the ASIDs.",
+                status_code=status,
+                spine_code=code,
+                diagnostics=diagnostics,
+            )
+        if status == 409 and code == gpc.ERR_DUPLICATE_REJECTED:
+            raise SlotUnavailable(
+                "That slot has just been taken in EMIS.",
+                status_code=status,
+                spine_code=code,
+                diagnostics=diagnostics,
+            )
+        if code in (gpc.ERR_PATIENT_NOT_FOUND, "INVALID_PATIENT_DEMOGRAPHICS"):
+            raise PatientNotFound(
+                f"EMIS does not know this patient{detail}.",
+                status_code=status,
+                spine_code=code,
+                diagnostics=diagnostics,
+            )
+        if status == 404 and not code:
+            raise EmisRejected(
+                f"EMIS at {host} answered 404 Not Found: the base URL is probably wrong.",
+                status_code=status,
+            )
+        raise EmisRejected(
+            f"EMIS rejected the request (HTTP {status}){detail}.",
+            status_code=status,
+            spine_code=code,
+            diagnostics=diagnostics,
+        )
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise EmisRejected(
+                "EMIS answered with something that is not valid FHIR JSON.",
+                status_code=response.status_code,
+            ) from exc
+
+    # --- calls -------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        response = self._request(
+            "GET",
+            f"{self.base_url}/metadata",
+            interaction=gpc.INTERACTION_METADATA,
+            scope=gpc.SCOPE_ORGANISATION_READ,
+        )
+        return parsing.validate_resource(self._json(response), "CapabilityStatement")
+
+    def search_free_slots(self, start: datetime, end: datetime) -> list[FreeSlot]:
+        """Free slots the requesting organisation may book, start <= slot.start and
+        slot.end <= end, in time order. Windows over 14 days are split."""
+        if end <= start:
+            raise ValueError("The end of a slot search must be after its start.")
+        found: dict[str, FreeSlot] = {}
+        window_start = start
+        while window_start < end:
+            window_end = min(window_start + MAX_SLOT_WINDOW, end)
+            for slot in self._search_window(window_start, window_end):
+                if start <= slot.start and slot.end <= end:
+                    found[slot.slot_id] = slot
+            window_start = window_end
+        return sorted(found.values(), key=lambda s: (s.start, s.slot_id))
+
+    def _search_window(self, start: datetime, end: datetime) -> list[FreeSlot]:
+        params = [
+            ("start", f"ge{_instant(start)}"),
+            ("end", f"le{_instant(end)}"),
+            ("status", "free"),
+            ("_include", "Slot:schedule"),
+            ("_include:recurse", "Schedule:actor:Practitioner"),
+            ("_include:recurse", "Schedule:actor:Location"),
+            ("_include:recurse", "Location:managingOrganization"),
+            ("searchFilter", f"{gpc.SEARCH_FILTER_ODS}|{self.requester.organisation_ods}"),
+        ]
+        response = self._request(
+            "GET",
+            f"{self.base_url}/Slot",
+            params=params,
+            interaction=gpc.INTERACTION_SEARCH_SLOTS,
+            scope=gpc.SCOPE_ORGANISATION_READ,
+        )
+        bundle = parsing.validate_resource(self._json(response), "Bundle")
+        return parsing.free_slots_from_bundle(bundle)
+
+    def book(
+        self,
+        slot: SlotLike,
+        patient: PatientDetails,
+        booking_organisation: BookingOrganisation,
+        *,
+        description: str = "",
+        comment: str = "",
+    ) -> AppointmentRecord:
+        body = build_appointment(
+            slot=slot,
+            patient=patient,
+            booking_organisation=booking_organisation,
+            description=description,
+            comment=comment,
+        )
+        response = self._request(
+            "POST",
+            f"{self.base_url}/Appointment",
+            body=body,
+            interaction=gpc.INTERACTION_BOOK,
+            scope=gpc.SCOPE_PATIENT_WRITE,
+        )
+        if response.status_code != 201:
+            raise EmisRejected(
+                f"EMIS answered HTTP {response.status_code} to a booking instead of 201 Created."
+            )
+        return parsing.appointment_from_dict(
+            parsing.validate_resource(self._json(response), "Appointment")
+        )
+
+    def _read(self, appointment_id: str) -> tuple[dict[str, Any], str]:
+        response = self._request(
+            "GET",
+            f"{self.base_url}/Appointment/{_safe_id(appointment_id)}",
+            interaction=gpc.INTERACTION_READ_APPOINTMENT,
+            scope=gpc.SCOPE_PATIENT_READ,
+        )
+        resource = parsing.validate_resource(self._json(response), "Appointment")
+        version = response.headers.get("ETag") or ""
+        if not version:
+            meta = resource.get("meta") or {}
+            version = f'W/"{meta.get("versionId", "")}"'
+        return resource, version
+
+    def get_appointment(self, appointment_id: str) -> AppointmentRecord:
+        resource, _ = self._read(appointment_id)
+        return parsing.appointment_from_dict(resource)
+
+    def cancel(self, appointment_id: str, reason: str) -> AppointmentRecord:
+        """Read, then PUT with If-Match; GP Connect has no DELETE."""
+        if not reason.strip():
+            raise ValueError("A cancellation needs a reason.")
+        resource, etag = self._read(appointment_id)
+        resource["status"] = "cancelled"
+        extensions = [
+            e
+            for e in resource.get("extension") or []
+            if e.get("url") != gpc.EXT_CANCELLATION_REASON
+        ]
+        extensions.append({"url": gpc.EXT_CANCELLATION_REASON, "valueString": reason.strip()})
+        resource["extension"] = extensions
+        response = self._request(
+            "PUT",
+            f"{self.base_url}/Appointment/{_safe_id(appointment_id)}",
+            body=resource,
+            extra_headers={"If-Match": etag},
+            interaction=gpc.INTERACTION_CANCEL,
+            scope=gpc.SCOPE_PATIENT_WRITE,
+        )
+        return parsing.appointment_from_dict(
+            parsing.validate_resource(self._json(response), "Appointment")
+        )
+
+    def list_appointments(
+        self, updated_since: datetime, *, page_size: int = 500
+    ) -> Iterator[list[AppointmentRecord]]:
+        """Pages of appointments changed after `updated_since`, oldest change
+        first. Not part of GP Connect: the seam where an EMIS partner API plugs in.
+        Pages are decoded leanly (no full FHIR model validation): this is the
+        hot polling path."""
+        url = f"{self.base_url}/Appointment"
+        params: list[tuple[str, str]] | None = [
+            (
+                "_lastUpdated",
+                f"gt{updated_since.astimezone(UTC).isoformat(timespec='microseconds')}",
+            ),
+            ("_count", str(page_size)),
+            ("_sort", "_lastUpdated"),
+        ]
+        while url:
+            response = self._request(
+                "GET",
+                url,
+                params=params,
+                interaction=gpc.INTERACTION_LIST_APPOINTMENTS,
+                scope=gpc.SCOPE_ORGANISATION_READ,
+            )
+            bundle = self._json(response)
+            if not isinstance(bundle, dict):
+                raise EmisRejected(
+                    "EMIS answered an appointment search with something that is not a Bundle."
+                )
+            yield parsing.appointments_from_bundle(bundle)
+            url = parsing.next_link(bundle)
+            if url and urlsplit(url).netloc != urlsplit(self.base_url).netloc:
+                raise EmisRejected(
+                    "EMIS sent a next-page link to another host; refusing to follow it."
+                )
+            params = None
+
+    def find_patient(self, nhs_number: str) -> PatientRecord | None:
+        response = self._request(
+            "GET",
+            f"{self.base_url}/Patient",
+            params=[("identifier", f"{gpc.NHS_NUMBER_SYSTEM}|{nhs_number}")],
+            interaction=gpc.INTERACTION_SEARCH_PATIENT,
+            scope=gpc.SCOPE_PATIENT_READ,
+        )
+        bundle = parsing.validate_resource(self._json(response), "Bundle")
+        patients = [r for r in parsing.bundle_resources(bundle) if r["resourceType"] == "Patient"]
+        if not patients:
+            return None
+        return parsing.patient_from_dict(patients[0])
+
+    def register_patient(self, patient: PatientDetails) -> PatientRecord:
+        """GP Connect $gpc.registerpatient: always a TEMPORARY registration, never
+        a regular one (which could deduct the patient from their home practice)."""
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "registerPatient", "resource": build_patient(patient)}],
+        }
+        try:
+            response = self._request(
+                "POST",
+                f"{self.base_url}/Patient/$gpc.registerpatient",
+                body=body,
+                interaction=gpc.INTERACTION_REGISTER_PATIENT,
+                scope=gpc.SCOPE_PATIENT_WRITE,
+            )
+        except EmisRejected as exc:
+            if exc.status_code == 409 and exc.spine_code == gpc.ERR_DUPLICATE_REJECTED:
+                raise PatientAlreadyRegistered(
+                    "The patient is already registered at this EMIS organisation.",
+                    status_code=409,
+                    spine_code=exc.spine_code,
+                    diagnostics=exc.diagnostics,
+                ) from exc
+            raise
+        except SlotUnavailable as exc:  # 409 DUPLICATE_REJECTED is mapped to slots first
+            raise PatientAlreadyRegistered(
+                "The patient is already registered at this EMIS organisation.",
+                status_code=409,
+                spine_code=exc.spine_code,
+                diagnostics=exc.diagnostics,
+            ) from exc
+        bundle = parsing.validate_resource(self._json(response), "Bundle")
+        patients = [r for r in parsing.bundle_resources(bundle) if r["resourceType"] == "Patient"]
+        if not patients:
+            raise EmisRejected("EMIS registered the patient but returned no Patient resource.")
+        return parsing.patient_from_dict(patients[0])
+
+
+def _safe_id(value: str) -> str:
+    if not value or not all(c.isalnum() or c in "-." for c in value) or len(value) > 64:
+        raise EmisRejected("That is not a valid EMIS appointment id.")
+    return value
+
+
+def build_patient(patient: PatientDetails, *, resource_id: str | None = None) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "meta": {"profile": [gpc.PROFILE_PATIENT]},
+        "identifier": [{"system": gpc.NHS_NUMBER_SYSTEM, "value": patient.nhs_number}],
+        "name": [{"use": "official", "family": patient.family_name, "given": [patient.given_name]}],
+        "gender": patient.gender or "unknown",
+        "birthDate": patient.birth_date.isoformat(),
+    }
+    if resource_id:
+        resource["id"] = resource_id
+    if patient.registered_practice_ods:
+        resource["generalPractitioner"] = [
+            {
+                "identifier": {
+                    "system": gpc.ODS_ORGANISATION_SYSTEM,
+                    "value": patient.registered_practice_ods,
+                },
+                "display": patient.registered_practice_name or patient.registered_practice_ods,
+            }
+        ]
+    return resource
+
+
+def build_appointment(
+    *,
+    slot: SlotLike,
+    patient: PatientDetails,
+    booking_organisation: BookingOrganisation,
+    description: str = "",
+    comment: str = "",
+) -> dict[str, Any]:
+    organisation: dict[str, Any] = {
+        "resourceType": "Organization",
+        "id": "booking-org",
+        "meta": {"profile": [gpc.PROFILE_ORGANIZATION]},
+        "identifier": [
+            {"system": gpc.ODS_ORGANISATION_SYSTEM, "value": booking_organisation.ods_code}
+        ],
+        "name": booking_organisation.name,
+        "type": [
+            {
+                "coding": [
+                    {"system": gpc.ORGANISATION_TYPE_SYSTEM, "code": booking_organisation.org_type}
+                ]
+            }
+        ],
+    }
+    if booking_organisation.phone:
+        organisation["telecom"] = [
+            {"system": "phone", "value": booking_organisation.phone, "use": "work"}
+        ]
+    actor = (
+        {"reference": f"Patient/{patient.provider_patient_id}"}
+        if patient.provider_patient_id
+        else {"reference": "#patient"}
+    )
+    return {
+        "resourceType": "Appointment",
+        "meta": {"profile": [gpc.PROFILE_APPOINTMENT]},
+        "contained": [organisation, build_patient(patient, resource_id="patient")],
+        "extension": [
+            {"url": gpc.EXT_BOOKING_ORGANISATION, "valueReference": {"reference": "#booking-org"}}
+        ],
+        "status": "booked",
+        "start": _instant(slot.start),
+        "end": _instant(slot.end),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "slot": [{"reference": f"Slot/{slot.slot_id}"}],
+        "description": (description or "Appointment booked by hippo-pcn")[:100],
+        "comment": comment[:500],
+        "participant": [{"actor": actor, "status": "accepted"}],
+    }
+
+
+__all__ = ["EmisEndpoint", "EmisError", "GPConnectClient", "build_appointment", "build_patient"]

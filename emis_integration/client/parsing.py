@@ -1,0 +1,376 @@
+"""From GP Connect FHIR STU3 JSON to typed records.
+
+Two levels of checking: `validate_resource` runs the full fhir.resources STU3
+model (used where speed does not matter: booking, reading one appointment,
+patients, test connection); the `*_from_dict` mappers are lean and used alone
+on the hot polling path. Anything malformed becomes `EmisRejected`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from importlib import import_module
+from typing import Any
+
+from pydantic import ValidationError
+
+from emis_integration import gpconnect as gpc
+
+from .errors import EmisRejected
+from .types import AppointmentRecord, FreeSlot, PatientRecord
+
+_MODEL_MODULES = {
+    "Bundle": "bundle",
+    "Appointment": "appointment",
+    "Patient": "patient",
+    "CapabilityStatement": "capabilitystatement",
+    "OperationOutcome": "operationoutcome",
+}
+
+
+def _malformed(what: str) -> EmisRejected:
+    return EmisRejected(f"EMIS answered with malformed FHIR: {what}.")
+
+
+def validate_resource(data: Any, expected: str) -> dict[str, Any]:
+    """Check `data` is a valid STU3 resource of type `expected`; return it."""
+    if not isinstance(data, dict):
+        raise _malformed(f"expected a {expected} resource, got {type(data).__name__}")
+    actual = data.get("resourceType")
+    if actual != expected:
+        raise _malformed(f"expected a {expected} resource, got {actual or 'no resourceType'}")
+    module = import_module(f"fhir.resources.STU3.{_MODEL_MODULES[expected]}")
+    model = getattr(module, expected)
+    try:
+        model.model_validate(data)
+    except (ValidationError, ValueError, TypeError) as exc:
+        first = str(exc).splitlines()[0][:200]
+        raise _malformed(f"the {expected} does not validate ({first})") from exc
+    return data
+
+
+def _str(value: Any, what: str, *, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise _malformed(f"{what} is missing or not text")
+    return value
+
+
+def parse_instant(value: Any, what: str, *, required: bool = True) -> datetime | None:
+    if value in (None, "") and not required:
+        return None
+    if not isinstance(value, str):
+        raise _malformed(f"{what} is missing")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise _malformed(f"{what} is not a date-time ({value[:40]!r})") from exc
+    if parsed.tzinfo is None:
+        raise _malformed(f"{what} has no time zone")
+    return parsed
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _reference_id(reference: Any, resource_type: str) -> str:
+    if not isinstance(reference, Mapping):
+        return ""
+    ref = reference.get("reference")
+    if isinstance(ref, str) and ref.startswith(f"{resource_type}/"):
+        return ref.split("/", 1)[1].split("/_history", 1)[0]
+    return ""
+
+
+def human_name(names: Any) -> tuple[str, str, str]:
+    """(family, given, prefix) from a FHIR HumanName list, preferring 'official'."""
+    if not isinstance(names, list) or not names:
+        return "", "", ""
+    chosen = next(
+        (n for n in names if isinstance(n, Mapping) and n.get("use") == "official"), names[0]
+    )
+    if not isinstance(chosen, Mapping):
+        return "", "", ""
+    family = chosen.get("family") or ""
+    given = " ".join(g for g in chosen.get("given") or [] if isinstance(g, str))
+    prefix = " ".join(p for p in chosen.get("prefix") or [] if isinstance(p, str))
+    return str(family), given, prefix
+
+
+def display_name(names: Any) -> str:
+    family, given, prefix = human_name(names)
+    return " ".join(part for part in (prefix, given, family) if part)
+
+
+def address_text(address: Any) -> str:
+    if isinstance(address, list):
+        address = address[0] if address else None
+    if not isinstance(address, Mapping):
+        return ""
+    if isinstance(address.get("text"), str) and address["text"]:
+        return address["text"]
+    parts = [line for line in address.get("line") or [] if isinstance(line, str)]
+    parts += [
+        address[k]
+        for k in ("city", "district", "postalCode")
+        if isinstance(address.get(k), str) and address[k]
+    ]
+    return ", ".join(parts)
+
+
+def identifier_value(identifiers: Any, system: str) -> str:
+    if isinstance(identifiers, Mapping):
+        identifiers = [identifiers]
+    if not isinstance(identifiers, list):
+        return ""
+    for identifier in identifiers:
+        if isinstance(identifier, Mapping) and identifier.get("system") == system:
+            value = identifier.get("value")
+            return value if isinstance(value, str) else ""
+    return ""
+
+
+def extension_value(extensions: Any, url: str, key: str) -> Any:
+    if not isinstance(extensions, list):
+        return None
+    for extension in extensions:
+        if isinstance(extension, Mapping) and extension.get("url") == url:
+            return extension.get(key)
+    return None
+
+
+def bundle_resources(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if bundle.get("resourceType") != "Bundle":
+        raise _malformed(f"expected a Bundle, got {bundle.get('resourceType') or 'nothing'}")
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise _malformed("Bundle.entry is not a list")
+    resources = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        if not isinstance(resource, dict) or "resourceType" not in resource:
+            raise _malformed("a Bundle entry has no resource")
+        resources.append(resource)
+    return resources
+
+
+def next_link(bundle: Mapping[str, Any]) -> str:
+    for link in bundle.get("link") or []:
+        if isinstance(link, Mapping) and link.get("relation") == "next":
+            url = link.get("url")
+            return url if isinstance(url, str) else ""
+    return ""
+
+
+def free_slots_from_bundle(bundle: Mapping[str, Any]) -> list[FreeSlot]:
+    """Slots joined to their Schedule, Location (site), Practitioner and the
+    Location's managing Organization."""
+    by_type: dict[str, dict[str, dict[str, Any]]] = {}
+    slots = []
+    for resource in bundle_resources(bundle):
+        kind = resource["resourceType"]
+        if kind == "Slot":
+            slots.append(resource)
+        else:
+            by_type.setdefault(kind, {})[str(resource.get("id"))] = resource
+    schedules = by_type.get("Schedule", {})
+    locations = by_type.get("Location", {})
+    practitioners = by_type.get("Practitioner", {})
+    organisations = by_type.get("Organization", {})
+    result = []
+    for slot in slots:
+        slot_id = _str(slot.get("id"), "Slot.id")
+        start = parse_instant(slot.get("start"), "Slot.start")
+        end = parse_instant(slot.get("end"), "Slot.end")
+        assert start is not None and end is not None
+        schedule_id = _reference_id(slot.get("schedule"), "Schedule")
+        schedule = schedules.get(schedule_id, {})
+        location: dict[str, Any] = {}
+        practitioner: dict[str, Any] = {}
+        for actor in schedule.get("actor") or []:
+            if loc_id := _reference_id(actor, "Location"):
+                location = locations.get(loc_id, {})
+            elif prac_id := _reference_id(actor, "Practitioner"):
+                practitioner = practitioners.get(prac_id, {})
+        org = organisations.get(
+            _reference_id(location.get("managingOrganization"), "Organization"), {}
+        )
+        service_types = slot.get("serviceType") or schedule.get("serviceType") or []
+        service = ""
+        if isinstance(service_types, list) and service_types:
+            first = service_types[0]
+            if isinstance(first, Mapping):
+                service = str(first.get("text") or "")
+        result.append(
+            FreeSlot(
+                slot_id=slot_id,
+                start=start,
+                end=end,
+                site_name=str(location.get("name") or ""),
+                site_address=address_text(location.get("address")),
+                practitioner=display_name(practitioner.get("name")),
+                service_type=service,
+                delivery_channel=str(
+                    extension_value(slot.get("extension"), gpc.EXT_DELIVERY_CHANNEL, "valueCode")
+                    or ""
+                ),
+                schedule_id=schedule_id,
+                location_id=str(location.get("id") or ""),
+                organisation_ods=identifier_value(
+                    org.get("identifier"), gpc.ODS_ORGANISATION_SYSTEM
+                ),
+            )
+        )
+    return result
+
+
+def _contained(resource: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    contained = resource.get("contained") or []
+    if not isinstance(contained, list):
+        raise _malformed("Appointment.contained is not a list")
+    return {
+        f"#{item.get('id')}": item
+        for item in contained
+        if isinstance(item, Mapping) and item.get("id")
+    }
+
+
+def appointment_from_dict(resource: Mapping[str, Any]) -> AppointmentRecord:
+    """Lean mapping of one GP Connect Appointment (checked field by field)."""
+    if not isinstance(resource, Mapping) or resource.get("resourceType") != "Appointment":
+        raise _malformed("expected an Appointment")
+    appointment_id = _str(resource.get("id"), "Appointment.id")
+    raw_meta = resource.get("meta")
+    meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
+    status = _str(resource.get("status"), "Appointment.status")
+    start = parse_instant(resource.get("start"), "Appointment.start")
+    end = parse_instant(resource.get("end"), "Appointment.end")
+    assert start is not None and end is not None
+    contained = _contained(resource)
+    extensions = resource.get("extension")
+    booking_ref = extension_value(extensions, gpc.EXT_BOOKING_ORGANISATION, "valueReference")
+    booking_org = (
+        contained.get(booking_ref.get("reference", ""))
+        if isinstance(booking_ref, Mapping)
+        else None
+    )
+    booking_org = booking_org or {}
+
+    patient: Mapping[str, Any] = {}
+    provider_patient_id = ""
+    site_name = practitioner = ""
+    for participant in resource.get("participant") or []:
+        actor = participant.get("actor") if isinstance(participant, Mapping) else None
+        if not isinstance(actor, Mapping):
+            continue
+        reference = actor.get("reference") or ""
+        if (
+            reference.startswith("#")
+            and contained.get(reference, {}).get("resourceType") == "Patient"
+        ):
+            patient = contained[reference]
+        elif reference.startswith("Patient/"):
+            provider_patient_id = reference.split("/", 1)[1]
+        elif reference.startswith("Location/"):
+            site_name = str(actor.get("display") or "")
+        elif reference.startswith("Practitioner/"):
+            practitioner = str(actor.get("display") or "")
+    if not patient:
+        patient = next((c for c in contained.values() if c.get("resourceType") == "Patient"), {})
+    family, given, _ = human_name(patient.get("name"))
+    gp = (
+        (patient.get("generalPractitioner") or [{}])[0]
+        if isinstance(patient.get("generalPractitioner"), list)
+        else {}
+    )
+    gp = gp if isinstance(gp, Mapping) else {}
+    slot_ids = tuple(sid for s in resource.get("slot") or [] if (sid := _reference_id(s, "Slot")))
+    return AppointmentRecord(
+        appointment_id=appointment_id,
+        version=str(meta.get("versionId") or ""),
+        status=status,
+        start=start,
+        end=end,
+        last_updated=parse_instant(
+            meta.get("lastUpdated"), "Appointment.meta.lastUpdated", required=False
+        ),
+        created=parse_instant(resource.get("created"), "Appointment.created", required=False),
+        slot_ids=slot_ids,
+        booking_org_ods=identifier_value(
+            booking_org.get("identifier"), gpc.ODS_ORGANISATION_SYSTEM
+        ),
+        booking_org_name=str(booking_org.get("name") or ""),
+        patient_nhs_number=identifier_value(patient.get("identifier"), gpc.NHS_NUMBER_SYSTEM),
+        patient_family_name=family,
+        patient_given_name=given,
+        patient_birth_date=_date(patient.get("birthDate")),
+        patient_gender=str(patient.get("gender") or ""),
+        registered_practice_ods=identifier_value(gp.get("identifier"), gpc.ODS_ORGANISATION_SYSTEM),
+        registered_practice_name=str(gp.get("display") or ""),
+        provider_patient_id=provider_patient_id,
+        site_name=site_name,
+        practitioner=practitioner,
+        description=str(resource.get("description") or ""),
+        cancellation_reason=str(
+            extension_value(extensions, gpc.EXT_CANCELLATION_REASON, "valueString") or ""
+        ),
+    )
+
+
+def appointments_from_bundle(bundle: Mapping[str, Any]) -> list[AppointmentRecord]:
+    return [
+        appointment_from_dict(resource)
+        for resource in bundle_resources(bundle)
+        if resource.get("resourceType") == "Appointment"
+    ]
+
+
+def patient_from_dict(resource: Mapping[str, Any]) -> PatientRecord:
+    family, given, _ = human_name(resource.get("name"))
+    registration = extension_value(
+        resource.get("extension"), gpc.EXT_REGISTRATION_DETAILS, "extension"
+    )
+    registration_type = ""
+    if isinstance(registration, list):
+        coding = extension_value(registration, gpc.EXT_REGISTRATION_TYPE, "valueCodeableConcept")
+        if isinstance(coding, Mapping):
+            codes: Iterable[Any] = coding.get("coding") or []
+            registration_type = next(
+                (str(c.get("code")) for c in codes if isinstance(c, Mapping) and c.get("code")),
+                "",
+            )
+    return PatientRecord(
+        patient_id=_str(resource.get("id"), "Patient.id"),
+        nhs_number=identifier_value(resource.get("identifier"), gpc.NHS_NUMBER_SYSTEM),
+        family_name=family,
+        given_name=given,
+        birth_date=_date(resource.get("birthDate")),
+        gender=str(resource.get("gender") or ""),
+        registration_type=registration_type,
+    )
+
+
+def operation_outcome(data: Any) -> tuple[str, str]:
+    """(spine code, diagnostics) from an OperationOutcome, or ("", "")."""
+    if not isinstance(data, Mapping) or data.get("resourceType") != "OperationOutcome":
+        return "", ""
+    for issue in data.get("issue") or []:
+        if not isinstance(issue, Mapping):
+            continue
+        code = ""
+        details = issue.get("details")
+        if isinstance(details, Mapping):
+            for coding in details.get("coding") or []:
+                if isinstance(coding, Mapping) and coding.get("code"):
+                    code = str(coding["code"])
+                    break
+        diagnostics = issue.get("diagnostics")
+        return code, diagnostics if isinstance(diagnostics, str) else ""
+    return "", ""

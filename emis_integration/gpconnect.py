@@ -1,0 +1,81 @@
+"""GP Connect (FHIR STU3) names shared by the client and the bundled sandbox:
+interaction ids, identifier systems, extension URLs and Spine error codes.
+Values follow GP Connect Appointment Management 1.2.x (nhsconnect/gpconnect)."""
+
+from __future__ import annotations
+
+FHIR_JSON = "application/fhir+json"
+
+# --- identifier and code systems ---------------------------------------------
+NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+ODS_ORGANISATION_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
+ODS_SITE_SYSTEM = "https://fhir.nhs.uk/Id/ods-site-code"
+SDS_USER_SYSTEM = "https://fhir.nhs.uk/Id/sds-user-id"
+SDS_ROLE_PROFILE_SYSTEM = "https://fhir.nhs.uk/Id/sds-role-profile-id"
+ORGANISATION_TYPE_SYSTEM = "https://fhir.nhs.uk/STU3/CodeSystem/GPConnect-OrganisationType-1"
+SPINE_ERROR_SYSTEM = "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1"
+SEARCH_FILTER_ODS = ODS_ORGANISATION_SYSTEM
+SEARCH_FILTER_ORG_TYPE = ORGANISATION_TYPE_SYSTEM
+
+# --- extensions ----------------------------------------------------------------
+EXT_BOOKING_ORGANISATION = (
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-BookingOrganisation-1"
+)
+EXT_CANCELLATION_REASON = "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-AppointmentCancellationReason-1"
+EXT_DELIVERY_CHANNEL = (
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-DeliveryChannel-2"
+)
+EXT_PRACTITIONER_ROLE = (
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-PractitionerRole-1"
+)
+EXT_REGISTRATION_DETAILS = (
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-RegistrationDetails-1"
+)
+EXT_REGISTRATION_TYPE = "registrationType"
+REGISTRATION_TYPE_SYSTEM = "https://fhir.nhs.uk/STU3/CodeSystem/CareConnect-RegistrationType-1"
+REGISTRATION_TYPE_TEMPORARY = "T"
+
+# --- profiles --------------------------------------------------------------------
+PROFILE_APPOINTMENT = "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-Appointment-1"
+PROFILE_SLOT = "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-Slot-1"
+PROFILE_PATIENT = "https://fhir.nhs.uk/STU3/StructureDefinition/CareConnect-GPC-Patient-1"
+PROFILE_ORGANIZATION = "https://fhir.nhs.uk/STU3/StructureDefinition/CareConnect-GPC-Organization-1"
+PROFILE_OPERATION_OUTCOME = (
+    "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-OperationOutcome-1"
+)
+
+# --- interaction ids (Ssp-InteractionID) -------------------------------------------
+INTERACTION_METADATA = "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1"
+INTERACTION_SEARCH_SLOTS = "urn:nhs:names:services:gpconnect:fhir:rest:search:slot-1"
+INTERACTION_BOOK = "urn:nhs:names:services:gpconnect:fhir:rest:create:appointment-1"
+INTERACTION_READ_APPOINTMENT = "urn:nhs:names:services:gpconnect:fhir:rest:read:appointment-1"
+INTERACTION_CANCEL = "urn:nhs:names:services:gpconnect:fhir:rest:cancel:appointment-1"
+INTERACTION_SEARCH_PATIENT = "urn:nhs:names:services:gpconnect:fhir:rest:search:patient-1"
+INTERACTION_REGISTER_PATIENT = (
+    "urn:nhs:names:services:gpconnect:fhir:operation:gpc.registerpatient-1"
+)
+# GP Connect has no organisation-wide appointment listing. This is the seam where an
+# EMIS partner API plugs in; the sandbox serves it as a FHIR _lastUpdated search.
+INTERACTION_LIST_APPOINTMENTS = "urn:hippo-pcn:emis:rest:search:appointments-updated-1"
+
+# --- Spine error codes ---------------------------------------------------------------
+ERR_BAD_REQUEST = "BAD_REQUEST"
+ERR_INVALID_PARAMETER = "INVALID_PARAMETER"
+ERR_INVALID_RESOURCE = "INVALID_RESOURCE"
+ERR_DUPLICATE_REJECTED = "DUPLICATE_REJECTED"
+ERR_FHIR_CONSTRAINT_VIOLATION = "FHIR_CONSTRAINT_VIOLATION"
+ERR_INVALID_NHS_NUMBER = "INVALID_NHS_NUMBER"
+ERR_PATIENT_NOT_FOUND = "PATIENT_NOT_FOUND"
+ERR_NO_RECORD_FOUND = "NO_RECORD_FOUND"
+ERR_ORGANISATION_NOT_FOUND = "ORGANISATION_NOT_FOUND"
+ERR_ACCESS_DENIED = "ACCESS DENIED"
+ERR_NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
+ERR_INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+# --- JWT ----------------------------------------------------------------------------
+JWT_LIFETIME_SECONDS = 300
+REASON_FOR_REQUEST = "directcare"
+SCOPE_ORGANISATION_READ = "organization/*.read"
+SCOPE_ORGANISATION_WRITE = "organization/*.write"
+SCOPE_PATIENT_READ = "patient/*.read"
+SCOPE_PATIENT_WRITE = "patient/*.write"

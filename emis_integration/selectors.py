@@ -1,0 +1,248 @@
+"""Reads about EMIS connections and onboarding, and the one place that turns a
+connection into a working client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils.module_loading import import_string
+
+from hippo_pcn.organisations.models import Organisation
+from hippo_pcn.organisations.selectors import UserLike, organisations_for_user, user_is_support
+
+from .client import EmisEndpoint, GPConnectClient, Requester, system_requester
+from .crypto import decrypt_credentials
+from .models import (
+    OPEN_ONBOARDING_STATUSES,
+    ConnectionStatus,
+    EmisConnection,
+    EmisSystem,
+    OnboardingRequest,
+)
+
+
+def connections_for_user(*, user: UserLike) -> QuerySet[EmisConnection]:
+    qs = EmisConnection.objects.select_related("organisation")
+    if user_is_support(user=user):
+        return qs
+    return qs.filter(organisation__in=organisations_for_user(user=user))
+
+
+def onboarding_requests_for_user(*, user: UserLike) -> QuerySet[OnboardingRequest]:
+    qs = OnboardingRequest.objects.select_related("pcn", "practice", "requested_by", "connection")
+    if user_is_support(user=user):
+        return qs
+    orgs = organisations_for_user(user=user)
+    return qs.filter(
+        Q(pcn__in=orgs) | Q(practice__in=orgs) | Q(requesters__practice__in=orgs)
+    ).distinct()
+
+
+def pcn_connection(*, pcn: Organisation) -> EmisConnection | None:
+    return EmisConnection.objects.filter(organisation=pcn, system=EmisSystem.EMIS_COMMUNITY).first()
+
+
+def live_connection_for(*, organisation: Organisation) -> EmisConnection | None:
+    return EmisConnection.objects.filter(
+        organisation=organisation, status=ConnectionStatus.LIVE
+    ).first()
+
+
+def open_onboarding_request(*, pcn: Organisation) -> OnboardingRequest | None:
+    return (
+        OnboardingRequest.objects.filter(pcn=pcn, status__in=OPEN_ONBOARDING_STATUSES)
+        .select_related("practice", "requested_by")
+        .first()
+    )
+
+
+# --- "why are there no PCN slots?" ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PcnDiagnosis:
+    """Why a practice can or cannot see its PCN's slots, in plain words."""
+
+    state: str  # no_pcn | not_connected | requested | in_progress | testing | suspended | failed | live
+    title: str
+    message: str
+    practice: Organisation
+    pcn: Organisation | None
+    connection: EmisConnection | None
+    open_request: OnboardingRequest | None
+
+    @property
+    def is_live(self) -> bool:
+        return self.state == "live"
+
+    @property
+    def can_request_onboarding(self) -> bool:
+        return self.pcn is not None and self.open_request is None and self.state != "live"
+
+
+def _day(value: datetime) -> str:
+    from django.utils import timezone
+
+    local = timezone.localtime(value)
+    return f"{local.day} {local:%b %Y}"
+
+
+def pcn_connection_diagnosis(*, practice: Organisation) -> PcnDiagnosis:
+    pcn = practice.pcn
+    if pcn is None:
+        return PcnDiagnosis(
+            "no_pcn",
+            "Your practice is not in a Primary Care Network",
+            f"{practice.name} is not part of a PCN in hippo-pcn, so there are no PCN slots to "
+            "show. If it has joined one, ask the hippo-pcn support team to add it.",
+            practice,
+            None,
+            None,
+            None,
+        )
+    connection = pcn_connection(pcn=pcn)
+    request = open_onboarding_request(pcn=pcn)
+    status = connection.status if connection else None
+    requested_on = f" on {_day(request.created_at)}" if request else ""
+    if status == ConnectionStatus.LIVE:
+        return PcnDiagnosis(
+            "live",
+            "Your PCN's EMIS Community is connected",
+            f"{pcn.name}'s slots are shown beside your own.",
+            practice,
+            pcn,
+            connection,
+            request,
+        )
+    if status == ConnectionStatus.SUSPENDED:
+        return PcnDiagnosis(
+            "suspended",
+            "PCN slots are not available",
+            f"The connection to {pcn.name}'s EMIS Community has been suspended by the hippo-pcn "
+            "support team, so no PCN slots can be shown or booked until it is resumed.",
+            practice,
+            pcn,
+            connection,
+            request,
+        )
+    if status == ConnectionStatus.FAILED:
+        return PcnDiagnosis(
+            "failed",
+            "PCN slots are not available",
+            f"The connection to {pcn.name}'s EMIS Community failed its checks. The hippo-pcn "
+            "support team has been told and is working on it.",
+            practice,
+            pcn,
+            connection,
+            request,
+        )
+    if status == ConnectionStatus.TESTING:
+        return PcnDiagnosis(
+            "testing",
+            "PCN slots are not available yet",
+            f"{pcn.name}'s EMIS Community is connected and being tested by the hippo-pcn support "
+            "team. PCN slots will appear here as soon as it goes live.",
+            practice,
+            pcn,
+            connection,
+            request,
+        )
+    if status == ConnectionStatus.IN_PROGRESS or (
+        request is not None and request.status == "in_progress"
+    ):
+        return PcnDiagnosis(
+            "in_progress",
+            "PCN slots are not available yet",
+            f"Onboarding of {pcn.name}'s EMIS Community was requested{requested_on} and is in "
+            "progress with the hippo-pcn support team.",
+            practice,
+            pcn,
+            connection,
+            request,
+        )
+    if request is not None or status == ConnectionStatus.REQUESTED:
+        return PcnDiagnosis(
+            "requested",
+            "PCN slots are not available yet",
+            f"Onboarding of {pcn.name}'s EMIS Community was requested{requested_on}. The "
+            "hippo-pcn support team will pick it up and contact the requester.",
+            practice,
+            pcn,
+            connection,
+            request,
+        )
+    return PcnDiagnosis(
+        "not_connected",
+        "No PCN slots",
+        f"Your PCN's EMIS Community is not connected to hippo-pcn yet, so {pcn.name}'s shared "
+        "slots cannot be shown. Ask for it to be onboarded and the support team will set it up.",
+        practice,
+        pcn,
+        connection,
+        request,
+    )
+
+
+# --- clients ------------------------------------------------------------------------
+
+
+def _transport() -> httpx.BaseTransport | None:
+    factory_path = settings.EMIS_HTTP_TRANSPORT_FACTORY
+    if not factory_path:
+        return None
+    return import_string(factory_path)()
+
+
+def endpoint_for(*, connection: EmisConnection) -> EmisEndpoint:
+    credentials = decrypt_credentials(connection.credentials_encrypted)
+    return EmisEndpoint(
+        base_url=connection.base_url,
+        provider_ods=connection.provider_ods_code or connection.organisation.ods_code,
+        asid_from=connection.asid_from or settings.EMIS_CONSUMER_ASID,
+        asid_to=connection.asid_to,
+        client_secret=str(credentials.get("client_secret", "")),
+        connect_timeout=settings.EMIS_CONNECT_TIMEOUT,
+        read_timeout=settings.EMIS_READ_TIMEOUT,
+    )
+
+
+def requester_for_user(*, user: UserLike, organisation: Organisation) -> Requester:
+    return Requester(
+        organisation_ods=organisation.ods_code,
+        organisation_name=organisation.name,
+        practitioner_id=f"user-{user.pk}",
+        family_name=getattr(user, "last_name", "") or user.get_username(),
+        given_name=getattr(user, "first_name", ""),
+    )
+
+
+def emis_client(
+    *,
+    connection: EmisConnection,
+    requesting_organisation: Organisation | None = None,
+    user: UserLike | None = None,
+    purpose: str = "hippo-pcn",
+) -> GPConnectClient:
+    """A client for one connection, on behalf of `user` at `requesting_organisation`
+    (default: the connection's own organisation, as the system)."""
+    organisation = requesting_organisation or connection.organisation
+    if user is not None and getattr(user, "is_authenticated", False):
+        requester = requester_for_user(user=user, organisation=organisation)
+    else:
+        requester = system_requester(
+            organisation_ods=organisation.ods_code,
+            organisation_name=organisation.name,
+            name=purpose,
+        )
+    return GPConnectClient(
+        endpoint_for(connection=connection),
+        requester=requester,
+        consumer_url=settings.EMIS_CONSUMER_URL,
+        transport=_transport(),
+        max_retries=settings.EMIS_MAX_RETRIES,
+        retry_backoff=settings.EMIS_RETRY_BACKOFF,
+    )

@@ -1,0 +1,487 @@
+"""Writes for EMIS connections and onboarding. Every status change goes through
+`connection_change_status`, which checks the transition and audits it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from hippo_pcn.audit.services import Actor, audit_record, system_actor
+from hippo_pcn.organisations.models import Membership, Organisation
+from hippo_pcn.organisations.roles import OrganisationKind
+from hippo_pcn.organisations.selectors import user_is_support
+
+from .client import EmisAuthError, EmisError, EmisRejected, EmisUnavailable
+from .crypto import CredentialsUnreadable, encrypt_credentials, rotate_token
+from .models import (
+    OPEN_ONBOARDING_STATUSES,
+    SYSTEM_FOR_KIND,
+    ConnectionStatus,
+    EmisConnection,
+    OnboardingRequest,
+    OnboardingRequester,
+    OnboardingStatus,
+)
+from .selectors import emis_client, open_onboarding_request
+
+logger = logging.getLogger(__name__)
+
+S = ConnectionStatus
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.REQUESTED: frozenset({S.IN_PROGRESS, S.FAILED}),
+    S.IN_PROGRESS: frozenset({S.TESTING, S.FAILED}),
+    S.TESTING: frozenset({S.LIVE, S.IN_PROGRESS, S.FAILED}),
+    S.LIVE: frozenset({S.SUSPENDED, S.FAILED}),
+    S.SUSPENDED: frozenset({S.LIVE, S.IN_PROGRESS, S.FAILED}),
+    S.FAILED: frozenset({S.IN_PROGRESS, S.TESTING}),
+}
+# Changes that need a reason in words (recorded in the audit log).
+REASON_REQUIRED = frozenset({S.SUSPENDED, S.FAILED})
+CONFIG_FIELDS = ("base_url", "provider_ods_code", "asid_from", "asid_to")
+
+
+class TransitionRefused(ValidationError):
+    """An illegal status change, with a message for staff."""
+
+
+# --- connections ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def connection_create(
+    *,
+    actor: Actor,
+    organisation: Organisation,
+    base_url: str = "",
+    provider_ods_code: str = "",
+    asid_from: str = "",
+    asid_to: str = "",
+    client_secret: str = "",
+    status: str = ConnectionStatus.REQUESTED,
+    reason: str = "",
+) -> EmisConnection:
+    now = timezone.now()
+    connection = EmisConnection(
+        organisation=organisation,
+        system=SYSTEM_FOR_KIND[OrganisationKind(organisation.kind)],
+        base_url=base_url.strip(),
+        provider_ods_code=(provider_ods_code or organisation.ods_code).strip().upper(),
+        asid_from=asid_from.strip(),
+        asid_to=asid_to.strip(),
+        status=status,
+        status_changed_at=now,
+        status_reason=reason,
+        config_changed_at=now,
+    )
+    if client_secret:
+        connection.credentials_encrypted = encrypt_credentials({"client_secret": client_secret})
+    connection.full_clean()
+    connection.save()
+    audit_record(
+        actor=actor,
+        action="emis_connection.created",
+        target=connection,
+        organisation=organisation,
+        details={
+            "system": connection.system,
+            "status": status,
+            "base_url": connection.base_url,
+            "credentials": "stored" if client_secret else "none",
+            "reason": reason,
+        },
+    )
+    return connection
+
+
+@transaction.atomic
+def connection_update_config(
+    *,
+    actor: Actor,
+    connection: EmisConnection,
+    client_secret: str | None = None,
+    **fields: str,
+) -> EmisConnection:
+    """Change the endpoint details and/or replace the credentials. A change means
+    the connection must be tested again before it can go live."""
+    unknown = set(fields) - set(CONFIG_FIELDS)
+    if unknown:
+        raise ValueError(f"Cannot update {', '.join(sorted(unknown))} on a connection.")
+    locked = EmisConnection.objects.select_for_update().get(pk=connection.pk)
+    changed = []
+    for name, value in fields.items():
+        value = (value or "").strip()
+        if name == "provider_ods_code":
+            value = value.upper()
+        if getattr(locked, name) != value:
+            setattr(locked, name, value)
+            changed.append(name)
+    if client_secret:
+        locked.credentials_encrypted = encrypt_credentials({"client_secret": client_secret})
+        changed.append("credentials")
+    if not changed:
+        return locked
+    locked.config_changed_at = timezone.now()
+    locked.full_clean()
+    locked.save()
+    audit_record(
+        actor=actor,
+        action="emis_connection.config_changed",
+        target=locked,
+        organisation=locked.organisation,
+        # Names of what changed, never the credentials themselves.
+        details={"changed": changed, "base_url": locked.base_url},
+    )
+    connection.refresh_from_db()
+    return locked
+
+
+def _refuse(connection: EmisConnection, to_status: str, why: str) -> TransitionRefused:
+    return TransitionRefused(
+        f"Cannot move {connection} from {S(connection.status).label} to {S(to_status).label}: {why}"
+    )
+
+
+@transaction.atomic
+def connection_change_status(
+    *, actor: Actor, connection: EmisConnection, to_status: str, reason: str = ""
+) -> EmisConnection:
+    """The only way a connection's status changes."""
+    locked = (
+        EmisConnection.objects.select_for_update()
+        .select_related("organisation")
+        .get(pk=connection.pk)
+    )
+    from_status = locked.status
+    reason = reason.strip()
+    if to_status not in S.values:
+        raise TransitionRefused(f"“{to_status}” is not a connection status.")
+    if to_status == from_status:
+        raise _refuse(locked, to_status, "it already has that status.")
+    if to_status not in ALLOWED_TRANSITIONS[from_status]:
+        allowed = ", ".join(S(s).label for s in sorted(ALLOWED_TRANSITIONS[from_status]))
+        raise _refuse(
+            locked, to_status, f"from {S(from_status).label} it can only go to {allowed}."
+        )
+    if to_status in REASON_REQUIRED and not reason:
+        raise _refuse(locked, to_status, "say why (the reason is kept in the audit log).")
+    if to_status == S.LIVE:
+        if not locked.base_url or not locked.asid_to:
+            raise _refuse(locked, to_status, "its base URL and ASID are not set.")
+        tested_after_change = (
+            locked.last_test_ok
+            and locked.last_test_at is not None
+            and (
+                locked.config_changed_at is None or locked.last_test_at >= locked.config_changed_at
+            )
+        )
+        # Resuming a suspended connection whose settings have not changed since it
+        # was suspended needs no new test: it is the connection that was live.
+        unchanged_resume = (
+            from_status == S.SUSPENDED
+            and locked.status_changed_at is not None
+            and (
+                locked.config_changed_at is None
+                or locked.config_changed_at <= locked.status_changed_at
+            )
+        )
+        if not (tested_after_change or unchanged_resume):
+            raise _refuse(
+                locked,
+                to_status,
+                "it has not passed “Test connection” since its settings last changed.",
+            )
+    locked.status = to_status
+    locked.status_changed_at = timezone.now()
+    locked.status_changed_by = actor if isinstance(actor, AbstractBaseUser) else None  # type: ignore[assignment]
+    locked.status_reason = reason
+    locked.save(
+        update_fields=[
+            "status",
+            "status_changed_at",
+            "status_changed_by",
+            "status_reason",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action="emis_connection.status_changed",
+        target=locked,
+        organisation=locked.organisation,
+        details={"from": from_status, "to": to_status, "reason": reason},
+    )
+    if to_status == S.LIVE:
+        _close_onboarding_for(actor=actor, connection=locked)
+    connection.refresh_from_db()
+    return locked
+
+
+def _close_onboarding_for(*, actor: Actor, connection: EmisConnection) -> None:
+    for request in OnboardingRequest.objects.select_for_update().filter(
+        pcn=connection.organisation, status__in=OPEN_ONBOARDING_STATUSES
+    ):
+        request.status = OnboardingStatus.DONE
+        request.connection = connection
+        request.closed_at = timezone.now()
+        request.save(update_fields=["status", "connection", "closed_at", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="onboarding_request.done",
+            target=request,
+            organisation=request.pcn,
+            details={"connection_id": connection.pk},
+        )
+
+
+@dataclass(frozen=True)
+class ConnectionTestResult:
+    ok: bool
+    message: str
+    latency_ms: int
+    free_slots: int | None = None
+
+
+def _plain_reason(exc: Exception) -> str:
+    if isinstance(exc, CredentialsUnreadable):
+        return str(exc)
+    if isinstance(exc, EmisAuthError):
+        return f"EMIS refused hippo-pcn's credentials: {exc.message}"
+    if isinstance(exc, EmisUnavailable):
+        return f"EMIS did not answer usefully: {exc.message}"
+    if isinstance(exc, EmisRejected):
+        return f"EMIS answered, but not as GP Connect should: {exc.message}"
+    if isinstance(exc, EmisError):
+        return exc.message
+    return f"The test could not run ({type(exc).__name__})."
+
+
+def connection_test(*, actor: Actor, connection: EmisConnection) -> ConnectionTestResult:
+    """Round-trip to EMIS: the capability statement, then a one-day slot search.
+    Stores the result and latency on the connection; never changes its status."""
+    started = time.perf_counter()
+    free_slots: int | None = None
+    try:
+        if not connection.base_url:
+            raise EmisRejected("The connection has no base URL yet.")
+        with emis_client(connection=connection, purpose="connection-test") as client:
+            client.metadata()
+            now = timezone.now()
+            free_slots = len(client.search_free_slots(now, now + timedelta(days=1)))
+        ok, message = True, "EMIS answered the capability statement and a slot search."
+    except (EmisError, CredentialsUnreadable) as exc:
+        ok, message = False, _plain_reason(exc)
+    latency_ms = int((time.perf_counter() - started) * 1000)
+    if ok:
+        message = f"{message} {free_slots} free slot(s) in the next 24 hours; {latency_ms} ms."
+    now = timezone.now()
+    updates: dict[str, Any] = {
+        "last_test_at": now,
+        "last_test_ok": ok,
+        "last_test_latency_ms": latency_ms,
+        "last_test_message": message,
+    }
+    if ok:
+        updates["last_success_at"] = now
+    else:
+        updates["last_error"] = message
+        updates["last_error_at"] = now
+    with transaction.atomic():
+        EmisConnection.objects.filter(pk=connection.pk).update(**updates)
+        audit_record(
+            actor=actor,
+            action="emis_connection.tested",
+            target=connection,
+            organisation=connection.organisation,
+            details={"ok": ok, "latency_ms": latency_ms, "message": message},
+        )
+    connection.refresh_from_db()
+    if not ok:
+        logger.warning("EMIS connection %s failed its test: %s", connection.pk, message)
+    return ConnectionTestResult(
+        ok=ok, message=message, latency_ms=latency_ms, free_slots=free_slots
+    )
+
+
+def connection_record_call(*, connection: EmisConnection, error: EmisError | None = None) -> None:
+    """Note the outcome of a real call (booking, polling) on the connection."""
+    now = timezone.now()
+    if error is None:
+        EmisConnection.objects.filter(pk=connection.pk).update(last_success_at=now)
+    else:
+        EmisConnection.objects.filter(pk=connection.pk).update(
+            last_error=str(error)[:2000], last_error_at=now
+        )
+
+
+def credentials_rotate() -> int:
+    """Re-encrypt every stored credential with the newest FERNET key."""
+    rotated = 0
+    with transaction.atomic():
+        for connection in EmisConnection.objects.select_for_update().exclude(
+            credentials_encrypted=""
+        ):
+            connection.credentials_encrypted = rotate_token(connection.credentials_encrypted)
+            connection.save(update_fields=["credentials_encrypted", "updated_at"])
+            rotated += 1
+        if rotated:
+            audit_record(
+                actor=system_actor("key-rotation"),
+                action="emis_connection.credentials_rotated",
+                details={"connections": rotated},
+            )
+    return rotated
+
+
+# --- onboarding ---------------------------------------------------------------------
+
+
+def _may_request_for(
+    user: AbstractBaseUser, practice: Organisation | None, pcn: Organisation
+) -> bool:
+    if user_is_support(user=user):
+        return True
+    memberships = Membership.objects.filter(user_id=user.pk)
+    if practice is not None and memberships.filter(organisation=practice).exists():
+        return True
+    return practice is None and memberships.filter(organisation=pcn).exists()
+
+
+@transaction.atomic
+def onboarding_request_raise(
+    *,
+    user: AbstractBaseUser,
+    practice: Organisation | None = None,
+    pcn: Organisation | None = None,
+    contact_name: str,
+    contact_email: str,
+    contact_phone: str = "",
+    notes: str = "",
+) -> tuple[OnboardingRequest, bool]:
+    """Ask for a PCN's EMIS Community to be onboarded. Returns (request, created):
+    when one is already open, the user is added to it instead."""
+    if practice is not None:
+        if not practice.is_practice:
+            raise ValidationError(f"{practice} is not a GP practice.")
+        if practice.pcn is None:
+            raise ValidationError(
+                f"{practice.name} is not part of a PCN in hippo-pcn, so there is no PCN to onboard."
+            )
+        pcn = practice.pcn
+    if pcn is None or not pcn.is_pcn:
+        raise ValidationError("Choose the PCN whose EMIS Community should be onboarded.")
+    if not _may_request_for(user, practice, pcn):
+        raise PermissionDenied("You can only request onboarding for your own practice's PCN.")
+    existing = EmisConnection.objects.filter(organisation=pcn, status=ConnectionStatus.LIVE)
+    if existing.exists():
+        raise ValidationError(
+            f"{pcn.name}'s EMIS Community is already live in hippo-pcn: there is nothing to request."
+        )
+    contact_name, contact_email = contact_name.strip(), contact_email.strip()
+    errors = {}
+    if not contact_name:
+        errors["contact_name"] = "Enter the name of the person support should contact."
+    if not contact_email:
+        errors["contact_email"] = "Enter an email address support can reply to."
+    if errors:
+        raise ValidationError(errors)
+
+    # Serialise requests for one PCN so two practices asking at once share one request.
+    Organisation.objects.select_for_update().filter(pk=pcn.pk).first()
+    request = open_onboarding_request(pcn=pcn)
+    created = request is None
+    if request is None:
+        request = OnboardingRequest(
+            pcn=pcn,
+            practice=practice,
+            requested_by=user,  # type: ignore[misc]
+            contact_name=contact_name,
+            contact_email=contact_email,
+            contact_phone=contact_phone.strip(),
+            notes=notes.strip(),
+        )
+        request.full_clean()
+        request.save()
+        audit_record(
+            actor=user,
+            action="onboarding_request.raised",
+            target=request,
+            organisation=pcn,
+            details={"practice": practice.ods_code if practice else None},
+        )
+    requester, joined = OnboardingRequester.objects.get_or_create(
+        request=request,
+        user=user,
+        defaults={"practice": practice, "contact_email": contact_email, "notes": notes.strip()},
+    )
+    if joined and not created:
+        audit_record(
+            actor=user,
+            action="onboarding_request.joined",
+            target=request,
+            organisation=pcn,
+            details={"practice": practice.ods_code if practice else None},
+        )
+    return request, created
+
+
+@transaction.atomic
+def onboarding_request_start(*, actor: Actor, request: OnboardingRequest) -> EmisConnection:
+    """Support picks up a request: the PCN's connection is created (or reused)
+    in `in_progress`, and linked to the request."""
+    request = OnboardingRequest.objects.select_for_update().select_related("pcn").get(pk=request.pk)
+    if not request.is_open:
+        raise ValidationError(f"This request is already {request.get_status_display().lower()}.")
+    connection = EmisConnection.objects.filter(organisation=request.pcn).first()
+    if connection is None:
+        connection = connection_create(
+            actor=actor,
+            organisation=request.pcn,
+            status=ConnectionStatus.IN_PROGRESS,
+            reason=f"Onboarding request #{request.pk}",
+        )
+    elif connection.status in (ConnectionStatus.REQUESTED, ConnectionStatus.FAILED):
+        connection = connection_change_status(
+            actor=actor,
+            connection=connection,
+            to_status=ConnectionStatus.IN_PROGRESS,
+            reason=f"Onboarding request #{request.pk}",
+        )
+    request.status = OnboardingStatus.IN_PROGRESS
+    request.connection = connection
+    request.save(update_fields=["status", "connection", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="onboarding_request.started",
+        target=request,
+        organisation=request.pcn,
+        details={"connection_id": connection.pk},
+    )
+    return connection
+
+
+@transaction.atomic
+def onboarding_request_decline(*, actor: Actor, request: OnboardingRequest, reason: str) -> None:
+    request = OnboardingRequest.objects.select_for_update().select_related("pcn").get(pk=request.pk)
+    if not request.is_open:
+        raise ValidationError(f"This request is already {request.get_status_display().lower()}.")
+    if not reason.strip():
+        raise ValidationError("Say why the request is declined; the requesters will see it.")
+    request.status = OnboardingStatus.DECLINED
+    request.status_note = reason.strip()
+    request.closed_at = timezone.now()
+    request.save(update_fields=["status", "status_note", "closed_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="onboarding_request.declined",
+        target=request,
+        organisation=request.pcn,
+        details={"reason": reason.strip()},
+    )

@@ -1,0 +1,237 @@
+"""The client's error typing, retries, timeouts and headers, against a real
+HTTP peer on 127.0.0.1 that misbehaves on purpose."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import jwt
+import pytest
+
+from emis_integration import gpconnect as gpc
+from emis_integration.client import (
+    BookingOrganisation,
+    EmisAuthError,
+    EmisEndpoint,
+    EmisRejected,
+    EmisUnavailable,
+    GPConnectClient,
+    PatientAlreadyRegistered,
+    PatientDetails,
+    SlotRef,
+    SlotUnavailable,
+    system_requester,
+)
+
+from .fault_server import FaultServer, Reply
+
+SECRET = "fault-test-secret-0123456789abcdef0123"
+
+
+def outcome(code, diagnostics="something", status_text="error"):
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": "invalid",
+                "details": {"coding": [{"system": gpc.SPINE_ERROR_SYSTEM, "code": code}]},
+                "diagnostics": diagnostics,
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def server():
+    with FaultServer() as running:
+        yield running
+
+
+def make_client(base_url, *, retries=2, read_timeout=1.0, secret=SECRET):
+    endpoint = EmisEndpoint(
+        base_url=base_url,
+        provider_ods="U10001",
+        asid_from="200000001234",
+        asid_to="918999198738",
+        client_secret=secret,
+        connect_timeout=0.5,
+        read_timeout=read_timeout,
+    )
+    requester = system_requester(organisation_ods="A10001", organisation_name="Alpha", name="t")
+    return GPConnectClient(endpoint, requester=requester, max_retries=retries, retry_backoff=0.01)
+
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+SLOT = SlotRef("42", NOW, NOW + timedelta(minutes=10))
+PATIENT = PatientDetails("9434765919", "Smith", "Jane", date(1980, 4, 2), "female", "A10001")
+ORG = BookingOrganisation("A10001", "Alpha Surgery", "01234 567890")
+
+
+def test_5xx_on_a_read_is_retried_then_raised(server):
+    client = make_client(server.base_url, retries=2)
+    with pytest.raises(EmisUnavailable, match="HTTP 500"):
+        client.find_patient("9434765919")
+    assert client.calls == 3
+    assert len(server.seen) == 3
+
+
+def test_5xx_recovers_within_the_retries(server):
+    server.queue(
+        Reply(502, outcome("INTERNAL_SERVER_ERROR")),
+        Reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": []}),
+    )
+    client = make_client(server.base_url)
+    assert client.find_patient("9434765919") is None
+    assert client.calls == 2
+
+
+def test_500_on_a_booking_is_not_retried(server):
+    client = make_client(server.base_url, retries=3)
+    with pytest.raises(EmisUnavailable):
+        client.book(SLOT, PATIENT, ORG)
+    assert client.calls == 1  # the booking may have happened: never post it twice
+
+
+def test_503_and_429_on_a_booking_are_retried(server):
+    server.queue(Reply(503, outcome("INTERNAL_SERVER_ERROR")), Reply(429, "", {"Retry-After": "0"}))
+    client = make_client(server.base_url, retries=2)
+    with pytest.raises(EmisUnavailable):
+        client.book(SLOT, PATIENT, ORG)
+    assert client.calls == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "spine"),
+    [
+        (400, outcome("BAD_REQUEST"), EmisRejected, "BAD_REQUEST"),
+        (422, outcome("INVALID_PARAMETER"), EmisRejected, "INVALID_PARAMETER"),
+        (401, outcome("ACCESS DENIED"), EmisAuthError, "ACCESS DENIED"),
+        (403, outcome("ACCESS DENIED"), EmisAuthError, "ACCESS DENIED"),
+        (404, "<html>Not found</html>", EmisRejected, ""),
+    ],
+)
+def test_4xx_are_typed_and_not_retried(server, status, body, error, spine):
+    server.default = Reply(status, body)
+    client = make_client(server.base_url)
+    with pytest.raises(error) as excinfo:
+        client.search_free_slots(NOW, NOW + timedelta(days=1))
+    assert client.calls == 1
+    assert excinfo.value.spine_code == spine
+    assert excinfo.value.status_code == status
+    assert SECRET not in str(excinfo.value)
+
+
+def test_duplicate_booking_is_slot_unavailable(server):
+    server.default = Reply(409, outcome("DUPLICATE_REJECTED", "Slot already booked"))
+    client = make_client(server.base_url)
+    with pytest.raises(SlotUnavailable, match="just been taken"):
+        client.book(SLOT, PATIENT, ORG)
+    assert client.calls == 1
+
+
+def test_duplicate_registration_is_already_registered(server):
+    server.default = Reply(409, outcome("DUPLICATE_REJECTED"))
+    with pytest.raises(PatientAlreadyRegistered):
+        make_client(server.base_url).register_patient(PATIENT)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json at all",
+        {"resourceType": "Patient", "id": "1"},
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": {"resourceType": "Slot", "id": "1"}}],
+        },
+        [1, 2, 3],
+    ],
+)
+def test_garbage_or_wrong_resources_are_rejected_never_unhandled(server, body):
+    server.default = Reply(200, body)
+    client = make_client(server.base_url)
+    with pytest.raises(EmisRejected, match="not valid FHIR JSON|malformed FHIR"):
+        client.search_free_slots(NOW, NOW + timedelta(days=1))
+
+
+def test_read_timeout_is_unavailable_and_retried_for_reads(server):
+    server.default = Reply(200, {}, delay=0.6)
+    client = make_client(server.base_url, retries=1, read_timeout=0.2)
+    with pytest.raises(EmisUnavailable, match="did not answer within"):
+        client.find_patient("9434765919")
+    assert client.calls == 2
+
+
+def test_read_timeout_on_a_booking_is_not_retried(server):
+    server.default = Reply(201, {}, delay=0.6)
+    client = make_client(server.base_url, retries=2, read_timeout=0.2)
+    with pytest.raises(EmisUnavailable):
+        client.book(SLOT, PATIENT, ORG)
+    assert client.calls == 1
+
+
+def test_refused_connection_is_unavailable_and_retried():
+    client = make_client("http://127.0.0.1:1/fhir", retries=2)
+    with pytest.raises(EmisUnavailable, match="refused"):
+        client.book(SLOT, PATIENT, ORG)
+    assert client.calls == 3  # nothing reached EMIS, so a write may be retried
+
+
+def test_every_request_carries_gp_connect_headers_and_jwt(server):
+    server.queue(
+        Reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": []}),
+        Reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": []}),
+    )
+    client = make_client(server.base_url)
+    client.find_patient("9434765919")
+    client.search_free_slots(NOW, NOW + timedelta(days=1))
+    assert len(server.seen) == 2
+    trace_ids = set()
+    for seen, interaction in zip(
+        server.seen, [gpc.INTERACTION_SEARCH_PATIENT, gpc.INTERACTION_SEARCH_SLOTS], strict=True
+    ):
+        headers = {k.lower(): v for k, v in seen.headers.items()}
+        assert headers["ssp-from"] == "200000001234"
+        assert headers["ssp-to"] == "918999198738"
+        assert headers["ssp-interactionid"] == interaction
+        trace_ids.add(headers["ssp-traceid"])
+        token = headers["authorization"].removeprefix("Bearer ")
+        claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience=server.base_url)
+        assert claims["exp"] - claims["iat"] == 300
+        assert claims["reason_for_request"] == "directcare"
+        assert claims["iss"]
+        assert claims["sub"] == "system-t"
+        assert claims["requesting_organization"]["identifier"][0]["value"] == "A10001"
+        assert claims["requesting_device"]["resourceType"] == "Device"
+        assert claims["requesting_practitioner"]["resourceType"] == "Practitioner"
+        assert claims["requested_scope"] in {gpc.SCOPE_PATIENT_READ, gpc.SCOPE_ORGANISATION_READ}
+    assert len(trace_ids) == 2
+    assert "/fhir/Slot?" in server.seen[1].path
+    assert "status=free" in server.seen[1].path
+    assert "_include=Slot%3Aschedule" in server.seen[1].path
+
+
+def test_ranges_over_14_days_are_split(server):
+    empty = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    server.default = Reply(200, empty)
+    client = make_client(server.base_url)
+    client.search_free_slots(NOW, NOW + timedelta(days=30))
+    assert len(server.seen) == 3
+
+
+def test_next_link_to_another_host_is_refused(server):
+    server.queue(
+        Reply(
+            200,
+            {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [],
+                "link": [{"relation": "next", "url": "https://evil.example.com/steal"}],
+            },
+        )
+    )
+    client = make_client(server.base_url)
+    with pytest.raises(EmisRejected, match="another host"):
+        for _ in client.list_appointments(NOW):
+            pass
