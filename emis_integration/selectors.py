@@ -81,7 +81,16 @@ class PcnDiagnosis:
 
     @property
     def can_request_onboarding(self) -> bool:
-        return self.pcn is not None and self.open_request is None and self.state != "live"
+        """Offered when nobody has asked yet and support is not already working
+        on it (testing and in-progress connections are underway)."""
+        return (
+            self.pcn is not None
+            and self.open_request is None
+            and self.state in REQUESTABLE_STATES
+        )
+
+
+REQUESTABLE_STATES = frozenset({"not_connected", "requested", "suspended", "failed"})
 
 
 def _day(value: datetime) -> str:

@@ -30,7 +30,7 @@ class HippoAdminSite(admin.AdminSite):
     site_header = "hippo-pcn"
     site_title = "hippo-pcn admin"
     index_title = "Administration"
-    enable_nav_sidebar = True
+    enable_nav_sidebar = False
 
     def has_permission(self, request: HttpRequest) -> bool:
         return user_has_staff_access(user=request.user)

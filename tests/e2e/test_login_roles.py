@@ -14,7 +14,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.factories import TEST_PASSWORD
+from .helpers import sign_in
 
 PRACTICE_LINKS_SEEN_BY_ALL_STAFF = ["Organisations", "Audit log"]
 SUPPORT_ONLY_LINKS = ["User accounts", "Scheduled jobs"]
@@ -27,14 +27,6 @@ BEAT_SECTION = "Periodic tasks"
 
 
 # --- helpers -------------------------------------------------------------------------
-def sign_in(page: Page, base_url: str, username: str, password: str = TEST_PASSWORD) -> None:
-    page.goto(f"{base_url}/accounts/login/")
-    expect(page.get_by_role("heading", name="Sign in to hippo-pcn")).to_be_visible()
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def admin_section(page: Page, name: str):
     """The admin index table for one app, found by its caption (case aside:
     django-celery-beat calls its app "Periodic Tasks")."""

@@ -133,7 +133,7 @@ def test_decline_needs_a_reason(practice_staff, practice_a, superuser):
         ("request", "requested", False),
         ("requested_connection", "requested", True),
         ("in_progress", "in_progress", False),
-        ("testing", "testing", True),
+        ("testing", "testing", False),
         ("suspended", "suspended", True),
         ("failed", "failed", True),
         ("live", "live", False),

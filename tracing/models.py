@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+from datetime import time
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from hippo_pcn.organisations.roles import OrganisationKind
+
+
+class PolicyMode(models.TextChoices):
+    PCN_BATCH_DAILY = "pcn_batch_daily", "PCN-led batch, each working morning (recommended)"
+    PCN_BATCH_WEEKLY = "pcn_batch_weekly", "PCN-led batch, weekly"
+    PRACTICE_LED = "practice_led", "Practice-led: the booking practice traces after each booking"
+    ON_THE_DAY = "on_the_day", "On the day: the PCN traces when the patient arrives"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class TracingPolicy(models.Model):
+    """How one PCN makes sure each booking is traced: who owns each task and when
+    it is due. Due times are never after the appointment start."""
+
+    pcn = models.OneToOneField(
+        "organisations.Organisation",
+        on_delete=models.PROTECT,
+        related_name="tracing_policy",
+        limit_choices_to={"kind": OrganisationKind.PCN},
+        verbose_name="PCN",
+    )
+    mode = models.CharField(
+        max_length=20, choices=PolicyMode.choices, default=PolicyMode.PCN_BATCH_DAILY
+    )
+    batch_time = models.TimeField(
+        default=time(8, 0), help_text="Europe/London time of the PCN's tracing batch."
+    )
+    batch_weekday = models.PositiveSmallIntegerField(
+        choices=Weekday.choices,
+        default=Weekday.MONDAY,
+        help_text="For the weekly batch: the day it runs.",
+    )
+    practice_working_hours = models.PositiveSmallIntegerField(
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(40)],
+        help_text="Practice-led: working hours after booking by which the practice traces.",
+    )
+    auto_verify = models.BooleanField(
+        default=True,
+        help_text="Before a task is due, ask the PCN's EMIS whether the patient is already "
+        "registered there; if so the task needs no tracing.",
+    )
+    allow_register_at_pcn = models.BooleanField(
+        "allow “Register at PCN”",
+        default=False,
+        help_text="Let tracers register the patient at the PCN through GP Connect "
+        "(always a temporary registration).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "tracing policy"
+        verbose_name_plural = "tracing policies"
+
+    def __str__(self) -> str:
+        return f"{self.pcn.name}: {self.get_mode_display()}"
+
+
+class TaskSource(models.TextChoices):
+    BOOKED_VIA_APP = "booked_via_app", "Booked through hippo-pcn"
+    FOUND_BY_POLL = "found_by_poll", "Found in EMIS by polling"
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLAIMED = "claimed", "Claimed"
+    TRACED = "traced", "Traced"
+    CANNOT_TRACE = "cannot_trace", "Cannot trace"
+    NOT_NEEDED = "not_needed", "Not needed (already registered at the PCN)"
+    CANCELLED = "cancelled", "Cancelled (appointment cancelled or moved)"
+
+
+ACTIVE_STATUSES = (TaskStatus.OPEN, TaskStatus.CLAIMED)
+
+
+class CannotTraceReason(models.TextChoices):
+    NO_NHS_NUMBER = "no_nhs_number", "No NHS number"
+    DEMOGRAPHICS_MISMATCH = "demographics_mismatch", "Demographics do not match the spine"
+    RECORD_NOT_SHARED = "record_not_shared", "Registered practice does not share the record"
+    PATIENT_DECEASED = "patient_deceased", "Patient recorded as deceased"
+    NOT_REGISTERED = "not_registered", "Patient not registered with a GP"
+    EMIS_ERROR = "emis_error", "EMIS error while tracing"
+    OTHER = "other", "Other (explain)"
+
+
+class TracingTask(models.Model):
+    """One PCN appointment that needs its patient traced into the PCN's EMIS
+    Community: unique per (PCN connection, EMIS appointment id)."""
+
+    connection = models.ForeignKey(
+        "emis_integration.EmisConnection", on_delete=models.PROTECT, related_name="tracing_tasks"
+    )
+    emis_appointment_id = models.CharField("EMIS appointment id", max_length=64)
+    pcn = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.PROTECT, related_name="+", verbose_name="PCN"
+    )
+
+    patient_nhs_number = models.CharField("NHS number", max_length=10, blank=True)
+    patient_family_name = models.CharField(max_length=100, blank=True)
+    patient_given_name = models.CharField(max_length=100, blank=True)
+    patient_birth_date = models.DateField(null=True, blank=True)
+    patient_gender = models.CharField(max_length=20, blank=True)
+    registered_practice_ods = models.CharField(max_length=10, blank=True)
+    registered_practice_name = models.CharField(max_length=200, blank=True)
+    registered_practice = models.ForeignKey(
+        "organisations.Organisation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    booking_org_ods = models.CharField(max_length=10, blank=True)
+    booking_organisation = models.ForeignKey(
+        "organisations.Organisation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    appointment_start = models.DateTimeField()
+    appointment_end = models.DateTimeField()
+    site_name = models.CharField(max_length=200, blank=True)
+    practitioner = models.CharField(max_length=200, blank=True)
+    service = models.CharField(max_length=200, blank=True)
+    emis_version = models.CharField(max_length=32, blank=True)
+    emis_last_updated = models.DateTimeField(null=True, blank=True)
+
+    source = models.CharField(max_length=20, choices=TaskSource.choices)
+    owner = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.PROTECT, related_name="owned_tracing_tasks"
+    )
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    cannot_trace_reason = models.CharField(
+        max_length=30, choices=CannotTraceReason.choices, blank=True
+    )
+    cannot_trace_note = models.TextField(blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "emis_appointment_id"],
+                name="tracingtask_one_per_appointment",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["pcn", "status", "due_at"]),
+            models.Index(fields=["owner", "status", "due_at"]),
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["appointment_start"]),
+            models.Index(fields=["patient_nhs_number"]),
+        ]
+        verbose_name = "tracing task"
+
+    def __str__(self) -> str:
+        return f"Trace appointment {self.emis_appointment_id} ({self.get_status_display()})"
+
+    @property
+    def has_nhs_number(self) -> bool:
+        return bool(self.patient_nhs_number)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
