@@ -115,17 +115,18 @@ def client_for():
 
 @pytest.fixture
 def emis_in_process(settings):
-    """Route EMIS calls to the sandbox in this process (see tests/emis_integration/transport.py).
-
-    Django closes "old" database connections when a request finishes; inside a test
-    transaction that would drop the test's connection, so those handlers are
-    detached for the duration (Django's own test client does the same)."""
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
+    """Route EMIS calls to the sandbox in this process, over HTTP semantics
+    (see tests/emis_integration/transport.py)."""
     settings.EMIS_HTTP_TRANSPORT_FACTORY = "tests.emis_integration.transport.wsgi_transport"
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def emis_world(emis_in_process, pcn_a, practice_a, practice_a2):
+    """Alpha PCN (live EMIS Community with a site and schedule) and Alpha Surgery
+    (live EMIS Web), in the sandbox, reached in-process over HTTP."""
+    from tests.emis_world import EmisWorld
+
+    world = EmisWorld(base_url="http://localhost")
+    world.add_pcn(pcn_a, [practice_a, practice_a2])
+    world.add_practice(practice_a)
+    return world

@@ -1,0 +1,409 @@
+"""Writes to the sandbox's tables: booking, cancelling, registering patients,
+simulating bookings made inside EMIS, and the fault knobs. Booking is race-safe
+on PostgreSQL: the slot row is locked and a partial unique constraint allows one
+booked appointment per slot."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import selectors
+from .errors import (
+    ConstraintViolation,
+    DuplicateRejected,
+    InvalidResource,
+    NoRecordFound,
+    SandboxError,
+)
+from .models import (
+    Appointment,
+    AppointmentStatus,
+    BookingCap,
+    OrganisationKind,
+    Patient,
+    RegistrationType,
+    SandboxOrganisation,
+    Slot,
+    SlotStatus,
+)
+from .types import (
+    BookingOrganisation,
+    BookingRequest,
+    CancellationRequest,
+    PatientDemographics,
+)
+
+
+class SimulationError(Exception):
+    """simulate_emis_bookings cannot do what was asked; nothing was booked."""
+
+
+def _when(value: datetime) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _restriction_text(slot: Slot) -> str:
+    parts = []
+    if slot.allowed_ods:
+        parts.append("ODS codes " + ", ".join(slot.allowed_ods))
+    if slot.allowed_org_types:
+        parts.append("organisation types " + ", ".join(slot.allowed_org_types))
+    return " or ".join(parts)
+
+
+def _check_cap(
+    *, organisation: SandboxOrganisation, booker: BookingOrganisation, now: datetime
+) -> None:
+    cap = (
+        BookingCap.objects.select_for_update()
+        .filter(organisation=organisation, booking_org_ods=booker.ods_code)
+        .first()
+    )
+    if cap is None:
+        return
+    active = selectors.active_future_bookings(
+        organisation=organisation, booking_org_ods=booker.ods_code, now=now
+    )
+    if active >= cap.max_active_bookings:
+        raise InvalidResource(
+            f"Booking limit reached: {booker.ods_code} already holds {active} future "
+            f"bookings at {organisation.ods_code} (limit {cap.max_active_bookings})."
+        )
+
+
+def _referenced_patient(
+    *, organisation: SandboxOrganisation, booking: BookingRequest
+) -> Patient | None:
+    if booking.patient_id is None:
+        return None
+    patient = Patient.objects.filter(organisation=organisation, pk=booking.patient_id).first()
+    if patient is None:
+        raise InvalidResource(
+            f"Patient/{booking.patient_id} is not registered at {organisation.ods_code}."
+        )
+    if patient.nhs_number != booking.patient.nhs_number:
+        raise InvalidResource(
+            f"Patient/{booking.patient_id} has a different NHS number from the contained Patient."
+        )
+    return patient
+
+
+def appointment_book(
+    *, organisation: SandboxOrganisation, booking: BookingRequest, now: datetime | None = None
+) -> Appointment:
+    """Book `booking.slot_id`. Raises DuplicateRejected when the slot is taken
+    and InvalidResource for anything else the slot or booking forbids."""
+    now = now or timezone.now()
+    booker = booking.booking_organisation
+    with transaction.atomic():
+        slot = (
+            Slot.objects.select_for_update()
+            .filter(organisation=organisation, pk=booking.slot_id)
+            .first()
+        )
+        if slot is None:
+            raise InvalidResource(
+                f"Slot/{booking.slot_id} does not exist at {organisation.ods_code}."
+            )
+        if slot.status != SlotStatus.FREE:
+            raise DuplicateRejected(f"Slot/{slot.pk} is already booked.")
+        if booking.start != slot.start or booking.end != slot.end:
+            raise InvalidResource(
+                f"The appointment's start and end ({_when(booking.start)} to "
+                f"{_when(booking.end)}) do not match Slot/{slot.pk} "
+                f"({_when(slot.start)} to {_when(slot.end)})."
+            )
+        if slot.start <= now:
+            raise InvalidResource(
+                f"Slot/{slot.pk} started at {_when(slot.start)}: it is in the past."
+            )
+        booker_type = selectors.organisation_type_for(
+            ods_code=booker.ods_code, declared_type=booker.org_type
+        )
+        if not slot.allows(ods_code=booker.ods_code, org_type=booker_type):
+            raise InvalidResource(
+                f"{booker.ods_code} may not book Slot/{slot.pk}: it is reserved for "
+                f"{_restriction_text(slot)}."
+            )
+        _check_cap(organisation=organisation, booker=booker, now=now)
+        patient = _referenced_patient(organisation=organisation, booking=booking)
+
+        demographics = booking.patient
+        practice_name = demographics.registered_practice_name
+        if demographics.registered_practice_ods and not practice_name:
+            practice_name = selectors.organisation_names(
+                ods_codes={demographics.registered_practice_ods}
+            ).get(demographics.registered_practice_ods, demographics.registered_practice_ods)
+        schedule = slot.schedule
+        site = schedule.site
+        practitioner = schedule.practitioner
+        try:
+            with transaction.atomic():
+                appointment = Appointment.objects.create(
+                    organisation=organisation,
+                    slot=slot,
+                    status=AppointmentStatus.BOOKED,
+                    version=1,
+                    last_updated=now,
+                    created=now,
+                    start=slot.start,
+                    end=slot.end,
+                    booking_org_ods=booker.ods_code,
+                    booking_org_name=booker.name,
+                    booking_org_phone=booker.phone,
+                    booking_org_type=booker_type,
+                    patient_nhs_number=demographics.nhs_number,
+                    patient_snapshot={
+                        "family": demographics.family,
+                        "given": demographics.given,
+                        "birthDate": demographics.birth_date.isoformat(),
+                        "gender": demographics.gender,
+                        "registeredPracticeOds": demographics.registered_practice_ods,
+                        "registeredPracticeName": practice_name,
+                    },
+                    patient=patient,
+                    description=booking.description,
+                    comment=booking.comment,
+                    location_display=site.name,
+                    practitioner_display=practitioner.display_name if practitioner else "",
+                )
+        except IntegrityError:
+            raise DuplicateRejected(f"Slot/{slot.pk} is already booked.") from None
+        Slot.objects.filter(pk=slot.pk).update(status=SlotStatus.BUSY)
+    return appointment
+
+
+def _cancellation_changes(appointment: Appointment, cancellation: CancellationRequest) -> list[str]:
+    changes = []
+    if cancellation.start != appointment.start:
+        changes.append("start")
+    if cancellation.end != appointment.end:
+        changes.append("end")
+    if cancellation.slot_references != (f"Slot/{appointment.slot_id}",):
+        changes.append("slot")
+    if cancellation.participant_references != appointment.participant_references():
+        changes.append("participant")
+    if cancellation.booking_org_ods != appointment.booking_org_ods:
+        changes.append("booking organisation")
+    if cancellation.patient_nhs_number != appointment.patient_nhs_number:
+        changes.append("patient")
+    if cancellation.description != appointment.description:
+        changes.append("description")
+    if cancellation.comment != appointment.comment:
+        changes.append("comment")
+    return changes
+
+
+def appointment_cancel(
+    *,
+    organisation: SandboxOrganisation,
+    cancellation: CancellationRequest,
+    expected_version: int,
+    now: datetime | None = None,
+) -> Appointment:
+    """Cancel an appointment at `expected_version` (If-Match) and free its slot."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        appointment = (
+            Appointment.objects.select_for_update()
+            .filter(organisation=organisation, pk=cancellation.appointment_id)
+            .first()
+        )
+        if appointment is None:
+            raise NoRecordFound(
+                f"Appointment/{cancellation.appointment_id} does not exist at "
+                f"{organisation.ods_code}."
+            )
+        if appointment.version != expected_version:
+            raise ConstraintViolation(
+                f"If-Match version {expected_version} is stale: Appointment/{appointment.pk} "
+                f"is at version {appointment.version}. Read it again before cancelling."
+            )
+        if appointment.status == AppointmentStatus.CANCELLED:
+            raise InvalidResource(f"Appointment/{appointment.pk} is already cancelled.")
+        if appointment.start <= now:
+            raise InvalidResource(
+                f"Appointment/{appointment.pk} started at {_when(appointment.start)}: an "
+                "appointment in the past cannot be cancelled."
+            )
+        changes = _cancellation_changes(appointment, cancellation)
+        if changes:
+            raise InvalidResource(
+                "A cancellation may change only the status and the cancellation reason; "
+                f"these differ from the stored appointment: {', '.join(changes)}."
+            )
+        appointment.status = AppointmentStatus.CANCELLED
+        appointment.cancellation_reason = cancellation.reason
+        appointment.version += 1
+        appointment.last_updated = now
+        appointment.save(update_fields=["status", "cancellation_reason", "version", "last_updated"])
+        Slot.objects.filter(pk=appointment.slot_id).update(status=SlotStatus.FREE)
+    return appointment
+
+
+def patient_register(
+    *, organisation: SandboxOrganisation, demographics: PatientDemographics
+) -> Patient:
+    """$gpc.registerpatient: always a temporary registration."""
+    duplicate = DuplicateRejected(f"The patient is already registered at {organisation.ods_code}.")
+    if Patient.objects.filter(
+        organisation=organisation, nhs_number=demographics.nhs_number
+    ).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            return Patient.objects.create(
+                organisation=organisation,
+                nhs_number=demographics.nhs_number,
+                family=demographics.family,
+                given=demographics.given,
+                birth_date=demographics.birth_date,
+                gender=demographics.gender,
+                registration_type=RegistrationType.TEMPORARY,
+                registered_practice_ods=demographics.registered_practice_ods,
+            )
+    except IntegrityError:
+        raise duplicate from None
+
+
+def organisation_set_faults(
+    *,
+    organisation: SandboxOrganisation,
+    latency_ms: int | None = None,
+    error_rate: float | None = None,
+    force_timeout: bool | None = None,
+    timeout_seconds: int | None = None,
+    reject_auth: bool | None = None,
+) -> SandboxOrganisation:
+    """Change the given fault knobs (None leaves one as it is). Out-of-range
+    values raise django.core.exceptions.ValidationError."""
+    values = {
+        "latency_ms": latency_ms,
+        "error_rate": error_rate,
+        "force_timeout": force_timeout,
+        "timeout_seconds": timeout_seconds,
+        "reject_auth": reject_auth,
+    }
+    changed = [name for name, value in values.items() if value is not None]
+    for name in changed:
+        setattr(organisation, name, values[name])
+    organisation.full_clean(validate_unique=False)
+    if changed:
+        organisation.save(update_fields=changed)
+    return organisation
+
+
+def bookings_simulate(
+    *,
+    pcn: SandboxOrganisation,
+    count: int,
+    booking_org: SandboxOrganisation | None = None,
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Book `count` distinct patients of the PCN's member practices into
+    `count` distinct free future PCN slots, as staff would inside EMIS itself.
+    The booking organisation is each patient's own practice unless
+    `booking_org` is given. All or nothing."""
+    if pcn.kind != OrganisationKind.PCN:
+        raise SimulationError(f"{pcn.ods_code} is not a PCN in the sandbox.")
+    if count < 1:
+        raise SimulationError("The number of bookings must be at least 1.")
+    now = now or timezone.now()
+
+    already_booked = set(
+        Appointment.objects.filter(
+            organisation=pcn, status=AppointmentStatus.BOOKED, start__gt=now
+        ).values_list("patient_nhs_number", flat=True)
+    )
+    by_practice: dict[int, list[Patient]] = {}
+    seen: set[str] = set(already_booked)
+    for patient in (
+        Patient.objects.filter(organisation__pcn=pcn, organisation__kind=OrganisationKind.PRACTICE)
+        .select_related("organisation")
+        .order_by("organisation__ods_code", "id")
+    ):
+        if patient.nhs_number not in seen:
+            seen.add(patient.nhs_number)
+            by_practice.setdefault(patient.organisation_id, []).append(patient)
+    # Round-robin over the member practices, so bookings come from all of them.
+    queues = list(by_practice.values())
+    patients: list[Patient] = []
+    for rank in range(max((len(queue) for queue in queues), default=0)):
+        patients += [queue[rank] for queue in queues if rank < len(queue)]
+    if len(patients) < count:
+        raise SimulationError(
+            f"{pcn.ods_code}'s member practices have only {len(patients)} patients without a "
+            f"future booking at the PCN; {count} were asked for. Nothing was booked."
+        )
+    slots = list(selectors.free_future_slots(organisation=pcn, now=now))
+    if len(slots) < count:
+        raise SimulationError(
+            f"{pcn.ods_code} has only {len(slots)} free future slots; {count} were asked for. "
+            "Nothing was booked."
+        )
+
+    chosen = patients[:count]
+    pcn_records = dict(
+        Patient.objects.filter(
+            organisation=pcn, nhs_number__in=[p.nhs_number for p in chosen]
+        ).values_list("nhs_number", "pk")
+    )
+    practice_names = selectors.organisation_names(
+        ods_codes={p.registered_practice_ods for p in chosen if p.registered_practice_ods}
+    )
+    used: set[int] = set()
+    appointments: list[Appointment] = []
+    with transaction.atomic():
+        for number, patient in enumerate(chosen, start=1):
+            booker = booking_org or patient.organisation
+            slot = next(
+                (
+                    s
+                    for s in slots
+                    if s.pk not in used
+                    and s.allows(ods_code=booker.ods_code, org_type=booker.org_type)
+                ),
+                None,
+            )
+            if slot is None:
+                raise SimulationError(
+                    f"No free future slot at {pcn.ods_code} is left that {booker.ods_code} may "
+                    f"book (booking {number} of {count}). Nothing was booked."
+                )
+            used.add(slot.pk)
+            booking = BookingRequest(
+                slot_id=slot.pk,
+                start=slot.start,
+                end=slot.end,
+                booking_organisation=BookingOrganisation(
+                    ods_code=booker.ods_code,
+                    name=booker.name,
+                    phone=booker.phone,
+                    org_type=booker.org_type,
+                ),
+                patient=PatientDemographics(
+                    nhs_number=patient.nhs_number,
+                    family=patient.family,
+                    given=patient.given,
+                    birth_date=patient.birth_date,
+                    gender=patient.gender,
+                    registered_practice_ods=patient.registered_practice_ods,
+                    registered_practice_name=practice_names.get(
+                        patient.registered_practice_ods, ""
+                    ),
+                ),
+                patient_id=pcn_records.get(patient.nhs_number),
+                description=slot.schedule.service_type[:100],
+                comment="Booked in EMIS by practice staff (simulated)",
+            )
+            try:
+                appointments.append(appointment_book(organisation=pcn, booking=booking, now=now))
+            except SandboxError as exc:
+                raise SimulationError(
+                    f"Booking {number} of {count} was refused: {exc.diagnostics} "
+                    "Nothing was booked."
+                ) from exc
+    return appointments

@@ -1,0 +1,206 @@
+"""Building valid GP Connect requests to the sandbox: headers, the HS256 JWT,
+booking bodies, and FHIR STU3 validation of what comes back."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from importlib import import_module
+from typing import Any
+
+import jwt
+
+from emis_integration import gpconnect as gpc
+from emis_integration.demo_identities import HIPPO_CONSUMER_ASID
+from emis_integration.sandbox.models import SandboxOrganisation, Slot
+
+FHIR = "application/fhir+json"
+
+
+def fhir_base(organisation: SandboxOrganisation | str) -> str:
+    ods = organisation if isinstance(organisation, str) else organisation.ods_code
+    return f"/emis-sandbox/{ods}/fhir"
+
+
+def claims(
+    organisation: SandboxOrganisation,
+    *,
+    requester_ods: str = "A10001",
+    scope: str = gpc.SCOPE_ORGANISATION_READ,
+    iat: int | None = None,
+    lifetime: int = gpc.JWT_LIFETIME_SECONDS,
+) -> dict[str, Any]:
+    issued = int(time.time()) if iat is None else iat
+    return {
+        "iss": "https://hippo-pcn.test",
+        "sub": "user-1",
+        "aud": f"http://testserver{fhir_base(organisation)}",
+        "iat": issued,
+        "exp": issued + lifetime,
+        "reason_for_request": gpc.REASON_FOR_REQUEST,
+        "requested_scope": scope,
+        "requesting_device": {
+            "resourceType": "Device",
+            "identifier": [{"system": "https://hippo-pcn.test/device", "value": "tests"}],
+            "model": "tests",
+            "version": "1",
+        },
+        "requesting_organization": {
+            "resourceType": "Organization",
+            "identifier": [{"system": gpc.ODS_ORGANISATION_SYSTEM, "value": requester_ods}],
+            "name": f"Requester {requester_ods}",
+        },
+        "requesting_practitioner": {
+            "resourceType": "Practitioner",
+            "id": "user-1",
+            "identifier": [{"system": gpc.SDS_USER_SYSTEM, "value": "UNK"}],
+            "name": [{"family": "Tester", "given": ["Tess"]}],
+        },
+    }
+
+
+def token(
+    organisation: SandboxOrganisation,
+    *,
+    secret: str | None = None,
+    payload: dict[str, Any] | None = None,
+    **claim_options: Any,
+) -> str:
+    body = payload if payload is not None else claims(organisation, **claim_options)
+    return jwt.encode(body, secret or organisation.client_secret, algorithm="HS256")
+
+
+def headers(
+    organisation: SandboxOrganisation,
+    interaction: str,
+    *,
+    bearer: str | None = None,
+    **claim_options: Any,
+) -> dict[str, str]:
+    return {
+        "Ssp-TraceID": str(uuid.uuid4()),
+        "Ssp-From": HIPPO_CONSUMER_ASID,
+        "Ssp-To": organisation.asid,
+        "Ssp-InteractionID": interaction,
+        "Authorization": f"Bearer {bearer or token(organisation, **claim_options)}",
+        "Accept": FHIR,
+    }
+
+
+def utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def booking_body(
+    slot: Slot,
+    *,
+    booking_ods: str = "A10001",
+    booking_name: str = "Alpha Surgery",
+    booking_type: str = "gp-practice",
+    nhs_number: str = "9434765919",
+    patient_reference: str = "#patient",
+    practice_ods: str = "A10001",
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Appointment",
+        "meta": {"profile": [gpc.PROFILE_APPOINTMENT]},
+        "contained": [
+            {
+                "resourceType": "Organization",
+                "id": "booking-org",
+                "identifier": [{"system": gpc.ODS_ORGANISATION_SYSTEM, "value": booking_ods}],
+                "name": booking_name,
+                "telecom": [{"system": "phone", "value": "01632 960001", "use": "work"}],
+                "type": [
+                    {"coding": [{"system": gpc.ORGANISATION_TYPE_SYSTEM, "code": booking_type}]}
+                ],
+            },
+            {
+                "resourceType": "Patient",
+                "id": "patient",
+                "identifier": [{"system": gpc.NHS_NUMBER_SYSTEM, "value": nhs_number}],
+                "name": [{"use": "official", "family": "Smith", "given": ["Jane"]}],
+                "birthDate": "1980-04-02",
+                "gender": "female",
+                "generalPractitioner": [
+                    {
+                        "identifier": {
+                            "system": gpc.ODS_ORGANISATION_SYSTEM,
+                            "value": practice_ods,
+                        },
+                        "display": "Alpha Surgery",
+                    }
+                ],
+            },
+        ],
+        "extension": [
+            {"url": gpc.EXT_BOOKING_ORGANISATION, "valueReference": {"reference": "#booking-org"}}
+        ],
+        "status": "booked",
+        "start": utc(slot.start),
+        "end": utc(slot.end),
+        "created": utc(datetime.now(UTC)),
+        "slot": [{"reference": f"Slot/{slot.pk}"}],
+        "description": "Flu clinic",
+        "comment": "booked by tests",
+        "participant": [{"actor": {"reference": patient_reference}, "status": "accepted"}],
+    }
+
+
+def validate(data: dict[str, Any], resource_type: str) -> Any:
+    """Validate with the fhir.resources STU3 model of `resource_type`."""
+    assert data["resourceType"] == resource_type, data
+    module = import_module(f"fhir.resources.STU3.{resource_type.lower()}")
+    return getattr(module, resource_type).model_validate(data)
+
+
+def outcome_code(response: Any) -> str:
+    data = response.json()
+    validate(data, "OperationOutcome")
+    return data["issue"][0]["details"]["coding"][0]["code"]
+
+
+def dumps(body: Any) -> str:
+    return json.dumps(body)
+
+
+def nhs_numbers(count: int, *, start: int = 999_500_000) -> list[str]:
+    """Valid (mod-11) NHS numbers from the 999 test range."""
+    import nhs_number
+
+    numbers: list[str] = []
+    stem = start
+    while len(numbers) < count:
+        check = nhs_number.calculate_checksum(str(stem))
+        if check is not None and check != 10:
+            numbers.append(f"{stem}{check}")
+        stem += 1
+    return numbers
+
+
+def booking_request(slot: Slot, nhs: str, *, booking_ods: str = "A10001"):
+    """A BookingRequest for the sandbox service (bypassing HTTP)."""
+    from datetime import date
+
+    from emis_integration.sandbox.types import (
+        BookingOrganisation,
+        BookingRequest,
+        PatientDemographics,
+    )
+
+    return BookingRequest(
+        slot_id=slot.pk,
+        start=slot.start,
+        end=slot.end,
+        booking_organisation=BookingOrganisation(ods_code=booking_ods, name="Alpha Surgery"),
+        patient=PatientDemographics(
+            nhs_number=nhs,
+            family="Smith",
+            given="Jane",
+            birth_date=date(1980, 4, 2),
+            gender="female",
+            registered_practice_ods="A10001",
+        ),
+    )

@@ -1,0 +1,86 @@
+"""The sandbox admin is for the support team only."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from emis_integration.sandbox import services
+from emis_integration.sandbox.models import Appointment
+
+from .helpers import booking_request
+
+MODELS = ["sandboxorganisation", "slot", "appointment", "patient", "bookingcap"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_support_sees_the_changelists(client_for, support_user, pcn, slot, model):
+    response = client_for(support_user).get(reverse(f"admin:emis_sandbox_{model}_changelist"))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_other_staff_do_not(client_for, practice_admin, model):
+    response = client_for(practice_admin).get(reverse(f"admin:emis_sandbox_{model}_changelist"))
+    assert response.status_code == 403
+
+
+def test_support_edits_fault_knobs(client_for, support_user, pcn):
+    url = reverse("admin:emis_sandbox_sandboxorganisation_change", args=[pcn.pk])
+    client = client_for(support_user)
+    assert client.get(url).status_code == 200
+    response = client.post(
+        url,
+        {
+            "ods_code": pcn.ods_code,
+            "name": pcn.name,
+            "kind": pcn.kind,
+            "pcn": "",
+            "phone": pcn.phone,
+            "asid": pcn.asid,
+            "client_secret": pcn.client_secret,
+            "reject_auth": "on",
+            "latency_ms": "250",
+            "error_rate": "0.5",
+            "timeout_seconds": "5",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    pcn.refresh_from_db()
+    assert (pcn.reject_auth, pcn.latency_ms, pcn.error_rate, pcn.timeout_seconds) == (
+        True,
+        250,
+        0.5,
+        5,
+    )
+
+
+def test_out_of_range_knobs_are_refused(client_for, support_user, pcn):
+    url = reverse("admin:emis_sandbox_sandboxorganisation_change", args=[pcn.pk])
+    response = client_for(support_user).post(
+        url,
+        {
+            "ods_code": pcn.ods_code,
+            "name": pcn.name,
+            "kind": pcn.kind,
+            "asid": pcn.asid,
+            "client_secret": pcn.client_secret,
+            "latency_ms": "0",
+            "error_rate": "2",
+            "timeout_seconds": "60",
+        },
+    )
+    assert response.status_code == 200  # the form again, with errors
+    pcn.refresh_from_db()
+    assert pcn.error_rate == 0.0
+
+
+def test_appointments_are_read_only(client_for, support_user, pcn, slot):
+    appointment = services.appointment_book(
+        organisation=pcn, booking=booking_request(slot, "9434765919")
+    )
+    client = client_for(support_user)
+    url = reverse("admin:emis_sandbox_appointment_change", args=[appointment.pk])
+    assert client.get(url).status_code == 200
+    client.post(url, {"status": "cancelled"})
+    assert Appointment.objects.get().status == "booked"
