@@ -84,9 +84,7 @@ class PcnDiagnosis:
         """Offered when nobody has asked yet and support is not already working
         on it (testing and in-progress connections are underway)."""
         return (
-            self.pcn is not None
-            and self.open_request is None
-            and self.state in REQUESTABLE_STATES
+            self.pcn is not None and self.open_request is None and self.state in REQUESTABLE_STATES
         )
 
 
