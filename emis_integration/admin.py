@@ -16,7 +16,7 @@ from hippo_pcn.admin_site import TenantScopedAdmin
 from hippo_pcn.organisations.selectors import user_is_support
 
 from . import services
-from .forms import EmisConnectionAdminForm, ReasonForm
+from .forms import EmisConnectionAdminForm, ReasonForm, SupportOnboardingRequestForm
 from .models import ConnectionStatus, EmisConnection, OnboardingRequest, OnboardingRequester
 from .selectors import onboarding_requests_for_user
 
@@ -328,6 +328,9 @@ class OnboardingRequesterInline(admin.TabularInline):
         return True
 
 
+SUPPORT_REQUEST_FIELDS = ("pcn", "contact_name", "contact_email", "contact_phone", "notes")
+
+
 @admin.register(OnboardingRequest)
 class OnboardingRequestAdmin(TenantScopedAdmin):
     list_display = (
@@ -385,7 +388,44 @@ class OnboardingRequestAdmin(TenantScopedAdmin):
         return obj.requesters.count()
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False  # raised from the staff page, where the service checks who may ask
+        # Practices ask from the staff page; support may raise one for a PCN here.
+        return user_is_support(user=request.user)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = SupportOnboardingRequestForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return SUPPORT_REQUEST_FIELDS
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        return self.inlines if obj is not None else []
+
+    def save_model(
+        self, request: HttpRequest, obj: OnboardingRequest, form: Any, change: bool
+    ) -> None:
+        data = form.cleaned_data
+        created, _ = services.onboarding_request_raise(
+            user=request.user,  # type: ignore[arg-type]
+            pcn=data["pcn"],
+            contact_name=data["contact_name"],
+            contact_email=data["contact_email"],
+            contact_phone=data.get("contact_phone", ""),
+            notes=data.get("notes", ""),
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        return  # nothing related to save: the service wrote the request and its requester
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import EmisConnection
+from .models import EmisConnection, OnboardingRequest
 
 
 class EmisConnectionAdminForm(forms.ModelForm):
@@ -48,3 +48,11 @@ class OnboardingRequestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="For example who manages your PCN's EMIS Community, or when you need PCN slots.",
     )
+
+
+class SupportOnboardingRequestForm(forms.ModelForm):
+    """Support raising a request on a PCN's behalf (e.g. after a phone call)."""
+
+    class Meta:
+        model = OnboardingRequest
+        fields = ("pcn", "contact_name", "contact_email", "contact_phone", "notes")

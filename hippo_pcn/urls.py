@@ -16,6 +16,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("emis/", include("emis_integration.urls")),
+    path("booking/", include("booking.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -129,6 +129,14 @@ def staff_links_for_user(*, user: UserLike) -> list[dict[str, str]]:
                 "href": reverse("emis_integration:pcn_connection"),
             },
         )
+        links.insert(
+            0,
+            {
+                "title": "Patients",
+                "description": "Your practice's patients, and importing them from a CSV file.",
+                "href": reverse("booking:patients"),
+            },
+        )
     if support or memberships.filter(organisation__kind="pcn").exists():
         links.append(
             {

@@ -189,6 +189,11 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # httpx logs every request URL at INFO; patient searches carry NHS numbers in
+        # the query string, so only its warnings are kept. The client logs its own
+        # calls without patient data.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 
@@ -219,3 +224,14 @@ EMIS_HTTP_TRANSPORT_FACTORY = env.str("EMIS_HTTP_TRANSPORT_FACTORY", default="")
 EMIS_SANDBOX_BASE_URL = env.str(
     "EMIS_SANDBOX_BASE_URL", default="http://127.0.0.1:8000/emis-sandbox"
 )
+
+# --- Patient CSV import (booking) -----------------------------------------------------
+# The largest patient CSV file a practice may upload. A bigger upload is stopped while it
+# arrives (booking.forms.UploadSizeLimitHandler) and refused from its size before a byte
+# of it is parsed.
+PATIENT_IMPORT_MAX_BYTES = env.int("PATIENT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+# The most patient rows one file may hold (a large practice has about 60,000 patients).
+PATIENT_IMPORT_MAX_ROWS = env.int("PATIENT_IMPORT_MAX_ROWS", default=100_000)
+# Uploads up to this size are held in memory; bigger ones are streamed to a temporary
+# file in 64 KB chunks (Django's default, stated here because the import relies on it).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

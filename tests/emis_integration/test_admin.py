@@ -279,3 +279,29 @@ def test_non_support_has_no_actions(client_for, practice_admin, onboarding):
     )
     assert response.status_code == 200
     assert b"start_onboarding" not in response.content
+
+
+def test_support_raises_a_request_for_a_pcn_in_admin(client_for, support_user, pcn_b):
+    client = client_for(support_user)
+    url = reverse("admin:emis_integration_onboardingrequest_add")
+    assert client.get(url).status_code == 200
+    response = client.post(
+        url,
+        {
+            "pcn": pcn_b.pk,
+            "contact_name": "Dana PCN",
+            "contact_email": "dana@example.nhs.uk",
+            "contact_phone": "",
+            "notes": "Phoned support",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    request = OnboardingRequest.objects.get(pcn=pcn_b)
+    assert request.requested_by == support_user
+    assert request.practice is None
+    assert request.requesters.count() == 1
+
+
+def test_practice_users_cannot_raise_requests_in_admin(client_for, practice_admin):
+    url = reverse("admin:emis_integration_onboardingrequest_add")
+    assert client_for(practice_admin).get(url).status_code == 403
