@@ -12,7 +12,10 @@ from typing import Any
 
 from django import forms
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.db.models import QuerySet
 from django.http import HttpRequest
+
+from .models import CampaignStatus, Slot
 
 # --- Patients -----------------------------------------------------------------------------
 
@@ -69,3 +72,67 @@ class PatientImportForm(forms.Form):
         elif not cleaned.get("file"):
             self.add_error("file", "Select a CSV file of patients to upload.")
         return cleaned
+
+
+# --- Campaigns and booking ----------------------------------------------------------------
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(
+        label="Campaign name", max_length=120, help_text="For example “Winter flu clinic 2026”."
+    )
+    appointment_type = forms.CharField(
+        label="Appointment type",
+        max_length=100,
+        help_text="What patients are booked for. It is sent to EMIS with each booking.",
+    )
+    start_date = forms.DateField(label="First day", widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = forms.DateField(label="Last day", widget=forms.DateInput(attrs={"type": "date"}))
+    use_pcn_slots = forms.BooleanField(
+        label="Offer PCN slots",
+        required=False,
+        initial=True,
+        help_text="Offer your PCN's shared slots beside your own once its EMIS Community is live.",
+    )
+    status = forms.ChoiceField(label="Status", choices=CampaignStatus.choices, initial="draft")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start_date"), data.get("end_date")
+        if start and end and end < start:
+            self.add_error("end_date", "The last day must be on or after the first day.")
+        return data
+
+
+class BookingForm(forms.Form):
+    slot = forms.ModelChoiceField(
+        queryset=Slot.objects.none(),
+        error_messages={
+            "required": "Choose a time.",
+            "invalid_choice": "That time is not free for this campaign any more. Choose another.",
+        },
+    )
+    pcn_consent = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, slots: QuerySet[Slot], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["slot"].queryset = slots  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        slot = data.get("slot")
+        if slot is not None and slot.is_pcn and not data.get("pcn_consent"):
+            self.add_error(
+                "pcn_consent",
+                "This is a PCN slot: confirm the patient agrees to be seen by the PCN and to "
+                "their record being shared with it.",
+            )
+        return data
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for cancelling",
+        max_length=300,
+        error_messages={"required": "Give a reason for cancelling."},
+    )

@@ -4,6 +4,7 @@ Sections:
 * Patients: a practice's patients, imported from CSV files.
 * Patient imports: an uploaded CSV file, parsed and checked, waiting for (or done
   with) the user's confirmation.
+* Campaigns, the slot mirror and bookings.
 """
 
 from __future__ import annotations
@@ -215,3 +216,218 @@ class PatientImport(models.Model):
     @property
     def is_discarded(self) -> bool:
         return self.status == PatientImportStatus.DISCARDED
+
+
+# --- campaigns, the slot mirror and bookings ----------------------------------------
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    CLOSED = "closed", "Closed"
+
+
+class Campaign(models.Model):
+    """A practice's drive to book patients (a flu clinic, health checks...), into
+    its own slots and, when its PCN is live and the campaign opts in, PCN slots."""
+
+    practice = models.ForeignKey(
+        "organisations.Organisation",
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        limit_choices_to={"kind": OrganisationKind.PRACTICE},
+    )
+    name = models.CharField(max_length=120)
+    appointment_type = models.CharField(
+        max_length=100,
+        help_text="What patients are booked for, e.g. “Flu vaccination”. Sent to EMIS with "
+        "each booking.",
+    )
+    start_date = models.DateField()
+    end_date = models.DateField()
+    use_pcn_slots = models.BooleanField(
+        "offer PCN slots",
+        default=True,
+        help_text="Offer the PCN's shared slots beside the practice's own (once the PCN's "
+        "EMIS Community is live).",
+    )
+    status = models.CharField(
+        max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    patients = models.ManyToManyField(
+        "booking.Patient", through="booking.CampaignPatient", related_name="campaigns"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-start_date", "name"]
+        indexes = [models.Index(fields=["practice", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                name="campaign_window_ordered",
+                condition=models.Q(end_date__gte=models.F("start_date")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.practice.ods_code})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == CampaignStatus.ACTIVE
+
+
+class CampaignPatient(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="entries")
+    patient = models.ForeignKey("booking.Patient", on_delete=models.CASCADE, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "patient"], name="campaignpatient_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Patient {self.patient_id} in campaign {self.campaign_id}"
+
+
+class Slot(models.Model):
+    """Local mirror of one free EMIS slot as seen by one practice (PCN slots can
+    differ per booking practice: EMIS filters by booking organisation). For
+    display only: booking always asks EMIS. A slot EMIS says is taken is deleted."""
+
+    connection = models.ForeignKey(
+        "emis_integration.EmisConnection", on_delete=models.CASCADE, related_name="mirrored_slots"
+    )
+    viewer = models.ForeignKey(
+        "organisations.Organisation",
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The practice whose slot search returned this slot.",
+    )
+    emis_slot_id = models.CharField(max_length=64)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    is_pcn = models.BooleanField(default=False)
+    site_name = models.CharField(max_length=200, blank=True)
+    site_address = models.CharField(max_length=300, blank=True)
+    practitioner = models.CharField(max_length=200, blank=True)
+    service_type = models.CharField(max_length=200, blank=True)
+    delivery_channel = models.CharField(max_length=40, blank=True)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "viewer", "emis_slot_id"], name="slot_unique_per_viewer"
+            ),
+        ]
+        indexes = [models.Index(fields=["viewer", "start"])]
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M} at {self.site_name or 'practice'}"
+
+    @property
+    def source_label(self) -> str:
+        return "PCN" if self.is_pcn else "Practice"
+
+
+class BookingStatus(models.TextChoices):
+    # Reserved while EMIS is asked; never seen by anyone for more than a few seconds.
+    PENDING = "pending", "Being booked in EMIS"
+    BOOKED = "booked", "Booked"
+    # Rebooked: the new appointment exists; the old one is being cancelled in EMIS.
+    CANCELLING = "cancelling", "Being cancelled in EMIS"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class BookedVia(models.TextChoices):
+    STAFF = "staff", "Practice staff"
+    SELF_BOOK = "self_book", "Patient (self-booking link)"
+
+
+class Booking(models.Model):
+    """An appointment hippo-pcn made in EMIS for a campaign patient."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="bookings")
+    patient = models.ForeignKey(
+        "booking.Patient", on_delete=models.PROTECT, related_name="bookings"
+    )
+    practice = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.PROTECT, related_name="+"
+    )
+    connection = models.ForeignKey(
+        "emis_integration.EmisConnection", on_delete=models.PROTECT, related_name="bookings"
+    )
+    is_pcn = models.BooleanField(default=False)
+    emis_slot_id = models.CharField(max_length=64)
+    emis_appointment_id = models.CharField(max_length=64, blank=True)
+    emis_version = models.CharField(max_length=32, blank=True)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    site_name = models.CharField(max_length=200, blank=True)
+    site_address = models.CharField(max_length=300, blank=True)
+    practitioner = models.CharField(max_length=200, blank=True)
+    service_type = models.CharField(max_length=200, blank=True)
+    status = models.CharField(
+        max_length=12, choices=BookingStatus.choices, default=BookingStatus.BOOKED
+    )
+    booked_via = models.CharField(max_length=12, choices=BookedVia.choices)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    booked_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # PCN bookings: the patient agreed to be seen by the PCN and to their record
+    # being shared with it (EMIS cross-organisation booking asks for this).
+    pcn_consent = models.BooleanField(default=False)
+    pcn_consent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    pcn_consent_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancellation_reason = models.CharField(max_length=300, blank=True)
+    cancel_error = models.TextField(blank=True)
+    replaced_by = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaces"
+    )
+    tracing_task = models.ForeignKey(
+        "tracing.TracingTask", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "emis_slot_id"],
+                condition=models.Q(status__in=["pending", "booked"]),
+                name="booking_one_active_per_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "patient"],
+                condition=models.Q(status__in=["pending", "booked"]),
+                name="booking_one_active_per_campaign_patient",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["practice", "status", "start"]),
+            models.Index(fields=["campaign", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Booking {self.pk} ({self.get_status_display()})"
+
+    @property
+    def source_label(self) -> str:
+        return "PCN" if self.is_pcn else "Practice"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == BookingStatus.BOOKED

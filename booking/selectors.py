@@ -4,18 +4,28 @@ Sections:
 * Practices: which practices' patients a user may see and manage.
 * Patients: the patient list, search, look-ups by NHS number.
 * Patient imports: a practice's imports and what their pages show.
+* Campaigns, slots and bookings.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
+from django.utils import timezone
 
+from emis_integration.models import EmisConnection, EmisSystem
+from emis_integration.selectors import (
+    PcnDiagnosis,
+    live_connection_for,
+    pcn_connection_diagnosis,
+)
 from hippo_pcn.organisations.models import Organisation
 from hippo_pcn.organisations.roles import OrganisationKind
 from hippo_pcn.organisations.selectors import (
@@ -25,7 +35,7 @@ from hippo_pcn.organisations.selectors import (
     user_is_support,
 )
 
-from .models import Patient, PatientImport
+from .models import Booking, BookingStatus, Campaign, Patient, PatientImport, Slot
 from .patient_data import format_nhs_number, format_uk_mobile
 
 PATIENTS_PER_PAGE = 50
@@ -123,3 +133,164 @@ def patient_import_sample_rows(
         }
         for row in rows
     ]
+
+
+# --- Campaigns, slots and bookings ---------------------------------------------------------
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def campaigns_for_user(*, user: UserLike) -> QuerySet[Campaign]:
+    """Campaigns of the practices the user works in (every practice for support)."""
+    return Campaign.objects.filter(
+        practice__in=practices_for_patient_management(user=user)
+    ).select_related("practice", "practice__pcn")
+
+
+def bookings_for_user(*, user: UserLike) -> QuerySet[Booking]:
+    return Booking.objects.filter(
+        practice__in=practices_for_patient_management(user=user)
+    ).select_related(
+        "patient",
+        "patient__practice",
+        "campaign",
+        "campaign__practice",
+        "connection",
+        "tracing_task",
+    )
+
+
+def campaign_window(campaign: Campaign) -> tuple[datetime, datetime]:
+    """[start, end) of the campaign's bookable times: its dates in Europe/London,
+    and never before now."""
+    start = datetime.combine(campaign.start_date, time.min, tzinfo=LONDON)
+    end = datetime.combine(campaign.end_date + timedelta(days=1), time.min, tzinfo=LONDON)
+    return max(start, timezone.now()), end
+
+
+def campaign_live_sources(*, campaign: Campaign) -> list[EmisConnection]:
+    """The live connections whose slots the campaign offers: the practice's own
+    EMIS always; the PCN's EMIS Community when live and the campaign opts in."""
+    sources = []
+    own = live_connection_for(organisation=campaign.practice)
+    if own is not None:
+        sources.append(own)
+    pcn = campaign.practice.pcn
+    if campaign.use_pcn_slots and pcn is not None:
+        pcn_live = live_connection_for(organisation=pcn)
+        if pcn_live is not None:
+            sources.append(pcn_live)
+    return sources
+
+
+def slots_for_campaign(
+    *, campaign: Campaign, sources: list[EmisConnection] | None = None
+) -> QuerySet[Slot]:
+    """Free mirrored slots the campaign offers, practice and PCN merged in time order."""
+    start, end = campaign_window(campaign)
+    connections = campaign_live_sources(campaign=campaign) if sources is None else sources
+    return Slot.objects.filter(
+        viewer=campaign.practice,
+        connection__in=[c.pk for c in connections],
+        start__gte=start,
+        start__lt=end,
+    ).order_by("start", "is_pcn", "id")
+
+
+def nearest_free_slots(
+    *, campaign: Campaign, around: datetime, exclude_ids: set[int], limit: int = 3
+) -> list[Slot]:
+    candidates = slots_for_campaign(campaign=campaign).exclude(pk__in=exclude_ids)
+    before = list(candidates.filter(start__lt=around).order_by("-start")[:limit])
+    after = list(candidates.filter(start__gte=around).order_by("start")[:limit])
+    nearest = sorted(before + after, key=lambda s: abs((s.start - around).total_seconds()))
+    return sorted(nearest[:limit], key=lambda s: (s.start, s.pk))
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    label: str
+    name: str
+    connection: EmisConnection
+    free_slots: int
+    last_refreshed: datetime | None
+
+
+def campaign_sources(*, campaign: Campaign) -> list[SourceSummary]:
+    """Each slot source of the campaign and its free slots in the campaign's dates."""
+    start, end = campaign_window(campaign)
+    summaries = []
+    for connection in campaign_live_sources(campaign=campaign):
+        stats = Slot.objects.filter(
+            viewer=campaign.practice, connection=connection, start__gte=start, start__lt=end
+        ).aggregate(count=Count("id"), refreshed=Max("refreshed_at"))
+        is_pcn = connection.system == EmisSystem.EMIS_COMMUNITY
+        summaries.append(
+            SourceSummary(
+                "PCN" if is_pcn else "Practice",
+                connection.organisation.name,
+                connection,
+                stats["count"],
+                stats["refreshed"],
+            )
+        )
+    return summaries
+
+
+def campaign_pcn_diagnosis(*, campaign: Campaign) -> PcnDiagnosis:
+    """The PCN notice for a campaign: the connection's state, and when it is live,
+    whether the campaign offers PCN slots and has any free in its dates."""
+    diagnosis = pcn_connection_diagnosis(practice=campaign.practice)
+    if not diagnosis.is_live or diagnosis.connection is None or diagnosis.pcn is None:
+        return diagnosis
+    if not campaign.use_pcn_slots:
+        return replace(
+            diagnosis,
+            state="opted_out",
+            title="PCN slots are switched off for this campaign",
+            message=f"{diagnosis.pcn.name}'s EMIS Community is live, but this campaign does "
+            "not offer PCN slots. Edit the campaign to offer them.",
+        )
+    start, end = campaign_window(campaign)
+    if not Slot.objects.filter(
+        viewer=campaign.practice, connection=diagnosis.connection, start__gte=start, start__lt=end
+    ).exists():
+        return replace(
+            diagnosis,
+            state="live_no_slots",
+            title="No free PCN slots in these dates",
+            message=f"Connected, but {diagnosis.pcn.name} has no free slots your practice can "
+            "book in this campaign's dates. Try other dates, or refresh the slots later.",
+        )
+    return diagnosis
+
+
+@dataclass(frozen=True)
+class CampaignPatientRow:
+    patient: Patient
+    booking: Booking | None
+
+
+def campaign_patient_rows(*, campaign: Campaign, search: str = "") -> QuerySet[Patient]:
+    """The campaign's patients, searched like the patient list."""
+    patients = patients_for_practice(practice=campaign.practice, search=search)
+    return patients.filter(pk__in=campaign.entries.values("patient_id"))
+
+
+def rows_with_bookings(
+    *, campaign: Campaign, patients: Iterable[Patient]
+) -> list[CampaignPatientRow]:
+    """Pair each patient with their current booking in the campaign (one query)."""
+    patients = list(patients)
+    current: dict[int, Booking] = {}
+    for booking in (
+        Booking.objects.filter(
+            campaign=campaign,
+            patient__in=patients,
+            status__in=[BookingStatus.BOOKED, BookingStatus.CANCELLING],
+        )
+        .select_related("tracing_task")
+        .order_by("-status", "start")
+    ):
+        current.setdefault(booking.patient_id, booking)
+    return [CampaignPatientRow(p, current.get(p.pk)) for p in patients]

@@ -4,28 +4,64 @@ records are named by id.
 
 Sections:
 * Patient imports: preview an uploaded CSV file, then confirm (import) or discard it.
+* Campaigns: create, change, add patients.
+* The slot mirror: refresh from EMIS.
+* Booking: book, cancel, move (rebook), with no double-booking.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from datetime import date
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hippo_pcn.audit.services import audit_record
+from emis_integration.client import (
+    BookingOrganisation,
+    EmisError,
+    EmisRejected,
+    EmisUnavailable,
+    PatientDetails,
+    SlotRef,
+    SlotUnavailable,
+)
+from emis_integration.crypto import CredentialsUnreadable
+from emis_integration.models import EmisConnection, EmisSystem
+from emis_integration.selectors import emis_client
+from emis_integration.services import connection_record_call
+from hippo_pcn.audit.services import audit_record, system_actor
 from hippo_pcn.organisations.models import Organisation
+from tracing.services import tracing_task_open_for_booking
 
 from .csv_import import PatientFileError, parse_patient_csv
-from .models import Patient, PatientImport, PatientImportStatus
-from .selectors import patient_details_by_nhs_number, practices_for_patient_management
+from .models import (
+    BookedVia,
+    Booking,
+    BookingStatus,
+    Campaign,
+    CampaignPatient,
+    CampaignStatus,
+    Patient,
+    PatientImport,
+    PatientImportStatus,
+    Slot,
+)
+from .selectors import (
+    campaign_live_sources,
+    campaign_window,
+    nearest_free_slots,
+    patient_details_by_nhs_number,
+    practices_for_patient_management,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -287,3 +323,580 @@ def patient_import_discard(
         details={"file_name": patient_import.file_name, "rows": patient_import.row_count},
     )
     return patient_import
+
+
+# --- Campaigns ----------------------------------------------------------------------------
+
+MAX_CAMPAIGN_DAYS = 366
+
+
+def _campaign_validate_window(start_date: date, end_date: date) -> None:
+    if end_date < start_date:
+        raise ValidationError({"end_date": "The last day must be on or after the first day."})
+    if (end_date - start_date).days > MAX_CAMPAIGN_DAYS:
+        raise ValidationError(
+            {"end_date": f"A campaign can run for at most {MAX_CAMPAIGN_DAYS} days."}
+        )
+
+
+def _queue_refresh(campaign: Campaign) -> None:
+    if campaign.is_active:
+        campaign_id = campaign.pk
+        transaction.on_commit(lambda: _send_refresh(campaign_id))
+
+
+def _send_refresh(campaign_id: int) -> None:
+    from .tasks import refresh_campaign_slots
+
+    refresh_campaign_slots.delay(campaign_id)
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    user: Any,
+    practice: Organisation,
+    name: str,
+    appointment_type: str,
+    start_date: date,
+    end_date: date,
+    use_pcn_slots: bool = True,
+    status: str = CampaignStatus.DRAFT,
+) -> Campaign:
+    _ensure_may_manage_patients(practice=practice, user=user)
+    _campaign_validate_window(start_date, end_date)
+    campaign = Campaign(
+        practice=practice,
+        name=name.strip(),
+        appointment_type=appointment_type.strip(),
+        start_date=start_date,
+        end_date=end_date,
+        use_pcn_slots=use_pcn_slots,
+        status=status,
+        created_by=user,
+    )
+    campaign.full_clean()
+    campaign.save()
+    audit_record(
+        actor=user,
+        action="campaign.created",
+        target=campaign,
+        organisation=practice,
+        details={"name": campaign.name, "status": status, "use_pcn_slots": use_pcn_slots},
+    )
+    _queue_refresh(campaign)
+    return campaign
+
+
+CAMPAIGN_FIELDS = frozenset(
+    {"name", "appointment_type", "start_date", "end_date", "use_pcn_slots", "status"}
+)
+
+
+@transaction.atomic
+def campaign_update(*, user: Any, campaign: Campaign, **fields: Any) -> Campaign:
+    unknown = set(fields) - CAMPAIGN_FIELDS
+    if unknown:
+        raise ValueError(f"Cannot update {', '.join(sorted(unknown))} on a campaign.")
+    _ensure_may_manage_patients(practice=campaign.practice, user=user)
+    before = {key: getattr(campaign, key) for key in fields}
+    for key, value in fields.items():
+        setattr(campaign, key, value.strip() if isinstance(value, str) else value)
+    _campaign_validate_window(campaign.start_date, campaign.end_date)
+    campaign.full_clean()
+    campaign.save()
+    changes = {
+        key: [before[key], getattr(campaign, key)]
+        for key in fields
+        if before[key] != getattr(campaign, key)
+    }
+    if changes:
+        audit_record(
+            actor=user,
+            action="campaign.updated",
+            target=campaign,
+            organisation=campaign.practice,
+            details={"changes": changes},
+        )
+    _queue_refresh(campaign)
+    return campaign
+
+
+@transaction.atomic
+def campaign_add_patients(*, user: Any, campaign: Campaign, patients: Iterable[Patient]) -> int:
+    """Add patients of the campaign's practice; returns how many were new."""
+    _ensure_may_manage_patients(practice=campaign.practice, user=user)
+    ids = {p.pk for p in patients if p.practice_id == campaign.practice_id}
+    existing = set(
+        CampaignPatient.objects.filter(campaign=campaign, patient_id__in=ids).values_list(
+            "patient_id", flat=True
+        )
+    )
+    new = [CampaignPatient(campaign=campaign, patient_id=pid) for pid in sorted(ids - existing)]
+    CampaignPatient.objects.bulk_create(new, batch_size=UPSERT_BATCH_SIZE, ignore_conflicts=True)
+    if new:
+        audit_record(
+            actor=user,
+            action="campaign.patients_added",
+            target=campaign,
+            organisation=campaign.practice,
+            details={"added": len(new)},
+        )
+    return len(new)
+
+
+# --- The slot mirror ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    connection_id: int
+    source: str
+    seen: int
+    removed: int
+    error: str = ""
+
+
+def slots_refresh(
+    *, connection: EmisConnection, viewer: Organisation, start: datetime, end: datetime
+) -> RefreshResult:
+    """Mirror EMIS's free slots as `viewer` sees them in [start, end): add and
+    update what EMIS returns, delete what it no longer returns (taken, withdrawn).
+    The EMIS call happens outside any database transaction."""
+    source = "PCN" if connection.system == EmisSystem.EMIS_COMMUNITY else "Practice"
+    if end <= start:
+        return RefreshResult(connection.pk, source, 0, 0)
+    try:
+        with emis_client(
+            connection=connection, requesting_organisation=viewer, purpose="slot-refresh"
+        ) as client:
+            free = client.search_free_slots(start, end)
+    except (EmisError, CredentialsUnreadable) as exc:
+        if isinstance(exc, EmisError):
+            connection_record_call(connection=connection, error=exc)
+        logger.warning("Slot refresh of connection %s failed: %s", connection.pk, exc)
+        return RefreshResult(connection.pk, source, 0, 0, error=str(exc))
+    connection_record_call(connection=connection)
+    now = timezone.now()
+    rows = [
+        Slot(
+            connection=connection,
+            viewer=viewer,
+            emis_slot_id=s.slot_id,
+            start=s.start,
+            end=s.end,
+            is_pcn=source == "PCN",
+            site_name=s.site_name[:200],
+            site_address=s.site_address[:300],
+            practitioner=s.practitioner[:200],
+            service_type=s.service_type[:200],
+            delivery_channel=s.delivery_channel[:40],
+            refreshed_at=now,
+        )
+        for s in free
+    ]
+    with transaction.atomic():
+        Slot.objects.bulk_create(
+            rows,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["connection", "viewer", "emis_slot_id"],
+            update_fields=[
+                "start",
+                "end",
+                "site_name",
+                "site_address",
+                "practitioner",
+                "service_type",
+                "delivery_channel",
+                "refreshed_at",
+            ],
+        )
+        removed, _ = (
+            Slot.objects.filter(
+                connection=connection, viewer=viewer, start__gte=start, start__lt=end
+            )
+            .exclude(emis_slot_id__in=[s.slot_id for s in free])
+            .delete()
+        )
+    return RefreshResult(connection.pk, source, len(rows), removed)
+
+
+def campaign_refresh_slots(*, campaign: Campaign) -> list[RefreshResult]:
+    start, end = campaign_window(campaign)
+    return [
+        slots_refresh(connection=connection, viewer=campaign.practice, start=start, end=end)
+        for connection in campaign_live_sources(campaign=campaign)
+    ]
+
+
+# --- Booking ------------------------------------------------------------------------------
+
+
+class BookingError(Exception):
+    """A booking change that did not happen, in words for the person booking."""
+
+    def __init__(self, message: str, *, alternatives: list[Slot] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.alternatives = alternatives or []
+
+
+class SlotTaken(BookingError):
+    """Somebody else has the slot: offered with the nearest free ones."""
+
+
+EMIS_DOWN_MESSAGE = "EMIS did not answer; nothing was booked. Please try again."
+# A reservation older than this was left by a process that died mid-booking.
+PENDING_TTL = timedelta(minutes=5)
+ACTIVE_BOOKING = (BookingStatus.PENDING, BookingStatus.BOOKED)
+
+
+def _actor(user: Any) -> Any:
+    return user if getattr(user, "is_authenticated", False) else system_actor("self-book")
+
+
+def _patient_details(patient: Patient) -> PatientDetails:
+    return PatientDetails(
+        nhs_number=patient.nhs_number,
+        family_name=patient.last_name,
+        given_name=patient.first_name,
+        birth_date=patient.date_of_birth,
+        registered_practice_ods=patient.practice.ods_code,
+        registered_practice_name=patient.practice.name,
+    )
+
+
+def _check_bookable(
+    *, campaign: Campaign, patient: Patient, slot: Slot, pcn_consent: bool, via: str
+) -> None:
+    if not campaign.is_active:
+        raise BookingError("This campaign is not active, so nothing can be booked in it.")
+    if (
+        patient.practice_id != campaign.practice_id
+        or not CampaignPatient.objects.filter(campaign=campaign, patient=patient).exists()
+    ):
+        raise BookingError("This patient is not on the campaign's list.")
+    if slot.viewer_id != campaign.practice_id:
+        raise BookingError("That slot is not one this practice can book.")
+    if slot.start <= timezone.now():
+        raise BookingError("That time has already passed. Choose a later one.")
+    window_start, window_end = campaign_window(campaign)
+    if not (window_start <= slot.start < window_end):
+        raise BookingError("That time is outside the campaign's dates.")
+    if slot.connection_id not in {c.pk for c in campaign_live_sources(campaign=campaign)}:
+        if slot.is_pcn:
+            raise BookingError(
+                "PCN slots cannot be booked now: the PCN's EMIS Community connection is not live."
+            )
+        raise BookingError("The practice's EMIS connection is not live, so nothing can be booked.")
+    if slot.is_pcn and via == BookedVia.STAFF and not pcn_consent:
+        raise BookingError(
+            "Confirm that the patient agrees to be seen by the PCN and to their record being "
+            "shared with it."
+        )
+
+
+def _release_stale_reservations(*, connection_id: int, emis_slot_id: str) -> None:
+    stale = Booking.objects.filter(
+        connection_id=connection_id,
+        emis_slot_id=emis_slot_id,
+        status=BookingStatus.PENDING,
+        booked_at__lt=timezone.now() - PENDING_TTL,
+    )
+    for pending in stale:
+        replaced = list(
+            Booking.objects.filter(
+                replaced_by=pending, status=BookingStatus.CANCELLING
+            ).values_list("pk", flat=True)
+        )
+        pending.delete()
+        Booking.objects.filter(pk__in=replaced).update(
+            status=BookingStatus.BOOKED, replaced_by=None
+        )
+
+
+def _slot_taken(campaign: Campaign, slot: Slot) -> SlotTaken:
+    return SlotTaken(
+        "This slot was just taken. Here are the nearest free ones.",
+        alternatives=nearest_free_slots(
+            campaign=campaign, around=slot.start, exclude_ids={slot.pk}, limit=3
+        ),
+    )
+
+
+def _reserve(
+    *,
+    campaign: Campaign,
+    patient: Patient,
+    slot: Slot,
+    booked_by: Any,
+    via: str,
+    pcn_consent: bool,
+    replacing: Booking | None,
+) -> Booking | None:
+    """Lock the slot row and hold it with a pending Booking (None = taken)."""
+    with transaction.atomic():
+        locked = Slot.objects.select_for_update().filter(pk=slot.pk).first()
+        if locked is None:
+            return None
+        _release_stale_reservations(
+            connection_id=locked.connection_id, emis_slot_id=locked.emis_slot_id
+        )
+        if Booking.objects.filter(
+            connection_id=locked.connection_id,
+            emis_slot_id=locked.emis_slot_id,
+            status__in=ACTIVE_BOOKING,
+        ).exists():
+            return None
+        # Serialise bookings of one patient in one campaign.
+        CampaignPatient.objects.select_for_update().filter(
+            campaign=campaign, patient=patient
+        ).first()
+        others = Booking.objects.filter(
+            campaign=campaign, patient=patient, status__in=ACTIVE_BOOKING
+        )
+        if replacing is not None:
+            others = others.exclude(pk=replacing.pk)
+        if others.exists():
+            raise BookingError(
+                "This patient already has a booking in this campaign (or one is being made)."
+            )
+        if replacing is not None and not Booking.objects.filter(
+            pk=replacing.pk, status=BookingStatus.BOOKED
+        ).update(status=BookingStatus.CANCELLING):
+            raise BookingError("That booking has changed meanwhile. Reload the page and try again.")
+        now = timezone.now()
+        is_staff = via == BookedVia.STAFF and getattr(booked_by, "is_authenticated", False)
+        try:
+            with transaction.atomic():
+                pending = Booking.objects.create(
+                    campaign=campaign,
+                    patient=patient,
+                    practice=campaign.practice,
+                    connection_id=locked.connection_id,
+                    is_pcn=locked.is_pcn,
+                    emis_slot_id=locked.emis_slot_id,
+                    start=locked.start,
+                    end=locked.end,
+                    site_name=locked.site_name,
+                    site_address=locked.site_address,
+                    practitioner=locked.practitioner,
+                    service_type=locked.service_type,
+                    status=BookingStatus.PENDING,
+                    booked_via=via,
+                    booked_by=booked_by if is_staff else None,
+                    pcn_consent=bool(locked.is_pcn and (pcn_consent or via != BookedVia.STAFF)),
+                    pcn_consent_by=booked_by if (locked.is_pcn and is_staff) else None,
+                    pcn_consent_at=now if locked.is_pcn else None,
+                )
+        except IntegrityError:
+            return None
+        if replacing is not None:
+            Booking.objects.filter(pk=replacing.pk).update(replaced_by=pending)
+        return pending
+
+
+def booking_create(
+    *,
+    campaign: Campaign,
+    patient: Patient,
+    slot: Slot,
+    booked_by: Any = None,
+    via: str = BookedVia.STAFF,
+    pcn_consent: bool = False,
+    replacing: Booking | None = None,
+) -> Booking:
+    """Book in EMIS, then record it. Three layers keep a slot from being booked
+    twice: the slot row is locked while a pending booking reserves it, a partial
+    unique constraint allows one active booking per slot (and per patient per
+    campaign), and EMIS's 409 DUPLICATE_REJECTED becomes "this slot was just
+    taken" with the nearest free slots. No database transaction is held open
+    while EMIS is called."""
+    _check_bookable(campaign=campaign, patient=patient, slot=slot, pcn_consent=pcn_consent, via=via)
+    pending = _reserve(
+        campaign=campaign,
+        patient=patient,
+        slot=slot,
+        booked_by=booked_by,
+        via=via,
+        pcn_consent=pcn_consent,
+        replacing=replacing,
+    )
+    if pending is None:
+        raise _slot_taken(campaign, slot)
+    connection = pending.connection
+    appointment = None
+    failure: EmisError | CredentialsUnreadable | None = None
+    try:
+        with emis_client(
+            connection=connection,
+            requesting_organisation=campaign.practice,
+            user=booked_by if getattr(booked_by, "is_authenticated", False) else None,
+            purpose="self-book",
+        ) as client:
+            appointment = client.book(
+                SlotRef(pending.emis_slot_id, pending.start, pending.end),
+                _patient_details(patient),
+                BookingOrganisation(
+                    ods_code=campaign.practice.ods_code, name=campaign.practice.name
+                ),
+                description=campaign.appointment_type,
+                comment=f"Booked through hippo-pcn for the campaign “{campaign.name}”.",
+            )
+    except (EmisError, CredentialsUnreadable) as exc:
+        failure = exc
+
+    if appointment is None:
+        with transaction.atomic():
+            pending.delete()  # first: the partial unique constraints then allow the restore
+            if replacing is not None:
+                Booking.objects.filter(pk=replacing.pk, status=BookingStatus.CANCELLING).update(
+                    status=BookingStatus.BOOKED, replaced_by=None
+                )
+            if isinstance(failure, SlotUnavailable):
+                Slot.objects.filter(pk=slot.pk).delete()  # EMIS says it is taken: drop it now
+        if isinstance(failure, EmisError):
+            connection_record_call(connection=connection, error=failure)
+        if isinstance(failure, SlotUnavailable):
+            raise _slot_taken(campaign, slot) from failure
+        if isinstance(failure, EmisUnavailable):
+            raise BookingError(EMIS_DOWN_MESSAGE) from failure
+        message = failure.message if isinstance(failure, EmisError) else str(failure)
+        raise BookingError(f"EMIS refused the booking: {message}") from failure
+
+    with transaction.atomic():
+        pending.status = BookingStatus.BOOKED
+        pending.emis_appointment_id = appointment.appointment_id
+        pending.emis_version = appointment.version
+        if pending.is_pcn:
+            pending.tracing_task = tracing_task_open_for_booking(
+                connection=connection, appointment=appointment, actor=_actor(booked_by)
+            )
+        pending.save(
+            update_fields=["status", "emis_appointment_id", "emis_version", "tracing_task"]
+        )
+        Slot.objects.filter(connection=connection, emis_slot_id=pending.emis_slot_id).delete()
+        audit_record(
+            actor=_actor(booked_by),
+            action="booking.created",
+            target=pending,
+            organisation=campaign.practice,
+            details={
+                "campaign_id": campaign.pk,
+                "patient_id": patient.pk,
+                "source": "pcn" if pending.is_pcn else "practice",
+                "emis_appointment_id": pending.emis_appointment_id,
+                "start": pending.start,
+                "via": via,
+                "pcn_consent": pending.pcn_consent,
+                "replacing": replacing.pk if replacing is not None else None,
+            },
+        )
+    connection_record_call(connection=connection)
+    return pending
+
+
+def booking_cancel(
+    *, booking: Booking, user: Any, reason: str, via: str = BookedVia.STAFF
+) -> Booking:
+    """Cancel in EMIS, then record it. When EMIS cannot be reached the booking
+    stays as it was (with the error noted) and the user is told."""
+    reason = reason.strip()
+    if not reason:
+        raise BookingError("Give a reason for cancelling.")
+    current = Booking.objects.select_related("connection", "practice").get(pk=booking.pk)
+    if current.status not in (BookingStatus.BOOKED, BookingStatus.CANCELLING):
+        raise BookingError("This booking is not current, so there is nothing to cancel.")
+    if current.start <= timezone.now():
+        raise BookingError("This appointment has already started, so it cannot be cancelled.")
+    failure: EmisError | CredentialsUnreadable | None = None
+    try:
+        with emis_client(
+            connection=current.connection,
+            requesting_organisation=current.practice,
+            user=user if getattr(user, "is_authenticated", False) else None,
+            purpose="self-book",
+        ) as client:
+            try:
+                client.cancel(current.emis_appointment_id, reason)
+            except EmisRejected:
+                # Already cancelled in EMIS (by someone else)? Then ours is too.
+                if client.get_appointment(current.emis_appointment_id).status != "cancelled":
+                    raise
+    except (EmisError, CredentialsUnreadable) as exc:
+        failure = exc
+    if failure is not None:
+        Booking.objects.filter(pk=current.pk).update(cancel_error=str(failure)[:2000])
+        if isinstance(failure, EmisError):
+            connection_record_call(connection=current.connection, error=failure)
+        if isinstance(failure, EmisUnavailable):
+            raise BookingError(
+                "EMIS did not answer, so the booking has not been cancelled. Please try again."
+            ) from failure
+        message = failure.message if isinstance(failure, EmisError) else str(failure)
+        raise BookingError(f"EMIS refused the cancellation: {message}") from failure
+    with transaction.atomic():
+        updated = Booking.objects.filter(
+            pk=current.pk, status__in=[BookingStatus.BOOKED, BookingStatus.CANCELLING]
+        ).update(
+            status=BookingStatus.CANCELLED,
+            cancelled_at=timezone.now(),
+            cancelled_by=user if getattr(user, "is_authenticated", False) else None,
+            cancellation_reason=reason[:300],
+            cancel_error="",
+        )
+        if updated:
+            audit_record(
+                actor=_actor(user),
+                action="booking.cancelled",
+                target=current,
+                organisation=current.practice,
+                details={
+                    "reason": reason,
+                    "via": via,
+                    "emis_appointment_id": current.emis_appointment_id,
+                },
+            )
+    connection_record_call(connection=current.connection)
+    booking.refresh_from_db()
+    return booking
+
+
+MOVE_REASON = "Moved to another time through hippo-pcn"
+
+
+def booking_rebook(
+    *,
+    booking: Booking,
+    slot: Slot,
+    user: Any,
+    via: str = BookedVia.STAFF,
+    pcn_consent: bool = False,
+) -> Booking:
+    """Move a booking: book the new slot first, and cancel the old appointment
+    only after that succeeded (GP Connect has no move). If the new booking fails
+    the old one stands untouched; if cancelling the old one fails it stays marked
+    "being cancelled in EMIS" with the error, for staff to finish."""
+    if booking.status != BookingStatus.BOOKED:
+        raise BookingError("Only a current booking can be moved.")
+    new = booking_create(
+        campaign=booking.campaign,
+        patient=booking.patient,
+        slot=slot,
+        booked_by=user,
+        via=via,
+        pcn_consent=pcn_consent,
+        replacing=booking,
+    )
+    booking.refresh_from_db()
+    try:
+        booking_cancel(booking=booking, user=user, reason=MOVE_REASON, via=via)
+    except BookingError as exc:
+        logger.error(
+            "Booking %s was moved to %s but the old appointment is not cancelled yet: %s",
+            booking.pk,
+            new.pk,
+            exc,
+        )
+    return new

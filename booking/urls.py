@@ -40,3 +40,26 @@ urlpatterns = [
         name="patient_import_result",
     ),
 ]
+
+urlpatterns += [
+    # --- Campaigns --------------------------------------------------------------------
+    path("campaigns/", views.campaign_practice_choice, name="campaigns"),
+    path("practices/<str:ods_code>/campaigns/", views.campaign_list, name="campaign_list"),
+    path("practices/<str:ods_code>/campaigns/new/", views.campaign_create, name="campaign_create"),
+    path("campaigns/<int:pk>/", views.campaign_detail, name="campaign_detail"),
+    path("campaigns/<int:pk>/edit/", views.campaign_edit, name="campaign_edit"),
+    path("campaigns/<int:pk>/refresh-slots/", views.campaign_refresh, name="campaign_refresh"),
+    path(
+        "campaigns/<int:pk>/add-all-patients/",
+        views.campaign_add_all_patients,
+        name="campaign_add_all_patients",
+    ),
+    # --- Booking ----------------------------------------------------------------------
+    path(
+        "campaigns/<int:pk>/patients/<int:patient_pk>/book/",
+        views.booking_new,
+        name="booking_new",
+    ),
+    path("bookings/<int:booking_pk>/move/", views.booking_move, name="booking_move"),
+    path("bookings/<int:booking_pk>/cancel/", views.booking_cancel_view, name="booking_cancel"),
+]

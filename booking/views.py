@@ -4,38 +4,69 @@ user's), call one selector or service, render.
 Sections:
 * Patients: choose a practice, the patient list.
 * Patient imports: upload a CSV file, preview it, confirm or cancel, see the result.
+* Campaigns: list, create, edit, the campaign page, refresh slots, add patients.
+* Booking: book, move (rebook), cancel.
 """
 
 from __future__ import annotations
 
 import csv
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from emis_integration.forms import OnboardingRequestForm
+from emis_integration.selectors import pcn_connection_diagnosis
 from hippo_pcn.organisations.models import Organisation
 from hippo_pcn.organisations.selectors import user_has_staff_access
 
 from .csv_import import ALL_COLUMNS
-from .forms import PatientImportForm, PatientSearchForm, UploadSizeLimitHandler
-from .models import PatientImport
+from .forms import (
+    BookingForm,
+    CampaignForm,
+    CancelForm,
+    PatientImportForm,
+    PatientSearchForm,
+    UploadSizeLimitHandler,
+)
+from .models import Booking, BookingStatus, Campaign, Patient, PatientImport, Slot
 from .selectors import (
+    LONDON,
     PATIENTS_PER_PAGE,
+    bookings_for_user,
+    campaign_patient_rows,
+    campaign_pcn_diagnosis,
+    campaign_sources,
+    campaign_window,
+    campaigns_for_user,
     patient_import_sample_rows,
     patient_imports_for_practice,
     patients_for_practice,
     practices_for_patient_management,
+    rows_with_bookings,
+    slots_for_campaign,
 )
 from .services import (
+    BookingError,
     PatientImportNotPending,
+    SlotTaken,
+    booking_cancel,
+    booking_create,
+    booking_rebook,
+    campaign_add_patients,
+    campaign_refresh_slots,
+    campaign_update,
     file_too_large_message,
     human_file_size,
     patient_import_confirm,
@@ -43,6 +74,7 @@ from .services import (
     patient_import_max_bytes,
     patient_import_preview,
 )
+from .services import campaign_create as campaign_create_service
 
 ERROR_ROWS_SHOWN = 50
 SAMPLE_ROWS_SHOWN = 10
@@ -249,3 +281,329 @@ def patient_import_result(request: HttpRequest, ods_code: str, pk: int) -> HttpR
             "max_error_rows": ERROR_ROWS_SHOWN,
         },
     )
+
+
+# --- Campaigns ----------------------------------------------------------------------------
+
+
+def _campaign_or_404(request: HttpRequest, pk: int) -> Campaign:
+    if not user_has_staff_access(user=request.user):
+        raise PermissionDenied
+    return get_object_or_404(campaigns_for_user(user=request.user), pk=pk)
+
+
+def _onboarding_form(request: HttpRequest) -> OnboardingRequestForm:
+    user = request.user
+    return OnboardingRequestForm(
+        initial={
+            "contact_name": user.get_full_name() or user.get_username(),  # type: ignore[union-attr]
+            "contact_email": getattr(user, "email", ""),
+        }
+    )
+
+
+def _add_errors(form: Any, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def _when(value: datetime) -> str:
+    return timezone.localtime(value).strftime("%a %-d %b %Y at %H:%M")
+
+
+@login_required
+@require_GET
+def campaign_practice_choice(request: HttpRequest) -> HttpResponse:
+    practices = list(_practices(request)[:1000])
+    if not practices:
+        raise Http404("You are not a member of a GP practice.")
+    if len(practices) == 1:
+        return redirect("booking:campaign_list", practices[0].ods_code)
+    return render(
+        request,
+        "booking/practice_choice.html",
+        {
+            "practices": practices,
+            "target": "booking:campaign_list",
+            "caption": "Campaigns",
+            "question": "Which practice's campaigns do you want to see?",
+            "explanation": "You work for more than one GP practice. Choose one to see its "
+            "campaigns and book its patients.",
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def campaign_list(request: HttpRequest, ods_code: str) -> HttpResponse:
+    practice = _practice_or_404(request, ods_code)
+    campaigns = (
+        campaigns_for_user(user=request.user)
+        .filter(practice=practice)
+        .annotate(
+            patient_count=Count("entries", distinct=True),
+            booked_count=Count(
+                "bookings", filter=Q(bookings__status=BookingStatus.BOOKED), distinct=True
+            ),
+        )
+    )
+    return render(
+        request, "booking/campaigns/list.html", {"practice": practice, "campaigns": campaigns}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_create(request: HttpRequest, ods_code: str) -> HttpResponse:
+    practice = _practice_or_404(request, ods_code)
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = campaign_create_service(
+                user=request.user, practice=practice, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Campaign “{campaign.name}” created.")
+            return redirect("booking:campaign_detail", pk=campaign.pk)
+    return render(
+        request,
+        "booking/campaigns/form.html",
+        {
+            "form": form,
+            "practice": practice,
+            "diagnosis": pcn_connection_diagnosis(practice=practice),
+            "onboarding_form": _onboarding_form(request),
+            "title": "New campaign",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_or_404(request, pk)
+    initial = {name: getattr(campaign, name) for name in CampaignForm.base_fields}
+    form = CampaignForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign_update(user=request.user, campaign=campaign, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Campaign saved.")
+            return redirect("booking:campaign_detail", pk=campaign.pk)
+    return render(
+        request,
+        "booking/campaigns/form.html",
+        {
+            "form": form,
+            "practice": campaign.practice,
+            "campaign": campaign,
+            "diagnosis": campaign_pcn_diagnosis(campaign=campaign),
+            "onboarding_form": _onboarding_form(request),
+            "title": f"Edit {campaign.name}",
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_or_404(request, pk)
+    search = request.GET.get("q", "").strip()
+    page = Paginator(campaign_patient_rows(campaign=campaign, search=search), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "booking/campaigns/detail.html",
+        {
+            "campaign": campaign,
+            "sources": campaign_sources(campaign=campaign),
+            "diagnosis": campaign_pcn_diagnosis(campaign=campaign),
+            "onboarding_form": _onboarding_form(request),
+            "page": page,
+            "rows": rows_with_bookings(campaign=campaign, patients=page.object_list),
+            "search": search,
+            "practice_patient_count": Patient.objects.filter(practice=campaign.practice).count(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def campaign_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_or_404(request, pk)
+    results = campaign_refresh_slots(campaign=campaign)
+    if not results:
+        messages.warning(request, "There is no live EMIS connection to refresh slots from.")
+    for result in results:
+        if result.error:
+            messages.error(request, f"{result.source} slots could not be refreshed: {result.error}")
+        else:
+            messages.success(
+                request,
+                f"{result.source} slots refreshed: {result.seen} free, "
+                f"{result.removed} no longer free.",
+            )
+    return redirect("booking:campaign_detail", pk=campaign.pk)
+
+
+@login_required
+@require_POST
+def campaign_add_all_patients(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = _campaign_or_404(request, pk)
+    added = campaign_add_patients(
+        user=request.user,
+        campaign=campaign,
+        patients=Patient.objects.filter(practice=campaign.practice),
+    )
+    messages.success(request, f"{added} patient(s) added to the campaign.")
+    return redirect("booking:campaign_detail", pk=campaign.pk)
+
+
+# --- Booking ------------------------------------------------------------------------------
+
+
+def _week(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+    """One week of the campaign's free slots, grouped by day."""
+    start, end = campaign_window(campaign)
+    first_day = timezone.localtime(start).date()
+    last_day = timezone.localtime(end - timedelta(seconds=1)).date()
+    try:
+        week = date.fromisoformat(request.GET.get("from", ""))
+    except ValueError:
+        week = first_day
+    week = min(max(week, first_day), max(first_day, last_day))
+    week_start = max(start, datetime.combine(week, time.min, tzinfo=LONDON))
+    week_end = min(end, datetime.combine(week + timedelta(days=7), time.min, tzinfo=LONDON))
+    slots = list(
+        slots_for_campaign(campaign=campaign).filter(start__gte=week_start, start__lt=week_end)
+    )
+    days: dict[date, list[Slot]] = {}
+    for slot in slots:
+        days.setdefault(timezone.localtime(slot.start).date(), []).append(slot)
+    return {
+        "slot_days": sorted(days.items()),
+        "slot_count": len(slots),
+        "week": week,
+        "week_end": min(week + timedelta(days=6), last_day),
+        "previous_week": week - timedelta(days=7) if week > first_day else None,
+        "next_week": week + timedelta(days=7) if week + timedelta(days=7) <= last_day else None,
+    }
+
+
+def _booking_page(
+    request: HttpRequest, campaign: Campaign, patient: Patient, booking: Booking | None
+) -> HttpResponse:
+    form = BookingForm(request.POST or None, slots=slots_for_campaign(campaign=campaign))
+    alternatives: list[Slot] = []
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        slot = form.cleaned_data["slot"]
+        consent = form.cleaned_data["pcn_consent"]
+        name = f"{patient.first_name} {patient.last_name}"
+        try:
+            if booking is None:
+                made = booking_create(
+                    campaign=campaign,
+                    patient=patient,
+                    slot=slot,
+                    booked_by=request.user,
+                    pcn_consent=consent,
+                )
+                messages.success(
+                    request,
+                    f"{name} is booked for {_when(made.start)} at "
+                    f"{made.site_name or campaign.practice.name}.",
+                )
+            else:
+                made = booking_rebook(
+                    booking=booking, slot=slot, user=request.user, pcn_consent=consent
+                )
+                booking.refresh_from_db()
+                if booking.status == BookingStatus.CANCELLED:
+                    messages.success(
+                        request,
+                        f"{name} is moved to {_when(made.start)}; the old appointment is cancelled.",
+                    )
+                else:
+                    messages.warning(
+                        request,
+                        f"{name} is booked for {_when(made.start)}, but the old appointment could "
+                        f"not be cancelled in EMIS yet ({booking.cancel_error}). Cancel it from "
+                        "the campaign page.",
+                    )
+        except SlotTaken as exc:
+            form.add_error("slot", exc.message)
+            alternatives = exc.alternatives
+            status = 409
+        except BookingError as exc:
+            form.add_error(None, exc.message)
+            status = 400
+        else:
+            return redirect("booking:campaign_detail", pk=campaign.pk)
+    elif request.method == "POST":
+        status = 400
+    context = {
+        "campaign": campaign,
+        "patient": patient,
+        "booking": booking,
+        "form": form,
+        "alternatives": alternatives,
+        "alternative_ids": {slot.pk for slot in alternatives},
+        "diagnosis": campaign_pcn_diagnosis(campaign=campaign),
+        "onboarding_form": _onboarding_form(request),
+        **_week(request, campaign),
+    }
+    return render(request, "booking/book.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def booking_new(request: HttpRequest, pk: int, patient_pk: int) -> HttpResponse:
+    campaign = _campaign_or_404(request, pk)
+    patient = get_object_or_404(
+        Patient.objects.filter(pk__in=campaign.entries.values("patient_id")), pk=patient_pk
+    )
+    return _booking_page(request, campaign, patient, None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def booking_move(request: HttpRequest, booking_pk: int) -> HttpResponse:
+    if not user_has_staff_access(user=request.user):
+        raise PermissionDenied
+    booking = get_object_or_404(
+        bookings_for_user(user=request.user), pk=booking_pk, status=BookingStatus.BOOKED
+    )
+    return _booking_page(request, booking.campaign, booking.patient, booking)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def booking_cancel_view(request: HttpRequest, booking_pk: int) -> HttpResponse:
+    if not user_has_staff_access(user=request.user):
+        raise PermissionDenied
+    booking = get_object_or_404(bookings_for_user(user=request.user), pk=booking_pk)
+    form = CancelForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            booking_cancel(booking=booking, user=request.user, reason=form.cleaned_data["reason"])
+        except BookingError as exc:
+            form.add_error(None, exc.message)
+            status = 400
+        else:
+            messages.success(request, "The appointment is cancelled in EMIS.")
+            return redirect("booking:campaign_detail", pk=booking.campaign_id)
+    elif request.method == "POST":
+        status = 400
+    return render(request, "booking/cancel.html", {"booking": booking, "form": form}, status=status)

@@ -24,7 +24,7 @@ ACTOR = system_actor("tests")
 
 def sandbox_org(org, *, pcn=None) -> sandbox.SandboxOrganisation:
     kind = sandbox.OrganisationKind.PCN if org.is_pcn else sandbox.OrganisationKind.PRACTICE
-    found, _ = sandbox.SandboxOrganisation.objects.get_or_create(
+    found, created = sandbox.SandboxOrganisation.objects.get_or_create(
         ods_code=org.ods_code,
         defaults={
             "name": org.name,
@@ -35,6 +35,9 @@ def sandbox_org(org, *, pcn=None) -> sandbox.SandboxOrganisation:
             "phone": "01632 960100",
         },
     )
+    if not created and pcn is not None and found.pcn_id != pcn.pk:
+        found.pcn = pcn
+        found.save(update_fields=["pcn"])
     return found
 
 

@@ -20,13 +20,20 @@ def test_practice_staff_home_shows_their_practice_role_and_pcn(
     assert "Alpha PCN (U10001)" in content
     assert "Beta Surgery" not in content
     titles = [link["title"] for link in response.context["links"]]
-    assert titles == ["Patients", "PCN connection", "Organisations", "Audit log"]
+    assert titles == ["Campaigns", "Patients", "PCN connection", "Organisations", "Audit log"]
 
 
 def test_practice_admin_can_manage_staff(client_for, practice_admin):
     response = client_for(practice_admin).get(reverse("home"))
     titles = [link["title"] for link in response.context["links"]]
-    assert titles == ["Patients", "PCN connection", "Organisations", "Staff and roles", "Audit log"]
+    assert titles == [
+        "Campaigns",
+        "Patients",
+        "PCN connection",
+        "Organisations",
+        "Staff and roles",
+        "Audit log",
+    ]
 
 
 @pytest.mark.parametrize("role", ["pcn_admin", "pcn_tracer"])

@@ -132,6 +132,14 @@ def staff_links_for_user(*, user: UserLike) -> list[dict[str, str]]:
         links.insert(
             0,
             {
+                "title": "Campaigns",
+                "description": "Book patients into your own and your PCN's appointment slots.",
+                "href": reverse("booking:campaigns"),
+            },
+        )
+        links.insert(
+            1,
+            {
                 "title": "Patients",
                 "description": "Your practice's patients, and importing them from a CSV file.",
                 "href": reverse("booking:patients"),

@@ -170,6 +170,15 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Free slots are mirrored from EMIS every few minutes for active campaigns: stale
+# slots are what makes patients pick times that are gone.
+SLOT_REFRESH_INTERVAL_SECONDS = env.int("SLOT_REFRESH_INTERVAL_SECONDS", default=180)
+CELERY_BEAT_SCHEDULE["booking-refresh-active-campaign-slots"] = {
+    "task": "booking.tasks.refresh_active_campaigns",
+    "schedule": timedelta(seconds=SLOT_REFRESH_INTERVAL_SECONDS),
+    "options": {"expires": max(SLOT_REFRESH_INTERVAL_SECONDS - 10, 10)},
+}
+
 # /healthz: how old the last beat heartbeat may be before beat counts as down,
 # and how long after start-up a missing heartbeat is still only "starting".
 HEALTH_BEAT_MAX_AGE_SECONDS = env.int(

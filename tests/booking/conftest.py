@@ -1,0 +1,50 @@
+"""Booking fixtures: an active campaign at Alpha Surgery with PCN slots offered,
+patients on it, and free practice and PCN slots in the sandbox, mirrored."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from booking import services
+from tests.emis_world import at
+
+from .factories import PatientFactory
+
+
+@pytest.fixture
+def patients(practice_a):
+    return [PatientFactory(practice=practice_a) for _ in range(3)]
+
+
+@pytest.fixture
+def campaign(emis_world, practice_a, practice_admin, patients):
+    today = timezone.localdate()
+    made = services.campaign_create(
+        user=practice_admin,
+        practice=practice_a,
+        name="Winter flu clinic",
+        appointment_type="Flu vaccination",
+        start_date=today,
+        end_date=today + timedelta(days=13),
+        use_pcn_slots=True,
+        status="active",
+    )
+    services.campaign_add_patients(user=practice_admin, campaign=made, patients=patients)
+    return made
+
+
+@pytest.fixture
+def world_slots(emis_world):
+    """Two practice slots and three PCN slots in the sandbox."""
+    return {
+        "practice": emis_world.slots("A10001", [at(2, 9), at(2, 11)]),
+        "pcn": emis_world.slots("U10001", [at(2, 10), at(3, 9), at(3, 9, 10)]),
+    }
+
+
+@pytest.fixture
+def mirrored(campaign, world_slots):
+    results = services.campaign_refresh_slots(campaign=campaign)
+    assert all(not r.error for r in results), results
+    return campaign

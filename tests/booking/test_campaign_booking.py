@@ -1,0 +1,273 @@
+"""Campaigns, the slot mirror, and booking into practice and PCN slots through
+the sandbox EMIS."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from booking import services
+from booking.models import Booking, Slot
+from booking.selectors import campaign_pcn_diagnosis, slots_for_campaign
+from emis_integration.models import ConnectionStatus, EmisConnection
+from emis_integration.sandbox import models as sandbox
+from hippo_pcn.audit.models import AuditEntry
+from tracing.models import TracingTask
+
+
+def test_refresh_mirrors_both_sources_in_time_order(mirrored):
+    slots = list(slots_for_campaign(campaign=mirrored))
+    assert [s.source_label for s in slots] == ["Practice", "PCN", "Practice", "PCN", "PCN"]
+    assert [s.start for s in slots] == sorted(s.start for s in slots)
+    pcn_slot = slots[1]
+    assert pcn_slot.site_name == "Alpha Hub"
+    assert "1 High Street" in pcn_slot.site_address
+    assert pcn_slot.service_type == "Flu vaccination"
+
+
+def test_refresh_drops_slots_taken_elsewhere(mirrored, world_slots):
+    taken = world_slots["pcn"][0]
+    sandbox.Slot.objects.filter(pk=taken.pk).update(status="busy")
+    services.campaign_refresh_slots(campaign=mirrored)
+    assert not Slot.objects.filter(emis_slot_id=str(taken.pk)).exists()
+
+
+def test_pcn_slots_only_when_live_and_opted_in(mirrored, emis_world, practice_admin):
+    pcn_connection = emis_world.connections["U10001"]
+    EmisConnection.objects.filter(pk=pcn_connection.pk).update(status=ConnectionStatus.SUSPENDED)
+    assert {s.is_pcn for s in slots_for_campaign(campaign=mirrored)} == {False}
+    assert campaign_pcn_diagnosis(campaign=mirrored).state == "suspended"
+    EmisConnection.objects.filter(pk=pcn_connection.pk).update(status=ConnectionStatus.LIVE)
+    services.campaign_update(user=practice_admin, campaign=mirrored, use_pcn_slots=False)
+    assert {s.is_pcn for s in slots_for_campaign(campaign=mirrored)} == {False}
+    assert campaign_pcn_diagnosis(campaign=mirrored).state == "opted_out"
+
+
+def test_book_a_practice_slot(mirrored, patients, practice_staff):
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    booking = services.booking_create(
+        campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
+    )
+    assert booking.status == "booked"
+    assert booking.emis_appointment_id
+    assert not booking.is_pcn
+    assert booking.tracing_task is None
+    assert not Slot.objects.filter(pk=slot.pk).exists()
+    appointment = sandbox.Appointment.objects.get(pk=booking.emis_appointment_id)
+    assert appointment.patient_nhs_number == patients[0].nhs_number
+    assert appointment.booking_org_ods == "A10001"
+    entry = AuditEntry.objects.get(action="booking.created")
+    assert entry.actor == practice_staff
+    assert patients[0].nhs_number not in str(entry.details)
+
+
+def test_book_a_pcn_slot_records_consent_and_opens_a_tracing_task(
+    mirrored, patients, practice_staff, pcn_a
+):
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    booking = services.booking_create(
+        campaign=mirrored,
+        patient=patients[0],
+        slot=slot,
+        booked_by=practice_staff,
+        pcn_consent=True,
+    )
+    assert booking.is_pcn
+    assert booking.pcn_consent
+    assert booking.pcn_consent_by == practice_staff
+    assert booking.pcn_consent_at is not None
+    assert booking.site_name == "Alpha Hub"
+    task = booking.tracing_task
+    assert task is not None
+    assert task.source == "booked_via_app"
+    assert task.emis_appointment_id == booking.emis_appointment_id
+    assert task.pcn == pcn_a
+    assert task.patient_nhs_number == patients[0].nhs_number
+    assert task.registered_practice_ods == "A10001"
+    assert TracingTask.objects.count() == 1
+
+
+def test_pcn_slot_needs_consent(mirrored, patients, practice_staff):
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    with pytest.raises(services.BookingError, match="agrees to be seen by the PCN"):
+        services.booking_create(
+            campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
+        )
+    assert not Booking.objects.exists()
+    assert not sandbox.Appointment.objects.exists()
+
+
+def test_refusals_past_outside_window_not_live(mirrored, patients, practice_staff, emis_world):
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    Slot.objects.filter(pk=slot.pk).update(start=timezone.now() - timedelta(hours=1))
+    slot.refresh_from_db()
+    with pytest.raises(services.BookingError, match="already passed"):
+        services.booking_create(
+            campaign=mirrored,
+            patient=patients[0],
+            slot=slot,
+            booked_by=practice_staff,
+            pcn_consent=True,
+        )
+    Slot.objects.filter(pk=slot.pk).update(start=timezone.now() + timedelta(days=40))
+    slot.refresh_from_db()
+    with pytest.raises(services.BookingError, match="outside the campaign"):
+        services.booking_create(
+            campaign=mirrored,
+            patient=patients[0],
+            slot=slot,
+            booked_by=practice_staff,
+            pcn_consent=True,
+        )
+    other = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    EmisConnection.objects.filter(pk=emis_world.connections["U10001"].pk).update(
+        status=ConnectionStatus.SUSPENDED
+    )
+    with pytest.raises(services.BookingError, match="not live"):
+        services.booking_create(
+            campaign=mirrored,
+            patient=patients[0],
+            slot=other,
+            booked_by=practice_staff,
+            pcn_consent=True,
+        )
+    assert not Booking.objects.exists()
+
+
+def test_emis_down_books_nothing_and_a_retry_works(mirrored, patients, practice_staff, emis_world):
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    emis_world.faults("A10001", error_rate=1.0)
+    with pytest.raises(services.BookingError, match="EMIS did not answer; nothing was booked"):
+        services.booking_create(
+            campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
+        )
+    assert not Booking.objects.exists()
+    emis_world.faults("A10001", error_rate=0.0)
+    booking = services.booking_create(
+        campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
+    )
+    assert Booking.objects.filter(status="booked").count() == 1
+    assert sandbox.Appointment.objects.filter(status="booked").count() == 1
+    assert booking.status == "booked"
+
+
+def test_slot_taken_in_emis_is_dropped_and_alternatives_offered(
+    mirrored, patients, practice_staff, world_slots
+):
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    sandbox.Slot.objects.filter(pk=int(slot.emis_slot_id)).update(status="busy")
+    with pytest.raises(services.SlotTaken) as excinfo:
+        services.booking_create(
+            campaign=mirrored,
+            patient=patients[0],
+            slot=slot,
+            booked_by=practice_staff,
+            pcn_consent=True,
+        )
+    assert "just taken" in excinfo.value.message
+    assert 0 < len(excinfo.value.alternatives) <= 3
+    assert slot.pk not in {s.pk for s in excinfo.value.alternatives}
+    assert not Slot.objects.filter(pk=slot.pk).exists()
+    assert not Booking.objects.exists()
+
+
+def test_one_active_booking_per_patient_per_campaign(mirrored, patients, practice_staff):
+    slots = list(slots_for_campaign(campaign=mirrored).filter(is_pcn=False))
+    services.booking_create(
+        campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
+    )
+    with pytest.raises(services.BookingError, match="already has a booking"):
+        services.booking_create(
+            campaign=mirrored, patient=patients[0], slot=slots[1], booked_by=practice_staff
+        )
+
+
+def test_cancel(mirrored, patients, practice_staff):
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    booking = services.booking_create(
+        campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
+    )
+    with pytest.raises(services.BookingError, match="reason"):
+        services.booking_cancel(booking=booking, user=practice_staff, reason=" ")
+    services.booking_cancel(booking=booking, user=practice_staff, reason="Patient unwell")
+    assert booking.status == "cancelled"
+    assert booking.cancelled_by == practice_staff
+    assert sandbox.Appointment.objects.get(pk=booking.emis_appointment_id).status == "cancelled"
+    assert AuditEntry.objects.filter(action="booking.cancelled").count() == 1
+
+
+def test_cancel_with_emis_down_keeps_the_booking(mirrored, patients, practice_staff, emis_world):
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    booking = services.booking_create(
+        campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
+    )
+    emis_world.faults("A10001", error_rate=1.0)
+    with pytest.raises(services.BookingError, match="has not been cancelled"):
+        services.booking_cancel(booking=booking, user=practice_staff, reason="x")
+    booking.refresh_from_db()
+    assert booking.status == "booked"
+    assert booking.cancel_error
+
+
+def test_rebook_books_first_then_cancels(mirrored, patients, practice_staff):
+    slots = list(slots_for_campaign(campaign=mirrored))
+    old = services.booking_create(
+        campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
+    )
+    new = services.booking_rebook(booking=old, slot=slots[2], user=practice_staff)
+    old.refresh_from_db()
+    assert new.status == "booked"
+    assert old.status == "cancelled"
+    assert old.replaced_by == new
+    assert sandbox.Appointment.objects.get(pk=old.emis_appointment_id).status == "cancelled"
+    assert sandbox.Appointment.objects.get(pk=new.emis_appointment_id).status == "booked"
+
+
+def test_failed_rebook_leaves_the_original_booking(mirrored, patients, practice_staff, emis_world):
+    slots = list(slots_for_campaign(campaign=mirrored).filter(is_pcn=False))
+    old = services.booking_create(
+        campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
+    )
+    emis_world.faults("A10001", error_rate=1.0)
+    with pytest.raises(services.BookingError):
+        services.booking_rebook(booking=old, slot=slots[1], user=practice_staff)
+    old.refresh_from_db()
+    assert old.status == "booked"
+    assert old.replaced_by is None
+    assert Booking.objects.count() == 1
+    assert sandbox.Appointment.objects.get(pk=old.emis_appointment_id).status == "booked"
+
+
+def test_live_with_no_pcn_slots_is_diagnosed(campaign, emis_world):
+    services.campaign_refresh_slots(campaign=campaign)
+    assert campaign_pcn_diagnosis(campaign=campaign).state == "live_no_slots"
+
+
+def test_campaign_window_is_checked(practice_a, practice_admin):
+    from django.core.exceptions import ValidationError
+
+    today = timezone.localdate()
+    with pytest.raises(ValidationError):
+        services.campaign_create(
+            user=practice_admin,
+            practice=practice_a,
+            name="x",
+            appointment_type="y",
+            start_date=today,
+            end_date=today - timedelta(days=1),
+        )
+
+
+def test_other_practices_cannot_create_campaigns(practice_a, other_practice_admin):
+    from django.core.exceptions import PermissionDenied
+
+    today = timezone.localdate()
+    with pytest.raises(PermissionDenied):
+        services.campaign_create(
+            user=other_practice_admin,
+            practice=practice_a,
+            name="x",
+            appointment_type="y",
+            start_date=today,
+            end_date=today,
+        )

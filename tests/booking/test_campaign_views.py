@@ -1,0 +1,264 @@
+"""The campaign and booking pages: what staff see, the diagnosis notice in every
+state, booking through the page, and tenancy (another practice gets 404)."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from booking import services
+from booking.models import Booking, Campaign
+from booking.selectors import slots_for_campaign
+from emis_integration import services as emis_services
+from emis_integration.models import ConnectionStatus, EmisConnection
+from emis_integration.sandbox import models as sandbox
+
+from .factories import PatientFactory
+
+
+def test_campaign_page_shows_sources_and_slots_labelled(client_for, practice_staff, mirrored):
+    page = client_for(practice_staff).get(reverse("booking:campaign_detail", args=[mirrored.pk]))
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert 'data-source="practice"' in content
+    assert 'data-source="pcn"' in content
+    assert 'data-state="live"' in content
+
+
+def test_create_campaign_through_the_page(client_for, practice_admin, practice_a, emis_world):
+    today = timezone.localdate()
+    response = client_for(practice_admin).post(
+        reverse("booking:campaign_create", args=["A10001"]),
+        {
+            "name": "Health checks",
+            "appointment_type": "NHS Health Check",
+            "start_date": today.isoformat(),
+            "end_date": (today + timedelta(days=10)).isoformat(),
+            "use_pcn_slots": "on",
+            "status": "active",
+        },
+    )
+    assert response.status_code == 302
+    campaign = Campaign.objects.get(name="Health checks")
+    assert campaign.use_pcn_slots and campaign.is_active
+
+
+def test_bad_campaign_form_is_explained(client_for, practice_admin, practice_a):
+    today = timezone.localdate()
+    response = client_for(practice_admin).post(
+        reverse("booking:campaign_create", args=["A10001"]),
+        {
+            "name": "",
+            "appointment_type": "x",
+            "start_date": today.isoformat(),
+            "end_date": (today - timedelta(days=1)).isoformat(),
+            "status": "active",
+        },
+    )
+    assert response.status_code == 400
+    assert b"There is a problem" in response.content
+    assert not Campaign.objects.exists()
+
+
+def test_book_through_the_page_and_see_it_labelled(client_for, practice_staff, mirrored, patients):
+    client = client_for(practice_staff)
+    url = reverse("booking:booking_new", args=[mirrored.pk, patients[0].pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert page.content.decode().count('data-testid="slot-option"') == 5
+    pcn_slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    refused = client.post(url, {"slot": pcn_slot.pk})
+    assert refused.status_code == 400
+    assert b"agrees to be seen by the PCN" in refused.content
+    response = client.post(url, {"slot": pcn_slot.pk, "pcn_consent": "on"})
+    assert response.status_code == 302
+    booking = Booking.objects.get()
+    detail = client.get(reverse("booking:campaign_detail", args=[mirrored.pk])).content.decode()
+    assert "Alpha Hub" in detail
+    assert 'data-testid="tracing-state"' in detail
+    assert booking.tracing_task.get_status_display() in detail
+
+
+def test_slot_taken_page_offers_alternatives(client_for, practice_staff, mirrored, patients):
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    sandbox.Slot.objects.filter(pk=int(slot.emis_slot_id)).update(status="busy")
+    response = client_for(practice_staff).post(
+        reverse("booking:booking_new", args=[mirrored.pk, patients[0].pk]), {"slot": slot.pk}
+    )
+    assert response.status_code == 409
+    assert b"This slot was just taken" in response.content
+    assert b'data-testid="alternatives"' in response.content
+
+
+def test_a_slot_of_another_campaign_is_refused(
+    client_for, practice_staff, mirrored, patients, practice_b, pcn_b, other_practice_admin
+):
+    from tests.emis_world import EmisWorld, at
+
+    world = EmisWorld(base_url="http://localhost").add_pcn(pcn_b, [practice_b])
+    world.add_practice(practice_b)
+    world.slots("B20001", [at(2, 9)])
+    today = timezone.localdate()
+    other = services.campaign_create(
+        user=other_practice_admin,
+        practice=practice_b,
+        name="B",
+        appointment_type="Flu",
+        start_date=today,
+        end_date=today + timedelta(days=7),
+        status="active",
+    )
+    services.campaign_refresh_slots(campaign=other)
+    foreign = slots_for_campaign(campaign=other).first()
+    response = client_for(practice_staff).post(
+        reverse("booking:booking_new", args=[mirrored.pk, patients[0].pk]),
+        {"slot": foreign.pk, "pcn_consent": "on"},
+    )
+    assert response.status_code == 400
+    assert b"not free for this campaign" in response.content
+    assert not Booking.objects.exists()
+
+
+def test_cancel_and_move_through_the_pages(client_for, practice_staff, mirrored, patients):
+    client = client_for(practice_staff)
+    slots = list(slots_for_campaign(campaign=mirrored).filter(is_pcn=False))
+    booking = services.booking_create(
+        campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
+    )
+    move = client.post(reverse("booking:booking_move", args=[booking.pk]), {"slot": slots[1].pk})
+    assert move.status_code == 302
+    booking.refresh_from_db()
+    assert booking.status == "cancelled"
+    new = Booking.objects.get(status="booked")
+    empty = client.post(reverse("booking:booking_cancel", args=[new.pk]), {"reason": ""})
+    assert empty.status_code == 400
+    done = client.post(reverse("booking:booking_cancel", args=[new.pk]), {"reason": "Unwell"})
+    assert done.status_code == 302
+    new.refresh_from_db()
+    assert new.status == "cancelled"
+
+
+def test_another_practice_gets_404_everywhere(
+    client_for, other_practice_staff, mirrored, patients, practice_staff
+):
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    booking = services.booking_create(
+        campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
+    )
+    client = client_for(other_practice_staff)
+    for url in (
+        reverse("booking:campaign_list", args=["A10001"]),
+        reverse("booking:campaign_create", args=["A10001"]),
+        reverse("booking:campaign_detail", args=[mirrored.pk]),
+        reverse("booking:campaign_edit", args=[mirrored.pk]),
+        reverse("booking:booking_new", args=[mirrored.pk, patients[1].pk]),
+        reverse("booking:booking_move", args=[booking.pk]),
+        reverse("booking:booking_cancel", args=[booking.pk]),
+    ):
+        assert client.get(url).status_code == 404, url
+    for url in (
+        reverse("booking:campaign_refresh", args=[mirrored.pk]),
+        reverse("booking:campaign_add_all_patients", args=[mirrored.pk]),
+        reverse("booking:booking_cancel", args=[booking.pk]),
+    ):
+        assert client.post(url, {"reason": "x"}).status_code == 404, url
+    booking.refresh_from_db()
+    assert booking.status == "booked"
+
+
+def test_pcn_staff_do_not_see_practice_campaigns(client_for, pcn_tracer, mirrored):
+    response = client_for(pcn_tracer).get(reverse("booking:campaign_detail", args=[mirrored.pk]))
+    assert response.status_code == 404
+
+
+STATES = [
+    "no_pcn",
+    "not_connected",
+    "requested",
+    "in_progress",
+    "testing",
+    "suspended",
+    "failed",
+    "live_no_slots",
+    "live",
+]
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_the_notice_for_every_connection_state(
+    state,
+    client_for,
+    emis_in_process,
+    pcn_a,
+    practice_a,
+    practice_a2,
+    lone_practice,
+    practice_admin,
+    superuser,
+):
+    from hippo_pcn.organisations.models import Membership
+    from tests.emis_world import EmisWorld, at
+
+    practice = practice_a
+    if state == "no_pcn":
+        practice = lone_practice
+        Membership.objects.create(
+            user=practice_admin, organisation=lone_practice, role="practice_admin"
+        )
+    world = EmisWorld(base_url="http://localhost").add_practice(practice)
+    if state in ("live", "live_no_slots"):
+        world.add_pcn(pcn_a, [practice_a, practice_a2])
+        if state == "live":
+            world.slots("U10001", [at(2, 9)])
+    elif state == "requested":
+        emis_services.onboarding_request_raise(
+            user=practice_admin, practice=practice_a, contact_name="A", contact_email="a@x.nhs.uk"
+        )
+    elif state == "in_progress":
+        request, _ = emis_services.onboarding_request_raise(
+            user=practice_admin, practice=practice_a, contact_name="A", contact_email="a@x.nhs.uk"
+        )
+        emis_services.onboarding_request_start(actor=superuser, request=request)
+    elif state in ("testing", "suspended", "failed"):
+        emis_services.connection_create(
+            actor=superuser, organisation=pcn_a, status=state, reason="checks"
+        )
+    today = timezone.localdate()
+    campaign = services.campaign_create(
+        user=practice_admin,
+        practice=practice,
+        name="c",
+        appointment_type="Flu",
+        start_date=today,
+        end_date=today + timedelta(days=7),
+        status="active",
+    )
+    services.campaign_add_patients(
+        user=practice_admin, campaign=campaign, patients=[PatientFactory(practice=practice)]
+    )
+    services.campaign_refresh_slots(campaign=campaign)
+    client = client_for(practice_admin)
+    for url in (
+        reverse("booking:campaign_detail", args=[campaign.pk]),
+        reverse("booking:booking_new", args=[campaign.pk, campaign.patients.first().pk]),
+    ):
+        content = client.get(url).content.decode()
+        assert f'data-state="{state}"' in content, (state, url)
+    can_request = state in ("not_connected", "suspended", "failed")
+    assert ('data-testid="request-onboarding"' in content) is can_request
+    if state == "live":
+        assert EmisConnection.objects.get(organisation=pcn_a).status == ConnectionStatus.LIVE
+
+
+def test_campaign_list_and_forms_render(client_for, practice_admin, mirrored):
+    client = client_for(practice_admin)
+    chooser = client.get(reverse("booking:campaigns"))
+    assert chooser.status_code == 302
+    listing = client.get(chooser["Location"])
+    assert listing.status_code == 200
+    assert b"Winter flu clinic" in listing.content
+    assert client.get(reverse("booking:campaign_create", args=["A10001"])).status_code == 200
+    edit = client.get(reverse("booking:campaign_edit", args=[mirrored.pk]))
+    assert edit.status_code == 200
+    assert b'value="Winter flu clinic"' in edit.content

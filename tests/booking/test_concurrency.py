@@ -1,0 +1,108 @@
+"""No double-booking under real concurrency on PostgreSQL: threads with their own
+database connections race through the booking service (and the sandbox EMIS)."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection as db_connection
+from django.utils import timezone
+
+from booking import services
+from booking.models import Booking
+from booking.selectors import slots_for_campaign
+from emis_integration.sandbox import models as sandbox
+from tests.emis_world import EmisWorld, at
+
+from .factories import PatientFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def race_campaign(settings, pcn_a, practice_a, practice_a2, practice_admin):
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = "tests.emis_integration.transport.wsgi_transport"
+    world = EmisWorld(base_url="http://localhost")
+    world.add_pcn(pcn_a, [practice_a, practice_a2])
+    world.add_practice(practice_a)
+    world.slots("U10001", [at(2, 9), at(2, 9, 10), at(2, 9, 20)])
+    today = timezone.localdate()
+    campaign = services.campaign_create(
+        user=practice_admin,
+        practice=practice_a,
+        name="Race",
+        appointment_type="Flu",
+        start_date=today,
+        end_date=today + timedelta(days=7),
+        status="active",
+    )
+    patients = [PatientFactory(practice=practice_a) for _ in range(50)]
+    services.campaign_add_patients(user=practice_admin, campaign=campaign, patients=patients)
+    services.campaign_refresh_slots(campaign=campaign)
+    return campaign, patients
+
+
+def _race(jobs):
+    results: list = [None] * len(jobs)
+    barrier = threading.Barrier(len(jobs))
+
+    def run(index, job):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = ("ok", job())
+        except services.SlotTaken as exc:
+            results[index] = ("taken", exc)
+        except services.BookingError as exc:
+            results[index] = ("refused", exc)
+        except Exception as exc:  # noqa: BLE001 - any other failure is what we look for
+            results[index] = ("crash", exc)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_fifty_patients_racing_for_one_slot_make_one_booking(race_campaign, practice_staff):
+    campaign, patients = race_campaign
+    slot = slots_for_campaign(campaign=campaign).first()
+    jobs = [
+        (
+            lambda p=p: services.booking_create(
+                campaign=campaign, patient=p, slot=slot, booked_by=practice_staff, pcn_consent=True
+            )
+        )
+        for p in patients
+    ]
+    results = _race(jobs)
+    outcomes = [kind for kind, _ in results]
+    assert outcomes.count("ok") == 1, results
+    assert outcomes.count("taken") == 49, [r for r in results if r[0] != "taken"]
+    assert Booking.objects.filter(status="booked").count() == 1
+    assert sandbox.Appointment.objects.filter(status="booked").count() == 1
+
+
+def test_one_patient_booked_twice_at_once_gets_one_booking(race_campaign, practice_staff):
+    campaign, patients = race_campaign
+    slots = list(slots_for_campaign(campaign=campaign)[:2])
+    jobs = [
+        (
+            lambda s=s: services.booking_create(
+                campaign=campaign,
+                patient=patients[0],
+                slot=s,
+                booked_by=practice_staff,
+                pcn_consent=True,
+            )
+        )
+        for s in slots
+    ]
+    results = _race(jobs)
+    outcomes = sorted(kind for kind, _ in results)
+    assert outcomes == ["ok", "refused"], results
+    assert Booking.objects.filter(status="booked", patient=patients[0]).count() == 1
+    assert sandbox.Appointment.objects.filter(status="booked").count() == 1
