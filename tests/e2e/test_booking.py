@@ -1,0 +1,82 @@
+"""A practice user creates a campaign with PCN slots, books a patient into a PCN
+slot and sees it labelled PCN with its site; a practice whose PCN is not live
+sees the notice and requests onboarding."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from booking.models import Booking
+from emis_integration.models import OnboardingRequest
+from tests.booking.factories import PatientFactory
+from tests.emis_world import EmisWorld, at
+
+from .helpers import sign_in
+
+
+def test_practice_books_a_patient_into_a_pcn_slot(
+    live_server, page: Page, practice_admin, pcn_a, practice_a, practice_a2
+):
+    world = EmisWorld(base_url=live_server.url).add_pcn(pcn_a, [practice_a, practice_a2])
+    world.add_practice(practice_a)
+    world.slots("U10001", [at(2, 10), at(3, 11)])
+    world.slots("A10001", [at(2, 9)])
+    patient = PatientFactory(practice=practice_a, first_name="Grace", last_name="Hopper")
+
+    sign_in(page, live_server.url, practice_admin.username)
+    page.get_by_test_id("staff-links").get_by_role("link", name="Campaigns").click()
+    page.get_by_test_id("new-campaign").click()
+    today = timezone.localdate()
+    page.get_by_label("Campaign name").fill("Winter flu clinic")
+    page.get_by_label("Appointment type").fill("Flu vaccination")
+    page.get_by_label("First day").fill(today.isoformat())
+    page.get_by_label("Last day").fill((today + timedelta(days=10)).isoformat())
+    page.get_by_label("Offer PCN slots").check()
+    page.get_by_label("Status").select_option("active")
+    page.get_by_role("button", name="Save campaign").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Winter flu clinic")
+    page.get_by_test_id("refresh-slots").click()
+    expect(page.get_by_test_id("slot-sources")).to_contain_text("PCN")
+    pcn_row = page.get_by_test_id("slot-sources").locator("tr[data-source=pcn]")
+    expect(pcn_row.get_by_test_id("free-count")).to_have_text("2")
+    expect(page.get_by_test_id("pcn-diagnosis")).to_have_attribute("data-state", "live")
+
+    page.get_by_role("button", name="Add all 1 practice patients").click()
+    page.get_by_test_id("book-link").first.click()
+    options = page.get_by_test_id("slot-option")
+    expect(options).to_have_count(3)
+    pcn_option = page.locator("[data-testid=slot-option][data-source=pcn]").first
+    expect(pcn_option).to_contain_text("Alpha Hub")
+    pcn_option.locator("input").check()
+    page.get_by_test_id("confirm-booking").click()
+    expect(page.locator(".nhsuk-error-summary")).to_contain_text("agrees to be seen by the PCN")
+    page.locator("[data-testid=slot-option][data-source=pcn]").first.locator("input").check()
+    page.get_by_label("The patient agrees to be seen by the PCN").check()
+    page.get_by_test_id("confirm-booking").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Grace Hopper is booked")
+    cell = page.get_by_test_id("booking-cell").first
+    expect(cell.get_by_test_id("slot-source")).to_have_text("PCN")
+    expect(cell.get_by_test_id("slot-site")).to_have_text("Alpha Hub")
+    expect(cell.get_by_test_id("tracing-state")).to_contain_text("Tracing: Open")
+    booking = Booking.objects.get(patient=patient)
+    assert booking.is_pcn and booking.pcn_consent_by == practice_admin
+
+
+def test_practice_whose_pcn_is_not_live_sees_why_and_asks(
+    live_server, page: Page, practice_admin, pcn_a, practice_a
+):
+    EmisWorld(base_url=live_server.url).add_practice(practice_a)
+    sign_in(page, live_server.url, practice_admin.username)
+    page.goto(f"{live_server.url}/booking/practices/A10001/campaigns/new/")
+    notice = page.get_by_test_id("pcn-diagnosis")
+    expect(notice).to_have_attribute("data-state", "not_connected")
+    expect(notice).to_contain_text("not connected to hippo-pcn yet")
+    notice.get_by_role("button", name="Request onboarding").click()
+    expect(page.get_by_role("status")).to_contain_text("has been requested")
+    expect(page.get_by_test_id("pcn-diagnosis")).to_have_attribute("data-state", "requested")
+    assert OnboardingRequest.objects.filter(pcn=pcn_a, practice=practice_a).exists()
