@@ -53,3 +53,8 @@ check: lint typecheck
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor var
+
+## Benchmarks against the local PostgreSQL and Redis; writes bench/report.md and bench/results.json
+bench: install assets
+	$(PY) scripts/check_services.py
+	$(PY) bench/run.py

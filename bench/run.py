@@ -1,0 +1,338 @@
+#!/usr/bin/env python
+"""hippo-pcn benchmarks (`make bench`): runs against the local PostgreSQL (its own
+database, hippo_pcn_bench) and Redis, and writes bench/report.md and
+bench/results.json. Figures the code cannot measure yet are left out, never
+invented. Timings are medians of several runs on a shared 2-core machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hippo_pcn.settings.test")
+os.environ.setdefault("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hippo_pcn_bench")
+
+
+def ensure_database() -> None:
+    from urllib.parse import urlparse
+
+    import psycopg
+
+    url = urlparse(os.environ["TEST_DATABASE_URL"])
+    name = url.path.lstrip("/")
+    with psycopg.connect(
+        host=url.hostname,
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=5,
+    ) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+ensure_database()
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+RESULTS: dict[str, float] = {}
+ROWS: list[tuple[str, str, str, str]] = []
+
+
+def record(key: str, value: float, target: str, how: str, label: str) -> None:
+    RESULTS[key] = round(value, 2)
+    ROWS.append((label, f"{value:,.2f}".rstrip("0").rstrip("."), target, how))
+
+
+def reset() -> None:
+    call_command("flush", interactive=False, verbosity=0)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+
+def organisations():
+    from django.contrib.auth import get_user_model
+
+    from hippo_pcn.audit.services import system_actor
+    from hippo_pcn.organisations import services as org_services
+    from hippo_pcn.organisations.models import Membership
+
+    actor = system_actor("bench")
+    pcn = org_services.organisation_create(
+        actor=actor, kind="pcn", ods_code="U90001", name="Bench PCN"
+    )
+    practice = org_services.organisation_create(
+        actor=actor, kind="practice", ods_code="B90001", name="Bench Surgery", pcn=pcn
+    )
+    user = get_user_model().objects.create_user("bench.admin")
+    Membership.objects.create(user=user, organisation=practice, role="practice_admin")
+    return pcn, practice, user
+
+
+def emis_world(pcn, practice):
+    from emis_integration.sandbox import models as sandbox
+    from tests.emis_world import EmisWorld
+
+    world = EmisWorld(base_url="http://localhost").add_pcn(pcn, [practice])
+    world.add_practice(practice)
+    return world, sandbox
+
+
+def campaign_for(practice, user, days: int):
+    from booking import services
+
+    today = timezone.localdate()
+    return services.campaign_create(
+        user=user,
+        practice=practice,
+        name="Bench",
+        appointment_type="Flu vaccination",
+        start_date=today,
+        end_date=today + timedelta(days=days),
+        status="active",
+    )
+
+
+# --- benchmarks -------------------------------------------------------------------------
+
+
+def bench_slot_list() -> None:
+    """The staff booking page of a campaign with 2,000 mirrored slots (practice +
+    PCN) all in the week shown: median server time and queries per request."""
+    from booking import services
+    from booking.models import Slot
+    from tests.booking.factories import PatientFactory
+
+    reset()
+    pcn, practice, user = organisations()
+    world, _ = emis_world(pcn, practice)
+    campaign = campaign_for(practice, user, days=6)
+    patient = PatientFactory(practice=practice)
+    services.campaign_add_patients(user=user, campaign=campaign, patients=[patient])
+    start = timezone.now() + timedelta(hours=1)
+    now = timezone.now()
+    slots = []
+    for i in range(2000):
+        connection_ = world.connections["U90001" if i % 2 else "B90001"]
+        at = start + timedelta(minutes=(i // 4) * 5)
+        slots.append(
+            Slot(
+                connection=connection_,
+                viewer=practice,
+                emis_slot_id=str(100000 + i),
+                start=at,
+                end=at + timedelta(minutes=10),
+                is_pcn=bool(i % 2),
+                site_name="Bench Hub",
+                site_address="1 Bench Road, Benchton, BE1 1NC",
+                practitioner="Nurse Bench",
+                service_type="Flu vaccination",
+                delivery_channel="In-person",
+                refreshed_at=now,
+            )
+        )
+    Slot.objects.bulk_create(slots)
+    client = Client()
+    client.force_login(user)
+    url = f"/booking/campaigns/{campaign.pk}/patients/{patient.pk}/book/"
+    response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    rendered = response.content.decode().count('data-testid="slot-option"')
+    timings = [timed(lambda: client.get(url)) for _ in range(15)]
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    record(
+        "slot_list_2000_median_ms",
+        statistics.median(timings),
+        "< 500 ms",
+        f"Django test client GET of the booking page, {rendered} slots rendered, 15 runs",
+        "Slot list, 2,000 mirrored slots: median server time (ms)",
+    )
+    record(
+        "slot_list_queries",
+        len(queries),
+        "constant",
+        "CaptureQueriesContext, one request",
+        "Slot list: queries per request",
+    )
+
+
+def bench_concurrent_booking() -> None:
+    """200 booking attempts over 20 PCN slots from 20 threads with their own
+    connections, through the booking service and the sandbox EMIS."""
+    from django.conf import settings
+
+    from booking import services
+    from booking.models import Booking
+    from booking.selectors import slots_for_campaign
+    from tests.booking.factories import PatientFactory
+    from tests.emis_world import at
+
+    reset()
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = "emis_integration.inprocess.in_process_transport"
+    pcn, practice, user = organisations()
+    world, sandbox = emis_world(pcn, practice)
+    world.slots("U90001", [at(2, 9) + timedelta(minutes=10 * i) for i in range(20)])
+    campaign = campaign_for(practice, user, days=6)
+    patients = [PatientFactory(practice=practice) for _ in range(200)]
+    services.campaign_add_patients(user=user, campaign=campaign, patients=patients)
+    services.campaign_refresh_slots(campaign=campaign)
+    slots = list(slots_for_campaign(campaign=campaign))
+    assert len(slots) == 20, len(slots)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(i: int) -> None:
+        try:
+            services.booking_create(
+                campaign=campaign,
+                patient=patients[i],
+                slot=slots[i % 20],
+                booked_by=user,
+                pcn_consent=True,
+            )
+            kind = "booked"
+        except services.SlotTaken:
+            kind = "taken"
+        except services.BookingError:
+            kind = "refused"
+        except Exception:  # noqa: BLE001 - counted as an error
+            kind = "error"
+        finally:
+            connections.close_all()
+        with lock:
+            outcomes.append(kind)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(attempt, range(200)))
+    elapsed = time.perf_counter() - started
+    from django.db.models import Count
+
+    doubled_here = (
+        Booking.objects.filter(status="booked")
+        .values("emis_slot_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
+    doubled_emis = (
+        sandbox.Appointment.objects.filter(status="booked")
+        .values("slot_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
+    record(
+        "concurrent_booking_attempts",
+        len(outcomes),
+        "200",
+        f"20 threads, {elapsed:.1f} s",
+        "Concurrent booking: attempts",
+    )
+    record(
+        "concurrent_bookings_made",
+        outcomes.count("booked"),
+        "20 (one per slot)",
+        "Booking rows with status booked",
+        "Concurrent booking: bookings made",
+    )
+    record(
+        "double_bookings",
+        doubled_here + doubled_emis,
+        "0",
+        "slots with more than one active booking, in hippo-pcn and in the sandbox EMIS",
+        "Concurrent booking: double bookings",
+    )
+    record(
+        "concurrent_booking_errors",
+        outcomes.count("error"),
+        "0",
+        "attempts ending in anything but booked / slot taken / refused",
+        "Concurrent booking: errors",
+    )
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = ""
+
+
+def bench_csv_import() -> None:
+    """Preview + confirm of a 10,000-row patient CSV file."""
+    from booking import services
+    from tests.booking.factories import csv_bytes, csv_upload, patient_row
+
+    rates = []
+    for _ in range(3):
+        reset()
+        _, practice, user = organisations()
+        data = csv_bytes([patient_row(i) for i in range(10_000)])
+        started = time.perf_counter()
+        preview = services.patient_import_preview(
+            practice=practice, uploaded_file=csv_upload(data), user=user
+        )
+        services.patient_import_confirm(patient_import=preview, user=user)
+        elapsed = time.perf_counter() - started
+        rates.append(10_000 / elapsed)
+    record(
+        "csv_import_rows_per_s",
+        statistics.median(rates),
+        "10,000 rows in seconds",
+        "patient_import_preview + patient_import_confirm, median of 3 runs",
+        "CSV import of 10,000 rows (rows/s)",
+    )
+
+
+def write_report() -> None:
+    out = ROOT / "bench"
+    (out / "results.json").write_text(json.dumps(RESULTS, indent=2, sort_keys=True) + "\n")
+    lines = [
+        "# hippo-pcn benchmarks",
+        "",
+        f"Run {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} on {os.cpu_count()} CPUs against "
+        "PostgreSQL and Redis on 127.0.0.1 (`make bench`). Figures the code cannot measure yet "
+        "are left out.",
+        "",
+        "| What | Figure | Target | How |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {label} | {value} | {target} | {how} |" for label, value, target, how in ROWS]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> int:
+    call_command("migrate", verbosity=0)
+    for bench in (bench_slot_list, bench_concurrent_booking, bench_csv_import):
+        print(f"bench: {bench.__name__} ...", flush=True)
+        bench()
+    reset()
+    write_report()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
