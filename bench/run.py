@@ -280,6 +280,79 @@ def bench_concurrent_booking() -> None:
     settings.EMIS_HTTP_TRANSPORT_FACTORY = ""
 
 
+def bench_selfbook_page() -> None:
+    """The patient's slot page behind an invitation link with 300 free slots:
+    median and p95 server time, and queries per request."""
+    from booking import services
+    from booking.models import Invite, Slot
+    from booking.tokens import new_token_fields, token_for_salt
+    from tests.booking.factories import PatientFactory
+
+    reset()
+    pcn, practice, user = organisations()
+    world, _ = emis_world(pcn, practice)
+    campaign = campaign_for(practice, user, days=6)
+    patient = PatientFactory(practice=practice)
+    services.campaign_add_patients(user=user, campaign=campaign, patients=[patient])
+    start = timezone.now() + timedelta(hours=1)
+    now = timezone.now()
+    Slot.objects.bulk_create(
+        [
+            Slot(
+                connection=world.connections["U90001" if i % 3 else "B90001"],
+                viewer=practice,
+                emis_slot_id=str(200000 + i),
+                start=start + timedelta(minutes=10 * i),
+                end=start + timedelta(minutes=10 * i + 10),
+                is_pcn=bool(i % 3),
+                site_name="Bench Hub",
+                site_address="1 Bench Road, Benchton, BE1 1NC",
+                practitioner="Nurse Bench",
+                service_type="Flu vaccination",
+                refreshed_at=now,
+            )
+            for i in range(300)
+        ]
+    )
+    invite = Invite.objects.create(
+        campaign=campaign,
+        patient=patient,
+        channel="sms",
+        expires_at=now + timedelta(days=7),
+        **new_token_fields(),
+    )
+    url = f"/book/{token_for_salt(invite.token_salt)}/"
+    client = Client()
+    dob = patient.date_of_birth
+    client.post(url, {"day": dob.day, "month": dob.month, "year": dob.year})
+    response = client.get(url)
+    assert response.content.decode().count('data-testid="slot-option"') == 300
+    timings = sorted(timed(lambda: client.get(url)) for _ in range(40))
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    record(
+        "selfbook_page_median_ms",
+        statistics.median(timings),
+        "< 300 ms",
+        "Django test client GET of /book/<token>/ after the date-of-birth step, 300 slots, 40 runs",
+        "Self-book slot page, 300 slots: median server time (ms)",
+    )
+    record(
+        "selfbook_page_p95_ms",
+        timings[int(len(timings) * 0.95) - 1],
+        "< 500 ms",
+        "the same 40 runs",
+        "Self-book slot page: p95 server time (ms)",
+    )
+    record(
+        "selfbook_page_queries",
+        len(queries),
+        "constant",
+        "CaptureQueriesContext, one request",
+        "Self-book slot page: queries per request",
+    )
+
+
 def bench_csv_import() -> None:
     """Preview + confirm of a 10,000-row patient CSV file."""
     from booking import services
@@ -326,7 +399,7 @@ def write_report() -> None:
 
 def main() -> int:
     call_command("migrate", verbosity=0)
-    for bench in (bench_slot_list, bench_concurrent_booking, bench_csv_import):
+    for bench in (bench_slot_list, bench_concurrent_booking, bench_selfbook_page, bench_csv_import):
         print(f"bench: {bench.__name__} ...", flush=True)
         bench()
     reset()

@@ -5,12 +5,17 @@ Sections:
 * Patient imports: an uploaded CSV file, parsed and checked, waiting for (or done
   with) the user's confirmation.
 * Campaigns, the slot mirror and bookings.
+* Invitations: a patient's link to book, its delivery and the patient's response.
 """
 
 from __future__ import annotations
 
+from datetime import time
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from hippo_pcn.organisations.roles import OrganisationKind
@@ -257,6 +262,46 @@ class Campaign(models.Model):
     patients = models.ManyToManyField(
         "booking.Patient", through="booking.CampaignPatient", related_name="campaigns"
     )
+    # Invitations: sent in waves matched to free capacity, within sending hours.
+    invites_per_free_slot = models.DecimalField(
+        "invites per free slot",
+        max_digits=4,
+        decimal_places=1,
+        default=3,
+        validators=[MinValueValidator(Decimal("0.5")), MaxValueValidator(Decimal("20"))],
+        help_text="How many patients to invite for each free slot across the campaign's "
+        "sources. Over-inviting leaves patients with nothing to book.",
+    )
+    daily_invite_cap = models.PositiveIntegerField(
+        "invites per day (at most)",
+        default=200,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+    )
+    sending_from = models.TimeField("send from", default=time(9, 0))
+    sending_until = models.TimeField("send until", default=time(19, 0))
+    invite_channel = models.CharField(
+        "send by",
+        max_length=10,
+        choices=[("sms", "Text message"), ("email", "Email")],
+        default="sms",
+        help_text="Patients without a mobile number get an email instead, and the other way round.",
+    )
+    chaser_count = models.PositiveSmallIntegerField(
+        "reminders",
+        default=2,
+        validators=[MaxValueValidator(3)],
+        help_text="Up to 3 reminders to patients who have not booked, declined or opted out.",
+    )
+    chaser_interval_days = models.PositiveSmallIntegerField(
+        "days between reminders",
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(28)],
+    )
+    invite_expiry_days = models.PositiveSmallIntegerField(
+        "invitation link valid for (days)",
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(28)],
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -431,3 +476,84 @@ class Booking(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == BookingStatus.BOOKED
+
+
+# --- Invitations ----------------------------------------------------------------------
+
+
+class InviteChannel(models.TextChoices):
+    SMS = "sms", "Text message"
+    EMAIL = "email", "Email"
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class DeclineReason(models.TextChoices):
+    HAD_IT_ELSEWHERE = "elsewhere", "Already had it elsewhere"
+    DO_NOT_WANT = "do_not_want", "Don't want it"
+    OTHER = "other", "Other"
+
+
+class CallOutcome(models.TextChoices):
+    BOOKED_BY_PHONE = "booked_by_phone", "Booked by phone"
+    DECLINED = "declined", "Declined"
+    NO_ANSWER = "no_answer", "No answer"
+    WRONG_NUMBER = "wrong_number", "Wrong number"
+
+
+class Invite(models.Model):
+    """One patient's invitation to book in a campaign. The link carries a 256-bit
+    token derived (HMAC) from a random salt and a server-side key; the database
+    holds the salt and the token's SHA-256 hash, never the token (see
+    booking/tokens.py). The link books once, expires, and can still show and
+    cancel its own booking."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="invites")
+    patient = models.ForeignKey("booking.Patient", on_delete=models.CASCADE, related_name="invites")
+    token_salt = models.CharField(max_length=32, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    channel = models.CharField(max_length=10, choices=InviteChannel.choices)
+    delivery_status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+    )
+    delivery_error = models.CharField(max_length=300, blank=True)
+    delivery_attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    # The booking made through this link (single use for booking).
+    used_at = models.DateTimeField(null=True, blank=True)
+    booking = models.ForeignKey(
+        Booking, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    declined_at = models.DateTimeField(null=True, blank=True)
+    decline_reason = models.CharField(max_length=20, choices=DeclineReason.choices, blank=True)
+    decline_note = models.CharField(max_length=300, blank=True)
+    dob_failures = models.PositiveSmallIntegerField(default=0)
+    dob_locked_at = models.DateTimeField(null=True, blank=True)
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    last_reminder_at = models.DateTimeField(null=True, blank=True)
+    call_outcome = models.CharField(max_length=20, choices=CallOutcome.choices, blank=True)
+    call_outcome_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    call_outcome_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "patient"], name="invite_once_per_campaign"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "delivery_status"]),
+            models.Index(fields=["campaign", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invite {self.pk} (campaign {self.campaign_id})"

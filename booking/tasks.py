@@ -35,3 +35,87 @@ def refresh_active_campaigns() -> None:
     active = Campaign.objects.filter(status=CampaignStatus.ACTIVE).values_list("pk", flat=True)
     for campaign_id in active:
         refresh_campaign_slots.apply_async(args=[campaign_id], expires=expires)
+
+
+# --- Invitations ------------------------------------------------------------------------------
+# Sending invitations, reminders and booking messages, and the beat-driven waves. Thin:
+# the logic is in booking/invites.py. Only transient notifier failures are retried.
+
+from .notify import NotifyTransientError  # noqa: E402
+
+_SEND_RETRY = {
+    "autoretry_for": (NotifyTransientError,),
+    "retry_backoff": 30,
+    "retry_backoff_max": settings.INVITE_SEND_RETRY_BACKOFF_MAX_SECONDS,
+    "retry_jitter": True,
+    "max_retries": settings.INVITE_SEND_MAX_RETRIES,
+}
+
+
+@shared_task(bind=True, ignore_result=True, soft_time_limit=240, time_limit=300, **_SEND_RETRY)
+def send_invites(self, invite_ids: list[int]) -> None:  # type: ignore[no-untyped-def]
+    """Send a batch of queued invitations. Transient failures leave those
+    invitations queued and retry the batch (sent ones are skipped); on the last
+    try they are marked failed with the reason."""
+    from .invites import invites_send_batch
+
+    final = self.request.retries >= self.max_retries
+    result = invites_send_batch(invite_ids=invite_ids, final_attempt=final)
+    if result.retry:
+        raise NotifyTransientError(
+            f"{result.retry} invitation(s) not sent yet: {result.retry_reasons[0]}"
+        )
+
+
+@shared_task(bind=True, ignore_result=True, soft_time_limit=60, time_limit=90, **_SEND_RETRY)
+def send_reminder(self, invite_id: int, number: int) -> None:  # type: ignore[no-untyped-def]
+    from .invites import reminder_send
+
+    reminder_send(
+        invite_id=invite_id,
+        number=number,
+        attempt=self.request.retries + 1,
+        final_attempt=self.request.retries >= self.max_retries,
+    )
+
+
+@shared_task(bind=True, ignore_result=True, soft_time_limit=60, time_limit=90, **_SEND_RETRY)
+def send_booking_message(self, invite_id: int, booking_id: int, kind: str) -> None:  # type: ignore[no-untyped-def]
+    from .invites import booking_message_send
+
+    try:
+        booking_message_send(invite_id=invite_id, booking_id=booking_id, kind=kind)
+    except NotifyTransientError:
+        if self.request.retries >= self.max_retries:
+            return  # logged by the notifier; the booking itself stands
+        raise
+
+
+@shared_task(ignore_result=True, soft_time_limit=120, time_limit=180)
+def send_campaign_wave(campaign_id: int) -> None:
+    from .invites import campaign_send_wave, invites_requeue_stale
+
+    campaign = (
+        Campaign.objects.select_related("practice", "practice__pcn").filter(pk=campaign_id).first()
+    )
+    if campaign is not None and campaign.is_active:
+        campaign_send_wave(campaign=campaign)
+        invites_requeue_stale(campaign=campaign)
+
+
+@shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
+def send_invite_waves() -> None:
+    """Beat: one wave per active campaign (each follows the latest slot refresh)."""
+    expires = max(settings.INVITE_WAVE_INTERVAL_SECONDS - 10, 10)
+    active = Campaign.objects.filter(status=CampaignStatus.ACTIVE).values_list("pk", flat=True)
+    for campaign_id in active:
+        send_campaign_wave.apply_async(args=[campaign_id], expires=expires)
+
+
+@shared_task(ignore_result=True, soft_time_limit=240, time_limit=300)
+def send_invite_reminders() -> None:
+    """Beat: queue the reminders due in every active campaign."""
+    from .invites import campaigns_due_a_wave, invites_send_reminders
+
+    for campaign in campaigns_due_a_wave():
+        invites_send_reminders(campaign=campaign)

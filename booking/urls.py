@@ -63,3 +63,41 @@ urlpatterns += [
     path("bookings/<int:booking_pk>/move/", views.booking_move, name="booking_move"),
     path("bookings/<int:booking_pk>/cancel/", views.booking_cancel_view, name="booking_cancel"),
 ]
+
+# --- Invitations (booking/invite_views.py): the campaign's invitations, waves now,
+# reminders now, the non-responder list and call outcomes, and the demo's messages.
+from . import invite_views  # noqa: E402
+
+urlpatterns += [
+    path("campaigns/<int:pk>/invites/", invite_views.invite_list, name="invite_list"),
+    path(
+        "campaigns/<int:pk>/invites/send-wave/",
+        invite_views.invite_send_wave,
+        name="invite_send_wave",
+    ),
+    path(
+        "campaigns/<int:pk>/invites/selected/",
+        invite_views.invite_patients,
+        name="invite_patients",
+    ),
+    path(
+        "campaigns/<int:pk>/invites/send-reminders/",
+        invite_views.invite_send_reminders,
+        name="invite_send_reminders",
+    ),
+    path(
+        "campaigns/<int:pk>/non-responders/",
+        invite_views.invite_non_responders,
+        name="invite_non_responders",
+    ),
+    path(
+        "campaigns/<int:pk>/invites/<int:invite_pk>/call-outcome/",
+        invite_views.invite_call_outcome,
+        name="invite_call_outcome",
+    ),
+    path(
+        "practices/<str:ods_code>/demo-messages/",
+        invite_views.demo_messages,
+        name="demo_messages",
+    ),
+]

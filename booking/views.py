@@ -40,6 +40,7 @@ from .forms import (
     PatientSearchForm,
     UploadSizeLimitHandler,
 )
+from .invites import campaign_invite_panel
 from .models import Booking, BookingStatus, Campaign, Patient, PatientImport, Slot
 from .selectors import (
     LONDON,
@@ -359,7 +360,7 @@ def campaign_list(request: HttpRequest, ods_code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def campaign_create(request: HttpRequest, ods_code: str) -> HttpResponse:
     practice = _practice_or_404(request, ods_code)
-    form = CampaignForm(request.POST or None)
+    form = CampaignForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             campaign = campaign_create_service(
@@ -389,7 +390,7 @@ def campaign_create(request: HttpRequest, ods_code: str) -> HttpResponse:
 def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign_or_404(request, pk)
     initial = {name: getattr(campaign, name) for name in CampaignForm.base_fields}
-    form = CampaignForm(request.POST or None, initial=initial)
+    form = CampaignForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             campaign_update(user=request.user, campaign=campaign, **form.cleaned_data)
@@ -433,6 +434,8 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rows": rows_with_bookings(campaign=campaign, patients=page.object_list),
             "search": search,
             "practice_patient_count": Patient.objects.filter(practice=campaign.practice).count(),
+            # Invitations panel (booking/invites.py).
+            "invite_panel": campaign_invite_panel(campaign=campaign),
         },
     )
 
@@ -503,7 +506,10 @@ def _week(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
 def _booking_page(
     request: HttpRequest, campaign: Campaign, patient: Patient, booking: Booking | None
 ) -> HttpResponse:
-    form = BookingForm(request.POST or None, slots=slots_for_campaign(campaign=campaign))
+    form = BookingForm(
+        request.POST if request.method == "POST" else None,
+        slots=slots_for_campaign(campaign=campaign),
+    )
     alternatives: list[Slot] = []
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -593,7 +599,7 @@ def booking_cancel_view(request: HttpRequest, booking_pk: int) -> HttpResponse:
     if not user_has_staff_access(user=request.user):
         raise PermissionDenied
     booking = get_object_or_404(bookings_for_user(user=request.user), pk=booking_pk)
-    form = CancelForm(request.POST or None)
+    form = CancelForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST" and form.is_valid():
         try:

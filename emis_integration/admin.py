@@ -48,6 +48,33 @@ def _when(value: Any) -> str:
     return timezone.localtime(value).strftime("%d %b %Y %H:%M")
 
 
+def ask_reason(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    *,
+    action: str,
+    title: str,
+    apply: Callable[[str], None],
+) -> HttpResponse | None:
+    """An admin action that needs a reason: show the reason form first, then
+    `apply(reason)` once it is given (the reason goes to the audit log)."""
+    form = ReasonForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        apply(form.cleaned_data["reason"])
+        return None
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "form": form,
+        "queryset": queryset,
+        "action": action,
+        "opts": model_admin.model._meta,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/emis_integration/reason_action.html", context)
+
+
 @admin.register(EmisConnection)
 class EmisConnectionAdmin(TenantScopedAdmin):
     form = EmisConnectionAdminForm
@@ -241,31 +268,6 @@ class EmisConnectionAdmin(TenantScopedAdmin):
                     messages.SUCCESS,
                 )
 
-    def _with_reason(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[EmisConnection],
-        *,
-        action: str,
-        title: str,
-        apply: Callable[[str], None],
-    ) -> HttpResponse | None:
-        self._require_support(request)
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            apply(form.cleaned_data["reason"])
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "form": form,
-            "queryset": queryset,
-            "action": action,
-            "opts": self.model._meta,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/emis_integration/reason_action.html", context)
-
     @admin.action(description="Mark live (after a passed test)")
     def mark_live(self, request: HttpRequest, queryset: QuerySet[EmisConnection]) -> None:
         self._transition(request, queryset, ConnectionStatus.LIVE, "Marked live by support")
@@ -274,7 +276,9 @@ class EmisConnectionAdmin(TenantScopedAdmin):
     def suspend(
         self, request: HttpRequest, queryset: QuerySet[EmisConnection]
     ) -> HttpResponse | None:
-        return self._with_reason(
+        self._require_support(request)
+        return ask_reason(
+            self,
             request,
             queryset,
             action="suspend",
@@ -300,7 +304,9 @@ class EmisConnectionAdmin(TenantScopedAdmin):
     def mark_failed(
         self, request: HttpRequest, queryset: QuerySet[EmisConnection]
     ) -> HttpResponse | None:
-        return self._with_reason(
+        self._require_support(request)
+        return ask_reason(
+            self,
             request,
             queryset,
             action="mark_failed",
@@ -463,12 +469,12 @@ class OnboardingRequestAdmin(TenantScopedAdmin):
     ) -> HttpResponse | None:
         if not user_is_support(user=request.user):
             raise PermissionDenied
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
+
+        def apply(reason: str) -> None:
             for onboarding in queryset:
                 try:
                     services.onboarding_request_decline(
-                        actor=request.user, request=onboarding, reason=form.cleaned_data["reason"]
+                        actor=request.user, request=onboarding, reason=reason
                     )
                 except ValidationError as exc:
                     self.message_user(
@@ -476,14 +482,12 @@ class OnboardingRequestAdmin(TenantScopedAdmin):
                     )
                 else:
                     self.message_user(request, f"{onboarding} declined.", messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Decline onboarding requests",
-            "form": form,
-            "queryset": queryset,
-            "action": "decline",
-            "opts": self.model._meta,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/emis_integration/reason_action.html", context)
+
+        return ask_reason(
+            self,
+            request,
+            queryset,
+            action="decline",
+            title="Decline onboarding requests",
+            apply=apply,
+        )

@@ -17,6 +17,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("emis/", include("emis_integration.urls")),
     path("booking/", include("booking.urls")),
+    # Patients' self-booking pages, opened from an invitation link (no login).
+    path("book/", include("booking.selfbook_urls")),
     path("admin/", admin.site.urls),
 ]
 

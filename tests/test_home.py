@@ -20,7 +20,14 @@ def test_practice_staff_home_shows_their_practice_role_and_pcn(
     assert "Alpha PCN (U10001)" in content
     assert "Beta Surgery" not in content
     titles = [link["title"] for link in response.context["links"]]
-    assert titles == ["Campaigns", "Patients", "PCN connection", "Organisations", "Audit log"]
+    assert titles == [
+        "Campaigns",
+        "Patients",
+        "PCN connection",
+        "Organisations",
+        "Tracing worklist",
+        "Audit log",
+    ]
 
 
 def test_practice_admin_can_manage_staff(client_for, practice_admin):
@@ -32,6 +39,7 @@ def test_practice_admin_can_manage_staff(client_for, practice_admin):
         "PCN connection",
         "Organisations",
         "Staff and roles",
+        "Tracing worklist",
         "Audit log",
     ]
 
@@ -46,6 +54,9 @@ def test_pcn_home_lists_member_practices(
     assert "Alpha Surgery (A10001)" in content
     assert "Alpha Second Surgery (A10002)" in content
     assert "Beta Surgery" not in content
+    titles = [link["title"] for link in client_for(user).get(reverse("home")).context["links"]]
+    assert "Tracing worklist" in titles
+    assert "Tracing dashboard" in titles
 
 
 def test_user_with_several_roles_sees_each(client_for, practice_staff, pcn_a):

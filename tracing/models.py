@@ -191,9 +191,82 @@ class TracingTask(models.Model):
         return f"Trace appointment {self.emis_appointment_id} ({self.get_status_display()})"
 
     @property
+    def patient_label(self) -> str:
+        """How staff recognise the task: the patient's name, never logged."""
+        name = f"{self.patient_given_name} {self.patient_family_name}".strip()
+        return name or f"the patient of appointment {self.emis_appointment_id}"
+
+    @property
+    def nhs_number_display(self) -> str:
+        n = self.patient_nhs_number
+        return f"{n[:3]} {n[3:6]} {n[6:]}" if len(n) == 10 else n
+
+    @property
     def has_nhs_number(self) -> bool:
         return bool(self.patient_nhs_number)
 
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+
+class PollCursor(models.Model):
+    """Where the poller has read one PCN connection's appointments up to, its
+    health, and the lease that keeps two workers from polling it at once."""
+
+    connection = models.OneToOneField(
+        "emis_integration.EmisConnection", on_delete=models.CASCADE, related_name="poll_cursor"
+    )
+    cursor_at = models.DateTimeField(
+        "read up to",
+        null=True,
+        blank=True,
+        help_text="The newest EMIS lastUpdated time the poller has stored.",
+    )
+    last_success_at = models.DateTimeField("last successful poll", null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=36, blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    alert_raised_at = models.DateTimeField(
+        "poll alert raised", null=True, blank=True, help_text="Set while support is alerted."
+    )
+
+    class Meta:
+        verbose_name = "poll cursor"
+
+    def __str__(self) -> str:
+        return f"Poll cursor for connection {self.connection_id}"
+
+
+class PollRunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped (another poll was running)"
+
+
+class PollRun(models.Model):
+    """One poll of one PCN connection."""
+
+    connection = models.ForeignKey(
+        "emis_integration.EmisConnection", on_delete=models.CASCADE, related_name="poll_runs"
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=PollRunStatus.choices, default=PollRunStatus.RUNNING
+    )
+    appointments_seen = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField("tasks created", default=0)
+    updated = models.PositiveIntegerField("tasks updated", default=0)
+    pages = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["connection", "-started_at"])]
+        verbose_name = "poll run"
+
+    def __str__(self) -> str:
+        return f"Poll of connection {self.connection_id} at {self.started_at:%Y-%m-%d %H:%M}"

@@ -81,10 +81,21 @@ def check_beat() -> dict[str, Any]:
     }
 
 
+def check_tracing_poll() -> dict[str, Any]:
+    """Tracing: live PCN connections without a recent successful poll."""
+    from tracing.selectors import poll_health_summary
+
+    try:
+        return poll_health_summary()
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot tell"
+        return {"ok": False, "error": f"cannot read poll health: {type(exc).__name__}"}
+
+
 def run_checks() -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {"database": check_database()}
     redis_result = check_redis()
     if redis_result is not None:
         checks["redis"] = redis_result
     checks["celery_beat"] = check_beat()
+    checks["tracing_poll"] = check_tracing_poll()  # tracing: poll health per PCN connection
     return checks

@@ -165,6 +165,22 @@ def staff_links_for_user(*, user: UserLike) -> list[dict[str, str]]:
                 "href": reverse("admin:emis_integration_onboardingrequest_changelist"),
             }
         )
+    # tracing: the worklist (every staff role sees its own tasks) and the PCN dashboard.
+    links.append(
+        {
+            "title": "Tracing worklist",
+            "description": "Patients booked into PCN slots who need tracing into the PCN's EMIS.",
+            "href": reverse("admin:tracing_tracingtask_changelist"),
+        }
+    )
+    if support or memberships.filter(organisation__kind="pcn").exists():
+        links.append(
+            {
+                "title": "Tracing dashboard",
+                "description": "Open, overdue and traced tasks, and poller health, per PCN.",
+                "href": reverse("admin:tracing_dashboard"),
+            }
+        )
     links.append(
         {
             "title": "Audit log",

@@ -69,6 +69,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "hippo_pcn.organisations.context_processors.staff_navigation",
+                "tracing.context_processors.poll_alerts",  # tracing: support poll alert banner
             ],
         },
     },
@@ -192,8 +193,15 @@ LOGGING: dict[str, Any] = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {
+        "redact_tokens": {"()": "hippo_pcn.logging.RedactTokensFilter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -203,6 +211,9 @@ LOGGING: dict[str, Any] = {
         # calls without patient data.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Request logs name the URL: through the redacting handler only.
+        "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 
@@ -244,3 +255,101 @@ PATIENT_IMPORT_MAX_ROWS = env.int("PATIENT_IMPORT_MAX_ROWS", default=100_000)
 # Uploads up to this size are held in memory; bigger ones are streamed to a temporary
 # file in 64 KB chunks (Django's default, stated here because the import relies on it).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Invitations and self-booking ------------------------------------------------------
+# The key invitation link tokens are derived from (booking/tokens.py). Defaults to a
+# key derived from SECRET_KEY; set it to rotate links independently.
+INVITE_TOKEN_KEY = env.str("INVITE_TOKEN_KEY", default="")
+# The public URL patients open (links in messages are built on it).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Rate limits on the public self-book pages, per client IP and per token.
+SELFBOOK_RATE_LIMIT_PER_IP = env.int("SELFBOOK_RATE_LIMIT_PER_IP", default=60)
+SELFBOOK_RATE_LIMIT_PER_TOKEN = env.int("SELFBOOK_RATE_LIMIT_PER_TOKEN", default=30)
+SELFBOOK_RATE_WINDOW_SECONDS = env.int("SELFBOOK_RATE_WINDOW_SECONDS", default=600)
+SELFBOOK_DOB_MAX_FAILURES = 5
+
+# --- Tracing (tracing app, issue 7) ------------------------------------------------------
+from celery.schedules import crontab  # noqa: E402
+
+# The poller reads every live PCN EMIS Community connection this often (the demo shortens
+# it with TRACING_POLL_INTERVAL_SECONDS=30). Messages expire before the next fan-out.
+TRACING_POLL_INTERVAL_SECONDS = env.int("TRACING_POLL_INTERVAL_SECONDS", default=300)
+TRACING_POLL_PAGE_SIZE = env.int("TRACING_POLL_PAGE_SIZE", default=500)
+# Each poll re-reads this much before the cursor, so a late-committed EMIS change is seen.
+TRACING_POLL_OVERLAP_SECONDS = env.int("TRACING_POLL_OVERLAP_SECONDS", default=120)
+# A connection polled for the first time reads changes this far back.
+TRACING_POLL_INITIAL_LOOKBACK_DAYS = env.int("TRACING_POLL_INITIAL_LOOKBACK_DAYS", default=90)
+TRACING_POLL_SOFT_TIME_LIMIT_SECONDS = env.int("TRACING_POLL_SOFT_TIME_LIMIT_SECONDS", default=240)
+TRACING_POLL_TIME_LIMIT_SECONDS = env.int("TRACING_POLL_TIME_LIMIT_SECONDS", default=270)
+# How long one poll holds its connection's lease (longer than the hard time limit).
+TRACING_POLL_LEASE_SECONDS = env.int("TRACING_POLL_LEASE_SECONDS", default=300)
+# Support is alerted when a live PCN connection has had no successful poll this long.
+TRACING_POLL_ALERT_AFTER_SECONDS = env.int(
+    "TRACING_POLL_ALERT_AFTER_SECONDS", default=2 * TRACING_POLL_INTERVAL_SECONDS
+)
+# Auto-verify asks the PCN's EMIS about tasks due within this many hours.
+TRACING_VERIFY_INTERVAL_SECONDS = env.int("TRACING_VERIFY_INTERVAL_SECONDS", default=900)
+TRACING_VERIFY_AHEAD_HOURS = env.int("TRACING_VERIFY_AHEAD_HOURS", default=48)
+TRACING_VERIFY_BATCH_SIZE = env.int("TRACING_VERIFY_BATCH_SIZE", default=200)
+CELERY_BEAT_SCHEDULE["tracing-poll-all-pcn-connections"] = {
+    "task": "tracing.tasks.poll_all_pcn_connections",
+    "schedule": timedelta(seconds=TRACING_POLL_INTERVAL_SECONDS),
+    "options": {"expires": max(TRACING_POLL_INTERVAL_SECONDS - 10, 10)},
+}
+CELERY_BEAT_SCHEDULE["tracing-check-poll-health"] = {
+    "task": "tracing.tasks.check_poll_health",
+    "schedule": timedelta(seconds=60),
+    "options": {"expires": 50},
+}
+CELERY_BEAT_SCHEDULE["tracing-auto-verify"] = {
+    "task": "tracing.tasks.auto_verify_due_tasks",
+    "schedule": timedelta(seconds=TRACING_VERIFY_INTERVAL_SECONDS),
+    "options": {"expires": max(TRACING_VERIFY_INTERVAL_SECONDS - 30, 30)},
+}
+CELERY_BEAT_SCHEDULE["tracing-digest-hourly"] = {
+    "task": "tracing.tasks.send_tracing_digests",
+    "schedule": crontab(minute=0),
+    "options": {"expires": 3000},
+}
+# --- end tracing -------------------------------------------------------------------------
+
+# --- Invitations: messages, waves and reminders (booking/notify.py, booking/invites.py) ---
+# Which notifier sends texts and emails: "file" (the demo: var/messages.jsonl and a staff
+# page), "locmem" (tests) or "notify" (GOV.UK Notify). Unset: "file" in demo mode,
+# GOV.UK Notify everywhere else.
+NOTIFY_BACKEND = env.str("NOTIFY_BACKEND", default="")
+NOTIFY_FILE_PATH = env.str("NOTIFY_FILE_PATH", default=str(VAR_DIR / "messages.jsonl"))
+NOTIFY_API_KEY = env.str("NOTIFY_API_KEY", default="")
+NOTIFY_BASE_URL = env.str("NOTIFY_BASE_URL", default="https://api.notifications.service.gov.uk")
+NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=10.0)
+# GOV.UK Notify template ids, one per message kind and channel.
+NOTIFY_TEMPLATES = {
+    f"{_kind}_{_channel}": env.str(
+        f"NOTIFY_TEMPLATE_{_kind.upper()}_{_channel.upper()}", default=""
+    )
+    for _kind in ("invite", "reminder", "confirmation", "cancellation")
+    for _channel in ("sms", "email")
+}
+# Invitations are sent in batches of this many per task; transient failures (Notify down,
+# busy or slow) are retried this many times with exponential backoff, then marked failed.
+INVITE_SEND_BATCH_SIZE = env.int("INVITE_SEND_BATCH_SIZE", default=100)
+INVITE_SEND_MAX_RETRIES = env.int("INVITE_SEND_MAX_RETRIES", default=4)
+INVITE_SEND_RETRY_BACKOFF_MAX_SECONDS = env.int(
+    "INVITE_SEND_RETRY_BACKOFF_MAX_SECONDS", default=600
+)
+# Beat: invitation waves (matched to free slots) and reminders for active campaigns.
+INVITE_WAVE_INTERVAL_SECONDS = env.int("INVITE_WAVE_INTERVAL_SECONDS", default=180)
+INVITE_REMINDER_INTERVAL_SECONDS = env.int("INVITE_REMINDER_INTERVAL_SECONDS", default=900)
+# "Send reminders now" never reminds a patient messaged less than this many hours ago.
+INVITE_MANUAL_REMINDER_MIN_GAP_HOURS = env.int("INVITE_MANUAL_REMINDER_MIN_GAP_HOURS", default=24)
+CELERY_BEAT_SCHEDULE["booking-invite-waves"] = {
+    "task": "booking.tasks.send_invite_waves",
+    "schedule": timedelta(seconds=INVITE_WAVE_INTERVAL_SECONDS),
+    "options": {"expires": max(INVITE_WAVE_INTERVAL_SECONDS - 10, 10)},
+}
+CELERY_BEAT_SCHEDULE["booking-invite-reminders"] = {
+    "task": "booking.tasks.send_invite_reminders",
+    "schedule": timedelta(seconds=INVITE_REMINDER_INTERVAL_SECONDS),
+    "options": {"expires": max(INVITE_REMINDER_INTERVAL_SECONDS - 30, 30)},
+}
+# --- end invitations ---------------------------------------------------------------------

@@ -44,3 +44,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+
+# Rate-limit counters live in the shared Redis and outlive a test; tests that check
+# the limits lower them explicitly.
+SELFBOOK_RATE_LIMIT_PER_IP = 100_000
+SELFBOOK_RATE_LIMIT_PER_TOKEN = 1_000
+
+# Invitations: messages go to booking.notify.outbox (see tests/booking/test_invite*.py).
+NOTIFY_BACKEND = "locmem"

@@ -1,0 +1,169 @@
+"""The public self-booking flow behind an invitation link: find the invite from
+its token, check the patient's date of birth (a second factor beside the link,
+locked after too many failures), then book, cancel, move or decline through the
+same booking service staff use."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import date
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from hippo_pcn.audit.services import audit_record, system_actor
+
+from . import services
+from .models import BookedVia, Booking, BookingStatus, DeclineReason, Invite, Slot
+from .tokens import hash_token, looks_like_token
+
+ACTOR = system_actor("self-book")
+# A well-formed hash that matches nothing: unknown and malformed tokens cost the
+# same database look-up as real ones.
+_NO_MATCH = "0" * 64
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What an invitation link may do now. `invite` is None for every invalid
+    case (unknown, tampered, expired, used): they all look the same."""
+
+    invite: Invite | None
+    booking: Booking | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.invite is not None
+
+
+def link_state(*, token: str) -> LinkState:
+    """Resolve a link. Unknown, malformed, expired and used-up links take the same
+    path (one hash, one query) and come back the same."""
+    token_hash = hash_token(token) if looks_like_token(token) else _NO_MATCH
+    invite = (
+        Invite.objects.select_related(
+            "campaign", "campaign__practice", "campaign__practice__pcn", "patient", "booking"
+        )
+        .filter(token_hash=token_hash)
+        .first()
+    )
+    if invite is None or not hmac.compare_digest(invite.token_hash, token_hash):
+        return LinkState(None)
+    booking = invite.booking
+    active = booking is not None and booking.status == BookingStatus.BOOKED
+    if active:
+        return LinkState(invite, booking)
+    if invite.used_at is not None:
+        return LinkState(None)  # booked once, since cancelled: the link is spent
+    if invite.expires_at <= timezone.now() or not invite.campaign.is_active:
+        return LinkState(None)
+    return LinkState(invite, None)
+
+
+class DobResult:
+    OK = "ok"
+    WRONG = "wrong"
+    LOCKED = "locked"
+
+
+def dob_check(*, invite: Invite, entered: date) -> str:
+    """Compare the date of birth; five failures lock the link for self-booking."""
+    if invite.dob_locked_at is not None:
+        return DobResult.LOCKED
+    if entered == invite.patient.date_of_birth:
+        if invite.dob_failures:
+            Invite.objects.filter(pk=invite.pk).update(dob_failures=0)
+        return DobResult.OK
+    with transaction.atomic():
+        Invite.objects.filter(pk=invite.pk).update(dob_failures=F("dob_failures") + 1)
+        invite.refresh_from_db(fields=["dob_failures", "dob_locked_at"])
+        if invite.dob_failures >= settings.SELFBOOK_DOB_MAX_FAILURES:
+            Invite.objects.filter(pk=invite.pk, dob_locked_at__isnull=True).update(
+                dob_locked_at=timezone.now()
+            )
+            audit_record(
+                actor=ACTOR,
+                action="invite.dob_locked",
+                target=invite,
+                organisation=invite.campaign.practice,
+                details={"failures": invite.dob_failures},
+            )
+            return DobResult.LOCKED
+    return DobResult.WRONG
+
+
+def bookable_slots(*, invite: Invite):  # type: ignore[no-untyped-def]
+    from .selectors import slots_for_campaign
+
+    return slots_for_campaign(campaign=invite.campaign).select_related("connection")
+
+
+def _notify(kind: str, invite: Invite, booking: Booking) -> None:
+    """Confirmation and cancellation messages, when the invitations module is in."""
+    from . import invites
+
+    sender = getattr(invites, f"invite_send_{kind}")
+    sender(invite=invite, booking=booking)
+
+
+def selfbook_book(*, invite: Invite, slot: Slot) -> Booking:
+    """Book through the link (once). PCN slots: the page says that booking one
+    means agreeing to be seen by the PCN and to the record being shared."""
+    if invite.used_at is not None or invite.booking_id is not None:
+        raise services.BookingError("This link has already been used to book.")
+    booking = services.booking_create(
+        campaign=invite.campaign,
+        patient=invite.patient,
+        slot=slot,
+        booked_by=None,
+        via=BookedVia.SELF_BOOK,
+        pcn_consent=True,
+    )
+    with transaction.atomic():
+        Invite.objects.filter(pk=invite.pk).update(used_at=timezone.now(), booking=booking)
+        invite.refresh_from_db()
+        transaction.on_commit(lambda: _notify("confirmation", invite, booking))
+    return booking
+
+
+def selfbook_rebook(*, invite: Invite, booking: Booking, slot: Slot) -> Booking:
+    new = services.booking_rebook(
+        booking=booking, slot=slot, user=None, via=BookedVia.SELF_BOOK, pcn_consent=True
+    )
+    with transaction.atomic():
+        Invite.objects.filter(pk=invite.pk).update(booking=new)
+        invite.refresh_from_db()
+        transaction.on_commit(lambda: _notify("confirmation", invite, new))
+    return new
+
+
+def selfbook_cancel(*, invite: Invite, booking: Booking) -> Booking:
+    cancelled = services.booking_cancel(
+        booking=booking,
+        user=None,
+        reason="Cancelled by the patient from their invitation link",
+        via=BookedVia.SELF_BOOK,
+    )
+    transaction.on_commit(lambda: _notify("cancellation", invite, cancelled))
+    return cancelled
+
+
+@transaction.atomic
+def selfbook_decline(*, invite: Invite, reason: str, note: str = "") -> None:
+    if reason not in DeclineReason.values:
+        raise services.BookingError("Choose a reason.")
+    if reason == DeclineReason.OTHER and not note.strip():
+        raise services.BookingError("Tell us a little about why, or choose another reason.")
+    Invite.objects.filter(pk=invite.pk, declined_at__isnull=True).update(
+        declined_at=timezone.now(), decline_reason=reason, decline_note=note.strip()[:300]
+    )
+    audit_record(
+        actor=ACTOR,
+        action="invite.declined",
+        target=invite,
+        organisation=invite.campaign.practice,
+        details={"reason": reason},
+    )

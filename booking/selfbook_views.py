@@ -1,0 +1,298 @@
+"""Public self-booking pages (no login): /book/<token>/...
+
+Every page first counts the request against per-IP and per-link rate limits
+(429 when over), then resolves the link; an unknown, tampered, expired or spent
+link always gets the same page. The date of birth must be confirmed (once per
+session) before anything about the booking is shown. No patient data goes in
+URLs besides the token, and the token is never logged (hippo_pcn.logging)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import selfbook
+from .models import Booking, DeclineReason, Invite, Slot
+from .ratelimit import client_ip, over_limit
+from .services import BookingError, SlotTaken
+from .tokens import hash_token
+
+SESSION_KEY = "selfbook_verified_invites"
+
+
+class DateOfBirthForm(forms.Form):
+    day = forms.IntegerField(
+        min_value=1, max_value=31, error_messages={"required": "Enter the day."}
+    )
+    month = forms.IntegerField(
+        min_value=1, max_value=12, error_messages={"required": "Enter the month."}
+    )
+    year = forms.IntegerField(
+        min_value=1900, max_value=2100, error_messages={"required": "Enter the year."}
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            try:
+                data["date_of_birth"] = date(data["year"], data["month"], data["day"])
+            except ValueError:
+                raise forms.ValidationError("Enter a real date of birth.") from None
+        return data
+
+
+class SlotChoiceForm(forms.Form):
+    slot = forms.ModelChoiceField(
+        queryset=Slot.objects.none(),
+        error_messages={
+            "required": "Choose a time.",
+            "invalid_choice": "That time is not available. Choose another time.",
+        },
+    )
+
+    def __init__(self, *args: Any, invite: Invite, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["slot"].queryset = selfbook.bookable_slots(invite=invite)  # type: ignore[attr-defined]
+
+
+class DeclineForm(forms.Form):
+    reason = forms.ChoiceField(
+        choices=DeclineReason.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a reason."},
+    )
+    note = forms.CharField(required=False, max_length=300)
+
+
+def _limited(request: HttpRequest, token: str) -> HttpResponse | None:
+    window = settings.SELFBOOK_RATE_WINDOW_SECONDS
+    by_ip = over_limit(
+        key=f"selfbook:ip:{client_ip(request)}",
+        limit=settings.SELFBOOK_RATE_LIMIT_PER_IP,
+        window_seconds=window,
+    )
+    by_token = over_limit(
+        key=f"selfbook:token:{hash_token(token)[:32]}",
+        limit=settings.SELFBOOK_RATE_LIMIT_PER_TOKEN,
+        window_seconds=window,
+    )
+    if by_ip or by_token:
+        response = render(request, "selfbook/rate_limited.html", status=429)
+        response["Retry-After"] = str(window)
+        return response
+    return None
+
+
+def _invalid(request: HttpRequest) -> HttpResponse:
+    return render(request, "selfbook/invalid.html", status=404)
+
+
+def _verified(request: HttpRequest, invite: Invite) -> bool:
+    return invite.pk in request.session.get(SESSION_KEY, [])
+
+
+def _days(slots: list[Slot]) -> list[tuple[date, list[Slot]]]:
+    days: dict[date, list[Slot]] = {}
+    for slot in slots:
+        days.setdefault(timezone.localtime(slot.start).date(), []).append(slot)
+    return sorted(days.items())
+
+
+def _context(invite: Invite, **extra: Any) -> dict[str, Any]:
+    return {
+        "invite": invite,
+        "campaign": invite.campaign,
+        "practice": invite.campaign.practice,
+        **extra,
+    }
+
+
+def _resolve(request: HttpRequest, token: str) -> tuple[Any, HttpResponse | None]:
+    limited = _limited(request, token)
+    if limited is not None:
+        return None, limited
+    state = selfbook.link_state(token=token)
+    if not state.valid:
+        return None, _invalid(request)
+    return state, None
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def start(request: HttpRequest, token: str) -> HttpResponse:
+    """The link: date of birth first, then the slots (or the booking)."""
+    state, response = _resolve(request, token)
+    if response is not None:
+        return response
+    invite = state.invite
+    if invite.dob_locked_at is not None:
+        return render(request, "selfbook/locked.html", _context(invite), status=403)
+    if not _verified(request, invite):
+        form = DateOfBirthForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            result = selfbook.dob_check(invite=invite, entered=form.cleaned_data["date_of_birth"])
+            if result == selfbook.DobResult.OK:
+                request.session.cycle_key()
+                request.session[SESSION_KEY] = [
+                    *request.session.get(SESSION_KEY, []),
+                    invite.pk,
+                ]
+                return redirect("selfbook:start", token=token)
+            if result == selfbook.DobResult.LOCKED:
+                return render(request, "selfbook/locked.html", _context(invite), status=403)
+            form.add_error(
+                None, "The date of birth does not match our records. Check it and try again."
+            )
+        status = 400 if form.errors else 200
+        return render(request, "selfbook/dob.html", _context(invite, form=form), status=status)
+    if state.booking is not None:
+        return render(request, "selfbook/booked.html", _context(invite, booking=state.booking))
+    if invite.declined_at is not None:
+        return render(request, "selfbook/declined.html", _context(invite))
+    return _slots_page(request, invite, SlotChoiceForm(invite=invite))
+
+
+def _slots_page(
+    request: HttpRequest,
+    invite: Invite,
+    form: SlotChoiceForm,
+    *,
+    booking: Booking | None = None,
+    alternatives: list[Slot] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    slots = list(selfbook.bookable_slots(invite=invite)[:300])
+    return render(
+        request,
+        "selfbook/slots.html",
+        _context(
+            invite,
+            form=form,
+            booking=booking,
+            slot_days=_days(slots),
+            alternatives=alternatives or [],
+            alternative_ids={s.pk for s in alternatives or []},
+        ),
+        status=status,
+    )
+
+
+@never_cache
+@require_POST
+def book(request: HttpRequest, token: str) -> HttpResponse:
+    state, response = _resolve(request, token)
+    if response is not None:
+        return response
+    invite = state.invite
+    if not _verified(request, invite) or invite.dob_locked_at is not None:
+        return redirect("selfbook:start", token=token)
+    if request.POST.get("intent") == "book" and state.booking is not None:
+        # The booking form sent twice (a double click, a resubmitted page): the first
+        # one booked; show that booking rather than an error.
+        return redirect("selfbook:confirmed", token=token)
+    form = SlotChoiceForm(request.POST, invite=invite)
+    if not form.is_valid():
+        return _slots_page(request, invite, form, booking=state.booking, status=400)
+    try:
+        if state.booking is not None:
+            selfbook.selfbook_rebook(
+                invite=invite, booking=state.booking, slot=form.cleaned_data["slot"]
+            )
+        else:
+            selfbook.selfbook_book(invite=invite, slot=form.cleaned_data["slot"])
+    except SlotTaken as exc:
+        form.add_error("slot", "Sorry, that time was just taken. Here are the nearest free times.")
+        return _slots_page(
+            request, invite, form, booking=state.booking, alternatives=exc.alternatives, status=409
+        )
+    except BookingError as exc:
+        invite.refresh_from_db()
+        if invite.booking_id is not None and state.booking is None:
+            return redirect("selfbook:start", token=token)  # a double submit: already booked
+        form.add_error(None, exc.message)
+        return _slots_page(request, invite, form, booking=state.booking, status=400)
+    return redirect("selfbook:confirmed", token=token)
+
+
+@never_cache
+@require_http_methods(["GET"])
+def confirmed(request: HttpRequest, token: str) -> HttpResponse:
+    state, response = _resolve(request, token)
+    if response is not None:
+        return response
+    if not _verified(request, state.invite) or state.booking is None:
+        return redirect("selfbook:start", token=token)
+    return render(request, "selfbook/confirmed.html", _context(state.invite, booking=state.booking))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def change(request: HttpRequest, token: str) -> HttpResponse:
+    state, response = _resolve(request, token)
+    if response is not None:
+        return response
+    if not _verified(request, state.invite) or state.booking is None:
+        return redirect("selfbook:start", token=token)
+    return _slots_page(
+        request, state.invite, SlotChoiceForm(invite=state.invite), booking=state.booking
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def cancel(request: HttpRequest, token: str) -> HttpResponse:
+    state, response = _resolve(request, token)
+    if response is not None:
+        return response
+    invite = state.invite
+    if not _verified(request, invite) or state.booking is None:
+        return redirect("selfbook:start", token=token)
+    error = ""
+    if request.method == "POST":
+        try:
+            cancelled = selfbook.selfbook_cancel(invite=invite, booking=state.booking)
+        except BookingError as exc:
+            error = exc.message
+        else:
+            return render(request, "selfbook/cancelled.html", _context(invite, booking=cancelled))
+    return render(
+        request,
+        "selfbook/cancel.html",
+        _context(invite, booking=state.booking, error=error),
+        status=400 if error else 200,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def decline(request: HttpRequest, token: str) -> HttpResponse:
+    state, response = _resolve(request, token)
+    if response is not None:
+        return response
+    invite = state.invite
+    if not _verified(request, invite) or state.booking is not None:
+        return redirect("selfbook:start", token=token)
+    form = DeclineForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            selfbook.selfbook_decline(
+                invite=invite, reason=form.cleaned_data["reason"], note=form.cleaned_data["note"]
+            )
+        except BookingError as exc:
+            form.add_error("note", exc.message)
+        else:
+            return redirect("selfbook:start", token=token)
+    return render(
+        request,
+        "selfbook/decline.html",
+        _context(invite, form=form),
+        status=400 if form.errors else 200,
+    )

@@ -1,0 +1,323 @@
+"""The public self-book pages behind an invitation link."""
+
+import hashlib
+import threading
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection as db_connection
+from django.test import Client
+from django.utils import timezone
+
+from booking.models import Booking, Invite
+from booking.selectors import slots_for_campaign
+from booking.tokens import hash_token, token_for_salt
+from emis_integration.sandbox import models as sandbox
+from tracing.models import TracingTask
+
+from .factories import PatientFactory
+
+
+def make_invite(campaign, patient, **fields):
+    from booking.tokens import new_token_fields
+
+    invite = Invite.objects.create(
+        campaign=campaign,
+        patient=patient,
+        channel="sms",
+        expires_at=fields.pop("expires_at", timezone.now() + timedelta(days=7)),
+        **new_token_fields(),
+        **fields,
+    )
+    return invite, token_for_salt(invite.token_salt)
+
+
+def verified_client(token, patient):
+    client = Client()
+    dob = patient.date_of_birth
+    response = client.post(
+        f"/book/{token}/", {"day": dob.day, "month": dob.month, "year": dob.year}
+    )
+    assert response.status_code == 302, response.status_code
+    return client
+
+
+@pytest.fixture
+def invited(mirrored, patients):
+    invite, token = make_invite(mirrored, patients[0])
+    return invite, token, patients[0]
+
+
+def test_tokens_are_long_random_and_stored_only_as_a_hash(invited):
+    invite, token, _ = invited
+    assert len(token) == 43  # 256 bits, URL-safe base64
+    assert invite.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    stored = " ".join(str(v) for v in Invite.objects.filter(pk=invite.pk).values().first().values())
+    assert token not in stored
+    other, other_token = make_invite(
+        invite.campaign, PatientFactory(practice=invite.patient.practice)
+    )
+    assert other_token != token
+
+
+def test_date_of_birth_then_slots_labelled_by_where(invited):
+    _, token, patient = invited
+    client = Client()
+    first = client.get(f"/book/{token}/")
+    assert first.status_code == 200
+    assert b"What is your date of birth?" in first.content
+    assert patient.last_name.encode() not in first.content  # nothing personal before the check
+    client = verified_client(token, patient)
+    page = client.get(f"/book/{token}/").content.decode()
+    assert page.count('data-testid="slot-option"') == 5
+    assert "Your practice" in page
+    assert "Alpha Hub" in page and "1 High Street" in page
+
+
+def test_book_a_pcn_slot_and_see_the_confirmation(invited):
+    invite, token, patient = invited
+    client = verified_client(token, patient)
+    slot = slots_for_campaign(campaign=invite.campaign).filter(is_pcn=True).first()
+    response = client.post(f"/book/{token}/book/", {"slot": slot.pk})
+    assert response.status_code == 302
+    confirmation = client.get(response["Location"]).content.decode()
+    assert "Appointment booked" in confirmation
+    assert "Alpha Hub" in confirmation and "1 High Street" in confirmation
+    booking = Booking.objects.get()
+    assert booking.booked_via == "self_book"
+    assert booking.pcn_consent
+    assert booking.booked_by is None
+    assert TracingTask.objects.filter(emis_appointment_id=booking.emis_appointment_id).exists()
+    invite.refresh_from_db()
+    assert invite.used_at is not None and invite.booking == booking
+    # Double submit: no second booking, back to the booking page.
+    again = client.post(f"/book/{token}/book/", {"slot": slot.pk, "intent": "book"})
+    assert again.status_code == 302
+    assert again["Location"].endswith("/confirmed/")
+    assert Booking.objects.filter(status="booked").count() == 1
+
+
+def test_forged_slot_of_another_campaign_is_refused(invited, practice_a, practice_admin):
+    from booking import services
+    from booking.models import Slot
+
+    invite, token, patient = invited
+    other = services.campaign_create(
+        user=practice_admin,
+        practice=practice_a,
+        name="Other",
+        appointment_type="x",
+        start_date=timezone.localdate(),
+        end_date=timezone.localdate() + timedelta(days=3),
+    )
+    foreign = Slot.objects.create(
+        connection=invite.campaign.bookings.model._meta.get_field(
+            "connection"
+        ).related_model.objects.first(),
+        viewer=practice_a,
+        emis_slot_id="999999",
+        start=timezone.now() + timedelta(days=40),
+        end=timezone.now() + timedelta(days=40, minutes=10),
+        refreshed_at=timezone.now(),
+    )
+    assert other.pk != invite.campaign_id
+    client = verified_client(token, patient)
+    response = client.post(f"/book/{token}/book/", {"slot": foreign.pk})
+    assert response.status_code == 400
+    assert b"That time is not available" in response.content
+    assert not Booking.objects.exists()
+
+
+def test_slot_taken_at_the_last_moment(invited):
+    invite, token, patient = invited
+    client = verified_client(token, patient)
+    slot = slots_for_campaign(campaign=invite.campaign).filter(is_pcn=False).first()
+    sandbox.Slot.objects.filter(pk=int(slot.emis_slot_id)).update(status="busy")
+    response = client.post(f"/book/{token}/book/", {"slot": slot.pk})
+    assert response.status_code == 409
+    assert b"Sorry, that time was just taken" in response.content
+    assert b'data-testid="alternatives"' in response.content
+
+
+def test_cancel_then_the_link_is_spent(invited):
+    invite, token, patient = invited
+    client = verified_client(token, patient)
+    slot = slots_for_campaign(campaign=invite.campaign).first()
+    client.post(f"/book/{token}/book/", {"slot": slot.pk})
+    assert client.get(f"/book/{token}/cancel/").status_code == 200
+    done = client.post(f"/book/{token}/cancel/")
+    assert b"Appointment cancelled" in done.content
+    assert Booking.objects.get().status == "cancelled"
+    assert client.get(f"/book/{token}/").status_code == 404
+
+
+def test_change_books_first_then_cancels(invited):
+    invite, token, patient = invited
+    client = verified_client(token, patient)
+    slots = list(slots_for_campaign(campaign=invite.campaign))
+    client.post(f"/book/{token}/book/", {"slot": slots[0].pk})
+    assert client.get(f"/book/{token}/change/").status_code == 200
+    response = client.post(f"/book/{token}/book/", {"slot": slots[2].pk})
+    assert response.status_code == 302
+    statuses = sorted(Booking.objects.values_list("status", flat=True))
+    assert statuses == ["booked", "cancelled"]
+    invite.refresh_from_db()
+    assert invite.booking.status == "booked"
+
+
+def test_decline_with_a_reason(invited):
+    invite, token, patient = invited
+    client = verified_client(token, patient)
+    assert client.post(f"/book/{token}/decline/", {}).status_code == 400
+    assert client.post(f"/book/{token}/decline/", {"reason": "other"}).status_code == 400
+    response = client.post(f"/book/{token}/decline/", {"reason": "elsewhere"})
+    assert response.status_code == 302
+    invite.refresh_from_db()
+    assert invite.declined_at is not None and invite.decline_reason == "elsewhere"
+    assert b"Thank you for letting us know" in client.get(f"/book/{token}/").content
+
+
+def test_the_four_invalid_links_look_the_same(invited, mirrored, patients):
+    invite, token, patient = invited
+    expired, expired_token = make_invite(
+        mirrored, patients[1], expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    used, used_token = make_invite(mirrored, patients[2])
+    client = verified_client(used_token, patients[2])
+    slot = slots_for_campaign(campaign=mirrored).first()
+    client.post(f"/book/{used_token}/book/", {"slot": slot.pk})
+    client.post(f"/book/{used_token}/cancel/")
+    cases = {
+        "unknown": "A" * 43,
+        "tampered": token[:-1] + ("A" if token[-1] != "A" else "B"),
+        "truncated": token[:20],
+        "expired": expired_token,
+        "used": used_token,
+    }
+    responses = {name: Client().get(f"/book/{value}/") for name, value in cases.items()}
+    bodies = {r.content for r in responses.values()}
+    assert {r.status_code for r in responses.values()} == {404}
+    assert len(bodies) == 1
+    assert b"This link has expired or is not valid. Contact your practice." in bodies.pop()
+
+
+def test_date_of_birth_lockout_after_five_failures(invited):
+    invite, token, patient = invited
+    client = Client()
+    wrong = patient.date_of_birth - timedelta(days=1)
+    for _ in range(4):
+        response = client.post(
+            f"/book/{token}/", {"day": wrong.day, "month": wrong.month, "year": wrong.year}
+        )
+        assert response.status_code == 400
+        assert b"does not match our records" in response.content
+    fifth = client.post(
+        f"/book/{token}/", {"day": wrong.day, "month": wrong.month, "year": wrong.year}
+    )
+    assert fifth.status_code == 403
+    dob = patient.date_of_birth
+    right = client.post(f"/book/{token}/", {"day": dob.day, "month": dob.month, "year": dob.year})
+    assert right.status_code == 403
+    assert b"Contact your practice to book" in right.content
+    invite.refresh_from_db()
+    assert invite.dob_locked_at is not None
+
+
+def test_rate_limit_is_kept_in_redis_and_answers_429(invited, settings):
+    import redis
+
+    invite, token, patient = invited
+    settings.SELFBOOK_RATE_LIMIT_PER_TOKEN = 3
+    client = Client()
+    codes = [client.get(f"/book/{token}/").status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200]
+    assert codes[3:] == [429, 429]
+    blocked = client.get(f"/book/{token}/")
+    assert b"Too many attempts" in blocked.content
+    assert blocked["Retry-After"]
+    keys = redis.Redis.from_url(settings.REDIS_URL).keys("*ratelimit:selfbook:token*")
+    assert keys, "the counter lives in Redis, shared by every web process"
+    assert not any(token.encode() in key for key in keys)
+
+
+def test_csrf_is_enforced(invited):
+    _, token, patient = invited
+    client = Client(enforce_csrf_checks=True)
+    dob = patient.date_of_birth
+    response = client.post(
+        f"/book/{token}/", {"day": dob.day, "month": dob.month, "year": dob.year}
+    )
+    assert response.status_code == 403
+
+
+def test_tokens_never_reach_the_logs(invited, caplog):
+    _, token, patient = invited
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    Client().get(f"/book/{token[:-2]}xx/")
+    Client().get(f"/book/{token}/")
+    handler_output = "\n".join(
+        logging.getLogger("django.request").handlers[0].format(r)
+        if logging.getLogger("django.request").handlers
+        else r.getMessage()
+        for r in caplog.records
+    )
+    assert token not in handler_output
+    assert token[:-2] not in handler_output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_patients_racing_through_the_page_get_one_booking(
+    settings, pcn_a, practice_a, practice_a2, practice_admin
+):
+    from booking import services
+    from tests.emis_world import EmisWorld, at
+
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = "tests.emis_integration.transport.wsgi_transport"
+    world = EmisWorld(base_url="http://localhost").add_pcn(pcn_a, [practice_a, practice_a2])
+    world.add_practice(practice_a)
+    world.slots("U10001", [at(2, 9)])
+    campaign = services.campaign_create(
+        user=practice_admin,
+        practice=practice_a,
+        name="Race",
+        appointment_type="Flu",
+        start_date=timezone.localdate(),
+        end_date=timezone.localdate() + timedelta(days=7),
+        status="active",
+    )
+    patients = [PatientFactory(practice=practice_a) for _ in range(50)]
+    services.campaign_add_patients(user=practice_admin, campaign=campaign, patients=patients)
+    services.campaign_refresh_slots(campaign=campaign)
+    slot = slots_for_campaign(campaign=campaign).get()
+    clients = []
+    for patient in patients:
+        _, token = make_invite(campaign, patient)
+        clients.append((verified_client(token, patient), token))
+    codes: list[int] = []
+    barrier = threading.Barrier(len(clients))
+
+    def run(client, token):
+        try:
+            barrier.wait(timeout=30)
+            response = client.post(f"/book/{token}/book/", {"slot": slot.pk, "intent": "book"})
+            codes.append(response.status_code)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(codes).count(302) == 1, codes
+    assert all(code in (302, 409) for code in codes), codes
+    assert Booking.objects.filter(status="booked").count() == 1
+    assert sandbox.Appointment.objects.filter(status="booked").count() == 1
+
+
+def test_hash_token_is_sha256():
+    assert hash_token("abc") == hashlib.sha256(b"abc").hexdigest()
+    assert settings.SELFBOOK_DOB_MAX_FAILURES == 5

@@ -1,0 +1,123 @@
+"""A patient opens an invitation link on a phone (and on a desktop), confirms
+their date of birth, books a PCN slot, sees the confirmation with the PCN site's
+address, changes the time and cancels; each page passes an axe-core check."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from booking import services
+from booking.models import Booking, Invite
+from booking.tokens import new_token_fields, token_for_salt
+from tests.booking.factories import PatientFactory
+from tests.emis_world import EmisWorld, at
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Page) -> list[dict]:
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: `npm ci` installs it (make test does).")
+    page.add_script_tag(content=AXE.read_text())
+    result = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result
+    ]
+
+
+def expect_accessible(page: Page) -> None:
+    violations = axe_violations(page)
+    assert violations == [], json.dumps(violations, indent=2)
+
+
+@pytest.mark.parametrize(
+    "viewport",
+    [{"width": 390, "height": 844}, {"width": 1280, "height": 900}],
+    ids=["phone", "desktop"],
+)
+def test_patient_books_changes_and_cancels_from_the_link(
+    live_server, browser, viewport, pcn_a, practice_a, practice_a2, practice_admin
+):
+    world = EmisWorld(base_url=live_server.url).add_pcn(pcn_a, [practice_a, practice_a2])
+    world.add_practice(practice_a)
+    world.slots("U10001", [at(2, 10), at(3, 11)])
+    world.slots("A10001", [at(2, 9)])
+    campaign = services.campaign_create(
+        user=practice_admin,
+        practice=practice_a,
+        name="Flu",
+        appointment_type="Flu vaccination",
+        start_date=timezone.localdate(),
+        end_date=timezone.localdate() + timedelta(days=7),
+        status="active",
+    )
+    patient = PatientFactory(practice=practice_a)
+    services.campaign_add_patients(user=practice_admin, campaign=campaign, patients=[patient])
+    services.campaign_refresh_slots(campaign=campaign)
+    invite = Invite.objects.create(
+        campaign=campaign,
+        patient=patient,
+        channel="sms",
+        expires_at=timezone.now() + timedelta(days=7),
+        **new_token_fields(),
+    )
+    link = f"{live_server.url}/book/{token_for_salt(invite.token_salt)}/"
+
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    try:
+        page.goto(link)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Book your appointment")
+        expect_accessible(page)
+        # A wrong date first: the error summary, then the right one.
+        page.get_by_label("Day").fill("1")
+        page.get_by_label("Month").fill("1")
+        page.get_by_label("Year").fill("1901")
+        page.get_by_role("button", name="Continue").click()
+        expect(page.locator(".nhsuk-error-summary")).to_contain_text("does not match")
+        expect_accessible(page)
+        dob = patient.date_of_birth
+        page.get_by_label("Day").fill(str(dob.day))
+        page.get_by_label("Month").fill(str(dob.month))
+        page.get_by_label("Year").fill(str(dob.year))
+        page.get_by_role("button", name="Continue").click()
+
+        expect(page.get_by_role("heading", level=1)).to_have_text("Choose a time")
+        expect(page.get_by_test_id("slot-option")).to_have_count(3)
+        expect_accessible(page)
+        pcn = page.locator("[data-testid=slot-option][data-source=pcn]").first
+        expect(pcn).to_contain_text("Alpha Hub")
+        pcn.locator("label").click()
+        page.get_by_test_id("book-button").click()
+
+        expect(page.get_by_test_id("confirmation")).to_contain_text("Appointment booked")
+        summary = page.get_by_test_id("booking-summary")
+        expect(summary).to_contain_text("Alpha Hub")
+        expect(summary).to_contain_text("1 High Street")
+        expect_accessible(page)
+
+        page.get_by_role("link", name="Change or cancel this appointment").click()
+        page.get_by_role("link", name="Change the time").click()
+        page.locator("[data-testid=slot-option][data-source=practice]").first.locator(
+            "label"
+        ).click()
+        page.get_by_test_id("book-button").click()
+        expect(page.get_by_test_id("booking-summary")).to_contain_text("Your practice")
+
+        page.get_by_role("link", name="Change or cancel this appointment").click()
+        page.get_by_test_id("cancel-link").click()
+        page.get_by_role("button", name="Cancel appointment").click()
+        expect(page.get_by_test_id("cancelled")).to_contain_text("Appointment cancelled")
+        expect_accessible(page)
+    finally:
+        context.close()
+    assert sorted(Booking.objects.values_list("status", flat=True)) == ["cancelled", "cancelled"]

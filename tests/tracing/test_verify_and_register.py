@@ -1,0 +1,136 @@
+"""Auto-verify against the PCN's EMIS, and "Register at PCN"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+
+from emis_integration.sandbox.models import Patient, RegistrationType
+from hippo_pcn.audit.models import AuditEntry
+from tracing.models import TracingPolicy, TracingTask
+from tracing.services import poll_connection, tracing_tasks_auto_verify
+from tracing.tasks import auto_verify_due_tasks
+
+from .helpers import simulate
+from .test_worklist_admin import act, messages_of
+
+CHANGELIST = "admin:tracing_tracingtask_changelist"
+
+
+def _register_at_pcn(world, nhs_number):
+    Patient.objects.create(
+        organisation=world.orgs["U10001"],
+        nhs_number=nhs_number,
+        family="Already",
+        given="There",
+        birth_date=timezone.now().date() - timedelta(days=9000),
+        registration_type=RegistrationType.TEMPORARY,
+        registered_practice_ods="A10001",
+    )
+
+
+def _due_soon():
+    TracingTask.objects.update(due_at=timezone.now() + timedelta(hours=2))
+
+
+def test_auto_verify_marks_registered_patients_not_needed_with_evidence(pcn_connection, pcn_world):
+    simulate(3)
+    poll_connection(connection=pcn_connection)
+    _due_soon()
+    registered, *others = list(TracingTask.objects.order_by("pk"))
+    _register_at_pcn(pcn_world, registered.patient_nhs_number)
+    assert tracing_tasks_auto_verify() == 1
+    registered.refresh_from_db()
+    assert registered.status == "not_needed"
+    assert "Registered at the PCN's EMIS" in registered.verification_note
+    assert AuditEntry.objects.get(action="tracing_task.not_needed").actor_label == (
+        "system: auto-verify"
+    )
+    for task in others:
+        task.refresh_from_db()
+        assert task.status == "open" and task.verified_at is not None
+    # Checked ones are not asked again on the next run.
+    auto_verify_due_tasks()
+    assert TracingTask.objects.filter(status="not_needed").count() == 1
+
+
+def test_auto_verify_respects_the_policy_and_the_horizon(pcn_connection, pcn_world, pcn_a):
+    simulate(2)
+    poll_connection(connection=pcn_connection)
+    TracingTask.objects.update(due_at=timezone.now() + timedelta(days=10))
+    for task in TracingTask.objects.all():
+        _register_at_pcn(pcn_world, task.patient_nhs_number)
+    assert tracing_tasks_auto_verify() == 0  # not due soon
+    _due_soon()
+    TracingPolicy.objects.create(pcn=pcn_a, auto_verify=False)
+    assert tracing_tasks_auto_verify() == 0  # switched off
+    assert TracingTask.objects.filter(status="open").count() == 2
+
+
+def test_auto_verify_survives_emis_being_down(pcn_connection, pcn_world):
+    simulate(2)
+    poll_connection(connection=pcn_connection)
+    _due_soon()
+    pcn_world.faults("U10001", error_rate=1.0)
+    assert tracing_tasks_auto_verify() == 0
+    assert TracingTask.objects.filter(status="open", verified_at__isnull=True).count() == 2
+
+
+def test_verify_now_action(pcn_connection, pcn_world, pcn_tracer, client_for):
+    simulate(1)
+    poll_connection(connection=pcn_connection)
+    task = TracingTask.objects.get()
+    response = act(client_for(pcn_tracer), "verify_now", [task])
+    assert any("not registered at the PCN yet" in m for m in messages_of(response))
+    _register_at_pcn(pcn_world, task.patient_nhs_number)
+    response = act(client_for(pcn_tracer), "verify_now", [task])
+    assert any("already registered at the PCN" in m for m in messages_of(response))
+    task.refresh_from_db()
+    assert task.status == "not_needed"
+
+
+def test_register_at_pcn_needs_the_policy_switch(
+    pcn_connection, pcn_world, pcn_tracer, client_for, pcn_a
+):
+    simulate(1)
+    poll_connection(connection=pcn_connection)
+    task = TracingTask.objects.get()
+    client = client_for(pcn_tracer)
+    response = act(client, "register_at_pcn", [task])
+    assert any("does not allow “Register at PCN”" in m for m in messages_of(response))
+    TracingPolicy.objects.create(pcn=pcn_a, allow_register_at_pcn=True)
+    response = act(client, "register_at_pcn", [task])
+    assert "1 task registered at the PCN and marked traced." in messages_of(response)
+    task.refresh_from_db()
+    assert task.status == "traced"
+    assert "temporary registration" in task.verification_note
+    patient = Patient.objects.get(
+        organisation=pcn_world.orgs["U10001"], nhs_number=task.patient_nhs_number
+    )
+    assert patient.registration_type == RegistrationType.TEMPORARY
+    assert AuditEntry.objects.filter(action="tracing_task.registered_at_pcn").exists()
+
+
+def test_register_at_pcn_when_already_registered_is_not_needed(
+    pcn_connection, pcn_world, pcn_tracer, client_for, pcn_a
+):
+    simulate(1)
+    poll_connection(connection=pcn_connection)
+    TracingPolicy.objects.create(pcn=pcn_a, allow_register_at_pcn=True)
+    task = TracingTask.objects.get()
+    _register_at_pcn(pcn_world, task.patient_nhs_number)
+    act(client_for(pcn_tracer), "register_at_pcn", [task])
+    task.refresh_from_db()
+    assert task.status == "not_needed"
+
+
+def test_register_at_pcn_refuses_without_nhs_number(pcn_connection, pcn_tracer, client_for, pcn_a):
+    simulate(1)
+    poll_connection(connection=pcn_connection)
+    TracingPolicy.objects.create(pcn=pcn_a, allow_register_at_pcn=True)
+    TracingTask.objects.update(patient_nhs_number="")
+    response = act(client_for(pcn_tracer), "register_at_pcn", [TracingTask.objects.get()])
+    assert any("lacks an NHS number" in m for m in messages_of(response))
+    assert reverse(CHANGELIST)

@@ -1,0 +1,612 @@
+"""The tracing worklist in Django admin: PCN staff's daily tool. Thin: every
+action calls one service and reports in words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
+from django.utils.html import format_html
+
+from hippo_pcn.admin_site import TenantScopedAdmin
+from hippo_pcn.organisations.roles import OrganisationKind
+from hippo_pcn.organisations.selectors import organisations_for_user
+
+from . import selectors, services
+from .forms import CannotTraceForm
+from .models import (
+    ACTIVE_STATUSES,
+    PollCursor,
+    PollRun,
+    TaskSource,
+    TaskStatus,
+    TracingPolicy,
+    TracingTask,
+)
+
+STATUS_COLOURS = {
+    TaskStatus.OPEN: "#005eb8",
+    TaskStatus.CLAIMED: "#7c2855",
+    TaskStatus.TRACED: "#007f3b",
+    TaskStatus.CANNOT_TRACE: "#d5281b",
+    TaskStatus.NOT_NEEDED: "#4c6272",
+    TaskStatus.CANCELLED: "#768692",
+}
+
+
+def _local(value: datetime | None) -> str:
+    if value is None:
+        return "–"
+    return f"{timezone.localtime(value):%a %d %b %H:%M}"
+
+
+# --- filters ---------------------------------------------------------------------------
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Defaults to what tracers work on: open and claimed tasks."""
+
+    title = "status"
+    parameter_name = "status"
+    DEFAULT = "active"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            (self.DEFAULT, "To do (open or claimed)"),
+            ("mine", "Claimed by me"),
+            *[(value, label) for value, label in TaskStatus.choices],
+            ("all", "All"),
+        ]
+
+    def choices(self, changelist: ChangeList) -> Iterator[Any]:
+        current = self.value() or self.DEFAULT
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": current == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value() or self.DEFAULT
+        if value == self.DEFAULT:
+            return queryset.filter(status__in=ACTIVE_STATUSES)
+        if value == "mine":
+            return queryset.filter(status=TaskStatus.CLAIMED, claimed_by_id=request.user.pk)
+        if value in TaskStatus.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+class DueFilter(admin.SimpleListFilter):
+    title = "due"
+    parameter_name = "due"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("overdue", "Overdue"),
+            ("today", "Due today"),
+            ("week", "Due in the next 7 days"),
+            ("soon", "Appointment within 24 hours"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = timezone.now()
+        value = self.value()
+        if value == "overdue":
+            return queryset.filter(due_at__lt=now, status__in=ACTIVE_STATUSES)
+        if value == "today":
+            start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+            return queryset.filter(due_at__gte=start, due_at__lt=start + timedelta(days=1))
+        if value == "week":
+            return queryset.filter(due_at__gte=now, due_at__lt=now + timedelta(days=7))
+        if value == "soon":
+            return queryset.filter(
+                appointment_start__gte=now, appointment_start__lt=now + timedelta(hours=24)
+            )
+        return queryset
+
+
+class _OrganisationFilter(admin.SimpleListFilter):
+    field = ""
+    kinds: tuple[str, ...] = (OrganisationKind.PCN, OrganisationKind.PRACTICE)
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        orgs = organisations_for_user(user=request.user).filter(kind__in=self.kinds)
+        return [(str(pk), name) for pk, name in orgs.order_by("name").values_list("pk", "name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(**{f"{self.field}_id": int(value)})
+        return queryset
+
+
+class OwnerFilter(_OrganisationFilter):
+    title = "owner"
+    parameter_name = "owner"
+    field = "owner"
+
+
+class PracticeFilter(_OrganisationFilter):
+    title = "registered practice"
+    parameter_name = "practice"
+    field = "registered_practice"
+    kinds = (OrganisationKind.PRACTICE,)
+
+
+class SiteFilter(admin.SimpleListFilter):
+    title = "site"
+    parameter_name = "site"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        sites = (
+            selectors.tracing_tasks_for_user(user=request.user)
+            .filter(status__in=ACTIVE_STATUSES)
+            .exclude(site_name="")
+            .order_by("site_name")
+            .values_list("site_name", flat=True)
+            .distinct()[:100]
+        )
+        return [(site, site) for site in sites]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(site_name=value) if value else queryset
+
+
+class SourceFilter(admin.SimpleListFilter):
+    title = "source"
+    parameter_name = "source"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(TaskSource.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(source=value) if value in TaskSource.values else queryset
+
+
+# --- the worklist ----------------------------------------------------------------------
+
+
+@admin.register(TracingTask)
+class TracingTaskAdmin(TenantScopedAdmin):
+    list_display = (
+        "patient",
+        "nhs_number",
+        "registered_practice_display",
+        "appointment",
+        "due",
+        "status_badge",
+        "claimed_by_display",
+    )
+    list_display_links = ("patient",)
+    list_filter = (StatusFilter, DueFilter, OwnerFilter, SiteFilter, SourceFilter, PracticeFilter)
+    search_fields = ("patient_family_name", "patient_given_name")
+    search_help_text = "Search by NHS number (with or without spaces) or the patient's name."
+    list_select_related = ("claimed_by",)
+    list_per_page = 100
+    ordering = ("due_at", "id")
+    show_full_result_count = False
+    actions = [
+        "claim",
+        "release",
+        "mark_traced",
+        "cannot_trace",
+        "verify_now",
+        "register_at_pcn",
+    ]
+    fieldsets = (
+        (
+            "Patient",
+            {
+                "fields": (
+                    "patient_display",
+                    "nhs_number",
+                    "patient_birth_date",
+                    "patient_gender",
+                    "registered_practice_display",
+                )
+            },
+        ),
+        (
+            "Appointment",
+            {
+                "fields": (
+                    "appointment",
+                    "practitioner",
+                    "service",
+                    "emis_appointment_id",
+                    "booking_org_ods",
+                    "source",
+                )
+            },
+        ),
+        (
+            "Tracing",
+            {
+                "fields": (
+                    "status_badge",
+                    "owner",
+                    "due",
+                    "claimed_by",
+                    "claimed_at",
+                    "done_by",
+                    "done_at",
+                    "cannot_trace_reason",
+                    "cannot_trace_note",
+                    "verified_at",
+                    "verification_note",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "patient_display",
+        "nhs_number",
+        "patient_birth_date",
+        "patient_gender",
+        "registered_practice_display",
+        "appointment",
+        "practitioner",
+        "service",
+        "emis_appointment_id",
+        "booking_org_ods",
+        "source",
+        "status_badge",
+        "owner",
+        "due",
+        "claimed_by",
+        "claimed_at",
+        "done_by",
+        "done_at",
+        "cannot_trace_reason",
+        "cannot_trace_note",
+        "verified_at",
+        "verification_note",
+    )
+
+    # --- scope ---------------------------------------------------------------------------
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return selectors.tracing_tasks_for_user(user=request.user).select_related(
+            "claimed_by", "owner"
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        digits = search_term.replace(" ", "").replace("-", "")
+        if digits.isdigit():
+            return queryset.filter(patient_nhs_number=digits), False
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        query = Q()
+        for word in term.split():
+            query &= Q(patient_family_name__istartswith=word) | Q(
+                patient_given_name__istartswith=word
+            )
+        return queryset.filter(query), False
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # tasks come from bookings and the poller
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the actions change tasks, through services
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # tasks are the audit trail of tracing
+
+    # --- columns -------------------------------------------------------------------------
+    @admin.display(description="Patient", ordering="patient_family_name")
+    def patient(self, obj: TracingTask) -> str:
+        name = f"{obj.patient_family_name.upper()}, {obj.patient_given_name}".strip(", ")
+        return name or f"Appointment {obj.emis_appointment_id}"
+
+    @admin.display(description="Patient")
+    def patient_display(self, obj: TracingTask) -> str:
+        return self.patient(obj)
+
+    @admin.display(description="NHS number", ordering="patient_nhs_number")
+    def nhs_number(self, obj: TracingTask) -> str:
+        if not obj.has_nhs_number:
+            return format_html(
+                '<span class="hippo-badge" style="background:#d5281b">{}</span>', "No NHS number"
+            )
+        return obj.nhs_number_display
+
+    @admin.display(description="Registered practice", ordering="registered_practice_name")
+    def registered_practice_display(self, obj: TracingTask) -> str:
+        name = obj.registered_practice_name or "Unknown practice"
+        return f"{name} ({obj.registered_practice_ods})" if obj.registered_practice_ods else name
+
+    @admin.display(description="Appointment", ordering="appointment_start")
+    def appointment(self, obj: TracingTask) -> str:
+        text = f"{_local(obj.appointment_start)} · {obj.site_name or 'site not given'}"
+        now = timezone.now()
+        if obj.is_active and now <= obj.appointment_start < now + timedelta(hours=24):
+            return format_html(
+                '<span style="background:#ffb81c;color:#212b32;padding:1px 4px" '
+                'title="Appointment within 24 hours and not traced yet">{}</span>',
+                text,
+            )
+        return text
+
+    @admin.display(description="Due", ordering="due_at")
+    def due(self, obj: TracingTask) -> str:
+        text = _local(obj.due_at)
+        if obj.is_active and obj.due_at < timezone.now():
+            return format_html(
+                '<strong style="color:#d5281b" title="Overdue">{} (overdue)</strong>', text
+            )
+        return text
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: TracingTask) -> str:
+        return format_html(
+            '<span class="hippo-badge" style="background:{}">{}</span>',
+            STATUS_COLOURS.get(TaskStatus(obj.status), "#4c6272"),
+            TaskStatus(obj.status).label.split(" (")[0],
+        )
+
+    @admin.display(description="Claimed by", ordering="claimed_by__username")
+    def claimed_by_display(self, obj: TracingTask) -> str:
+        if obj.claimed_by is None:
+            return "–"
+        return services._user_label(obj.claimed_by)
+
+    # --- change page: the task's history ----------------------------------------------------
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        task = self._object_or_404(request, object_id)
+        context = {**(extra_context or {}), "task_history": selectors.task_history(task=task)}
+        return super().change_view(request, object_id, form_url, context)
+
+    # --- actions -------------------------------------------------------------------------
+    def _each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[TracingTask],
+        do: Callable[[TracingTask], Any],
+        done: str,
+    ) -> None:
+        count = 0
+        for task in queryset:
+            try:
+                do(task)
+            except services.TracingActionError as exc:
+                self.message_user(request, exc.message, messages.WARNING)
+            else:
+                count += 1
+        if count:
+            noun = "task" if count == 1 else "tasks"
+            self.message_user(request, f"{count} {noun} {done}.", messages.SUCCESS)
+
+    @admin.action(description="Claim (I will trace these)")
+    def claim(self, request: HttpRequest, queryset: QuerySet[TracingTask]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda task: services.tracing_task_claim(task=task, user=request.user),
+            "claimed by you",
+        )
+
+    @admin.action(description="Release (back to the open list)")
+    def release(self, request: HttpRequest, queryset: QuerySet[TracingTask]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda task: services.tracing_task_release(task=task, user=request.user),
+            "released",
+        )
+
+    @admin.action(description="Mark traced")
+    def mark_traced(self, request: HttpRequest, queryset: QuerySet[TracingTask]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda task: services.tracing_task_mark_traced(task=task, user=request.user),
+            "marked traced",
+        )
+
+    @admin.action(description="Cannot trace…")
+    def cannot_trace(
+        self, request: HttpRequest, queryset: QuerySet[TracingTask]
+    ) -> HttpResponse | None:
+        form = CannotTraceForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            self._each(
+                request,
+                queryset,
+                lambda task: services.tracing_task_cannot_trace(
+                    task=task,
+                    user=request.user,
+                    reason=form.cleaned_data["reason"],
+                    note=form.cleaned_data["note"],
+                ),
+                "recorded as cannot trace",
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Why can these patients not be traced?",
+            "form": form,
+            "queryset": queryset,
+            "action": "cannot_trace",
+            "opts": self.model._meta,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/tracing/cannot_trace.html", context)
+
+    @admin.action(description="Verify now (ask the PCN's EMIS)")
+    def verify_now(self, request: HttpRequest, queryset: QuerySet[TracingTask]) -> None:
+        for task in queryset.select_related("connection", "connection__organisation", "pcn"):
+            try:
+                outcome = services.tracing_task_verify(task=task, actor=request.user)
+            except services.TracingActionError as exc:
+                self.message_user(request, exc.message, messages.WARNING)
+            else:
+                self.message_user(request, outcome.message, messages.SUCCESS)
+
+    @admin.action(description="Register at PCN (temporary registration) and mark traced")
+    def register_at_pcn(self, request: HttpRequest, queryset: QuerySet[TracingTask]) -> None:
+        self._each(
+            request,
+            queryset.select_related("connection", "connection__organisation", "pcn"),
+            lambda task: services.tracing_task_register_at_pcn(task=task, user=request.user),
+            "registered at the PCN and marked traced",
+        )
+
+    # --- the dashboard -------------------------------------------------------------------
+    def get_urls(self) -> list[URLPattern]:
+        dashboard = path(
+            "dashboard/",
+            self.admin_site.admin_view(self.dashboard_view),
+            name="tracing_dashboard",
+        )
+        return [dashboard, *super().get_urls()]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Tracing dashboard",
+            "opts": self.model._meta,
+            "panels": selectors.tracing_dashboard(user=request.user),
+        }
+        return TemplateResponse(request, "admin/tracing/dashboard.html", context)
+
+
+# --- policies --------------------------------------------------------------------------
+
+
+@admin.register(TracingPolicy)
+class TracingPolicyAdmin(TenantScopedAdmin):
+    tenant_field = "pcn"
+    list_display = (
+        "pcn",
+        "mode",
+        "batch_time",
+        "auto_verify",
+        "allow_register_at_pcn",
+        "updated_at",
+    )
+    list_select_related = ("pcn",)
+    readonly_fields = ("updated_at", "updated_by")
+    fields = (
+        "pcn",
+        "mode",
+        "batch_time",
+        "batch_weekday",
+        "practice_working_hours",
+        "auto_verify",
+        "allow_register_at_pcn",
+        "updated_at",
+        "updated_by",
+    )
+
+    def _may_edit(self, request: HttpRequest, obj: TracingPolicy | None) -> bool:
+        administered = selectors.pcns_administered_by(user=request.user)
+        if obj is None:
+            return administered.exists()
+        return administered.filter(pk=obj.pcn_id).exists()
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self._may_edit(request, None)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_edit(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*self.readonly_fields, "pcn") if obj is not None else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "pcn":
+            kwargs["queryset"] = selectors.pcns_administered_by(user=request.user).exclude(
+                tracing_policy__isnull=False
+            )
+        return super(TenantScopedAdmin, self).formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: TracingPolicy, form: Any, change: bool) -> None:
+        replanned = services.tracing_policy_update(policy=obj, user=request.user)
+        noun = "task was" if replanned == 1 else "tasks were"
+        self.message_user(
+            request,
+            f"{replanned} open {noun} re-planned for {obj.pcn.name}'s new policy.",
+            messages.INFO,
+        )
+
+
+# --- poll health -----------------------------------------------------------------------
+
+
+@admin.register(PollCursor)
+class PollCursorAdmin(TenantScopedAdmin):
+    tenant_field = "connection__organisation"
+    list_display = (
+        "connection",
+        "health",
+        "last_success_at",
+        "cursor_at",
+        "last_error_at",
+        "last_error_short",
+    )
+    list_select_related = ("connection", "connection__organisation")
+    readonly_fields = (
+        "connection",
+        "cursor_at",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "alert_raised_at",
+    )
+
+    @admin.display(description="Health")
+    def health(self, obj: PollCursor) -> str:
+        if obj.alert_raised_at is not None:
+            return format_html(
+                '<span class="hippo-badge" style="background:#d5281b">{}</span>', "Not polling"
+            )
+        return format_html('<span class="hippo-badge" style="background:#007f3b">{}</span>', "OK")
+
+    @admin.display(description="Last error")
+    def last_error_short(self, obj: PollCursor) -> str:
+        return obj.last_error[:120]
+
+
+@admin.register(PollRun)
+class PollRunAdmin(TenantScopedAdmin):
+    tenant_field = "connection__organisation"
+    list_display = (
+        "connection",
+        "started_at",
+        "finished_at",
+        "status",
+        "appointments_seen",
+        "created",
+        "updated",
+        "error",
+    )
+    list_filter = ("status",)
+    list_select_related = ("connection", "connection__organisation")
+    readonly_fields = [f.name for f in PollRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

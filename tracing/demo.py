@@ -1,0 +1,156 @@
+"""Demo tracing (run by `seed_demo` after the organisations, EMIS connections,
+sandbox and bookings exist):
+
+* a tracing policy for each demo PCN: Hillside (U00002, live) traces in a daily
+  08:00 batch with auto-verify and "Register at PCN" allowed; Riverside (U00001,
+  still in testing) is practice-led;
+* a few bookings made directly in Hillside's sandbox EMIS, found by one poll, and
+  tasks in every state (open, claimed, traced, cannot trace, not needed,
+  cancelled);
+* the beat poller entry left enabled, so `simulate_emis_bookings --pcn U00002`
+  shows new tasks within one poll interval (TRACING_POLL_INTERVAL_SECONDS).
+
+EMIS is reached in-process (no web server runs while seeding). Idempotent."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import TextIO
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import F
+from django.utils import timezone
+
+from emis_integration.models import EmisConnection, EmisSystem
+from emis_integration.sandbox import services as sandbox_services
+from emis_integration.sandbox.models import (
+    Appointment,
+    Patient,
+    RegistrationType,
+    SandboxOrganisation,
+)
+from hippo_pcn.organisations.models import Organisation
+
+from .models import CannotTraceReason, PolicyMode, TaskStatus, TracingPolicy, TracingTask
+from .services import (
+    TracingActionError,
+    poll_connection,
+    tracing_task_cannot_trace,
+    tracing_task_claim,
+    tracing_task_mark_traced,
+    tracing_task_verify,
+)
+
+POLICIES: dict[str, dict[str, object]] = {
+    "U00002": {
+        "mode": PolicyMode.PCN_BATCH_DAILY,
+        "batch_time": time(8, 0),
+        "auto_verify": True,
+        "allow_register_at_pcn": True,
+    },
+    "U00001": {"mode": PolicyMode.PRACTICE_LED, "practice_working_hours": 4},
+}
+LIVE_PCN = "U00002"
+DEMO_BOOKINGS = 8
+
+
+def _policies(stdout: TextIO) -> None:
+    for ods, fields in POLICIES.items():
+        pcn = Organisation.objects.filter(ods_code=ods).first()
+        if pcn is not None:
+            _, created = TracingPolicy.objects.get_or_create(pcn=pcn, defaults=fields)
+            if created:
+                stdout.write(
+                    f"  Tracing policy for {pcn.name}: {PolicyMode(str(fields['mode'])).label}"
+                )
+
+
+def _enable_beat_poller() -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    PeriodicTask.objects.filter(name="tracing-poll-all-pcn-connections").update(enabled=True)
+
+
+def _tasks_in_every_state(pcn: Organisation, stdout: TextIO) -> None:
+    connection = EmisConnection.objects.filter(
+        organisation=pcn, system=EmisSystem.EMIS_COMMUNITY
+    ).first()
+    if connection is None or not connection.is_live:
+        stdout.write(f"  {pcn.name} has no live EMIS Community connection: no demo tasks")
+        return
+    if TracingTask.objects.filter(pcn=pcn).count() >= DEMO_BOOKINGS:
+        return
+    sandbox_pcn = SandboxOrganisation.objects.get(ods_code=pcn.ods_code)
+    try:
+        sandbox_services.bookings_simulate(pcn=sandbox_pcn, count=DEMO_BOOKINGS)
+    except sandbox_services.SimulationError as exc:
+        stdout.write(f"  Could not book demo appointments in EMIS: {exc}")
+    run = poll_connection(connection=connection)
+    stdout.write(f"  Poll of {pcn.name}: {run.created} tasks found in EMIS")
+    User = get_user_model()
+    tracer = User.objects.filter(username=f"{pcn.ods_code.lower()}.tracer").first()
+    if tracer is None:
+        return
+    tasks = list(
+        TracingTask.objects.filter(pcn=pcn, status=TaskStatus.OPEN)
+        .select_related("connection", "connection__organisation", "pcn")
+        .order_by("appointment_start")
+    )
+    if len(tasks) < 5:
+        return
+    try:
+        tracing_task_claim(task=tasks[0], user=tracer)
+        tracing_task_claim(task=tasks[1], user=tracer)
+        tracing_task_mark_traced(task=tasks[1], user=tracer)
+        tracing_task_cannot_trace(
+            task=tasks[2],
+            user=tracer,
+            reason=CannotTraceReason.RECORD_NOT_SHARED,
+            note="Registered practice asked to enable record sharing.",
+        )
+        # Already registered at the PCN: auto-verify finds it.
+        Patient.objects.get_or_create(
+            organisation=sandbox_pcn,
+            nhs_number=tasks[3].patient_nhs_number,
+            defaults={
+                "family": tasks[3].patient_family_name or "Unknown",
+                "given": tasks[3].patient_given_name,
+                "birth_date": tasks[3].patient_birth_date or timezone.localdate(),
+                "registration_type": RegistrationType.TEMPORARY,
+                "registered_practice_ods": tasks[3].registered_practice_ods,
+            },
+        )
+        tracing_task_verify(task=tasks[3], actor=tracer)
+    except TracingActionError as exc:
+        stdout.write(f"  Demo tracing step skipped: {exc.message}")
+    # Cancelled in EMIS: the next poll follows.
+    Appointment.objects.filter(pk=int(tasks[4].emis_appointment_id)).update(
+        status="cancelled", last_updated=timezone.now(), version=F("version") + 1
+    )
+    poll_connection(connection=connection)
+    stdout.write(
+        f"  Tracing tasks at {pcn.name}: "
+        + ", ".join(
+            f"{status.label.split(' (')[0].lower()} {TracingTask.objects.filter(pcn=pcn, status=status).count()}"
+            for status in TaskStatus
+        )
+    )
+
+
+def seed_demo(*, stdout: TextIO) -> None:
+    _policies(stdout)
+    previous = settings.EMIS_HTTP_TRANSPORT_FACTORY
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = "emis_integration.inprocess.in_process_transport"
+    try:
+        pcn = Organisation.objects.filter(ods_code=LIVE_PCN).first()
+        if pcn is not None:
+            _tasks_in_every_state(pcn, stdout)
+    finally:
+        settings.EMIS_HTTP_TRANSPORT_FACTORY = previous
+    _enable_beat_poller()
+    stdout.write(
+        f"  Beat polls live PCN connections every {settings.TRACING_POLL_INTERVAL_SECONDS} s "
+        "(set TRACING_POLL_INTERVAL_SECONDS=30 for a quicker demo); try "
+        f"`manage.py simulate_emis_bookings --pcn {LIVE_PCN} --count 5`."
+    )

@@ -1,0 +1,62 @@
+"""Poll PCN EMIS Community connections once, with the same code as the beat task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from emis_integration.client import EmisError
+from emis_integration.models import EmisConnection
+from tracing.models import PollRunStatus
+from tracing.services import PollRefused, live_pcn_connections, poll_connection
+
+
+class Command(BaseCommand):
+    help = "Poll live PCN EMIS Community connections for new, moved and cancelled appointments."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--connection", type=int, help="Poll only this EMIS connection (its id)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["connection"] is not None:
+            connection = (
+                EmisConnection.objects.select_related("organisation")
+                .filter(pk=options["connection"])
+                .first()
+            )
+            if connection is None:
+                raise CommandError(f"There is no EMIS connection with id {options['connection']}.")
+            connections = [connection]
+        else:
+            connections = live_pcn_connections()
+            if not connections:
+                self.stdout.write("There are no live PCN connections to poll.")
+                return
+        failed = 0
+        for connection in connections:
+            label = f"{connection.organisation.ods_code} (connection {connection.pk})"
+            try:
+                run = poll_connection(connection=connection)
+            except PollRefused as exc:
+                raise CommandError(str(exc)) from exc
+            except EmisError as exc:
+                failed += 1
+                self.stderr.write(f"{label}: EMIS failed: {exc}. The cursor did not move.")
+                continue
+            if run.status == PollRunStatus.FAILED:
+                failed += 1
+                self.stderr.write(f"{label}: failed: {run.error}. The cursor did not move.")
+            elif run.status == PollRunStatus.SKIPPED:
+                self.stdout.write(f"{label}: skipped, another poll is running.")
+            else:
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"{label}: {run.appointments_seen} appointments seen, "
+                        f"{run.created} tasks created, {run.updated} updated."
+                    )
+                )
+        if failed:
+            raise CommandError(f"{failed} of {len(connections)} polls failed.")
