@@ -125,6 +125,23 @@ def _resolve(request: HttpRequest, token: str) -> tuple[Any, HttpResponse | None
     return state, None
 
 
+def _after_dob(
+    request: HttpRequest, token: str, *, booked: bool | None
+) -> tuple[Any, HttpResponse | None]:
+    """For the pages after the date-of-birth step: the link's state, or the
+    response to send instead (rate limit, invalid link, or back to the start when
+    the date of birth is not confirmed in this session, the link is locked, or
+    the page needs a booking (`booked=True`) or none (`booked=False`))."""
+    state, response = _resolve(request, token)
+    if response is not None:
+        return None, response
+    invite = state.invite
+    wrong_booking_state = booked is not None and (state.booking is not None) != booked
+    if not _verified(request, invite) or invite.dob_locked_at is not None or wrong_booking_state:
+        return None, redirect("selfbook:start", token=token)
+    return state, None
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def start(request: HttpRequest, token: str) -> HttpResponse:
@@ -188,12 +205,10 @@ def _slots_page(
 @never_cache
 @require_POST
 def book(request: HttpRequest, token: str) -> HttpResponse:
-    state, response = _resolve(request, token)
+    state, response = _after_dob(request, token, booked=None)
     if response is not None:
         return response
     invite = state.invite
-    if not _verified(request, invite) or invite.dob_locked_at is not None:
-        return redirect("selfbook:start", token=token)
     if request.POST.get("intent") == "book" and state.booking is not None:
         # The booking form sent twice (a double click, a resubmitted page): the first
         # one booked; show that booking rather than an error.
@@ -225,22 +240,18 @@ def book(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET"])
 def confirmed(request: HttpRequest, token: str) -> HttpResponse:
-    state, response = _resolve(request, token)
+    state, response = _after_dob(request, token, booked=True)
     if response is not None:
         return response
-    if not _verified(request, state.invite) or state.booking is None:
-        return redirect("selfbook:start", token=token)
     return render(request, "selfbook/confirmed.html", _context(state.invite, booking=state.booking))
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def change(request: HttpRequest, token: str) -> HttpResponse:
-    state, response = _resolve(request, token)
+    state, response = _after_dob(request, token, booked=True)
     if response is not None:
         return response
-    if not _verified(request, state.invite) or state.booking is None:
-        return redirect("selfbook:start", token=token)
     return _slots_page(
         request, state.invite, SlotChoiceForm(invite=state.invite), booking=state.booking
     )
@@ -249,12 +260,10 @@ def change(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def cancel(request: HttpRequest, token: str) -> HttpResponse:
-    state, response = _resolve(request, token)
+    state, response = _after_dob(request, token, booked=True)
     if response is not None:
         return response
     invite = state.invite
-    if not _verified(request, invite) or state.booking is None:
-        return redirect("selfbook:start", token=token)
     error = ""
     if request.method == "POST":
         try:
@@ -274,12 +283,10 @@ def cancel(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def decline(request: HttpRequest, token: str) -> HttpResponse:
-    state, response = _resolve(request, token)
+    state, response = _after_dob(request, token, booked=False)
     if response is not None:
         return response
     invite = state.invite
-    if not _verified(request, invite) or state.booking is not None:
-        return redirect("selfbook:start", token=token)
     form = DeclineForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
