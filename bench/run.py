@@ -397,9 +397,31 @@ def write_report() -> None:
     print("\n".join(lines))
 
 
+def bench_invites() -> None:
+    from invites_bench import run
+
+    reset()
+    run(record)
+
+
+def bench_tracing() -> None:
+    from tracing_bench import run
+
+    reset()
+    run(record)
+
+
 def main() -> int:
     call_command("migrate", verbosity=0)
-    for bench in (bench_slot_list, bench_concurrent_booking, bench_selfbook_page, bench_csv_import):
+    benches = (
+        bench_slot_list,
+        bench_concurrent_booking,
+        bench_selfbook_page,
+        bench_csv_import,
+        bench_invites,
+        bench_tracing,
+    )
+    for bench in benches:
         print(f"bench: {bench.__name__} ...", flush=True)
         bench()
     reset()

@@ -13,7 +13,7 @@ The web server is not running yet while seeding, so EMIS is reached in-process
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import TextIO
 
 from django.conf import settings
@@ -141,6 +141,9 @@ def _campaign(practice: Organisation, user, name: str, appointment_type: str) ->
         end_date=today + timedelta(days=27),
         use_pcn_slots=True,
         status="active",
+        # The demo sends its (file-backend) messages at any hour.
+        sending_from=time(0, 0),
+        sending_until=time(23, 59),
     )
     services.campaign_add_patients(
         user=user, campaign=campaign, patients=Patient.objects.filter(practice=practice)

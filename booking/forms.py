@@ -8,6 +8,8 @@ Sections:
 
 from __future__ import annotations
 
+from datetime import time
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -95,9 +97,73 @@ class CampaignForm(forms.Form):
         help_text="Offer your PCN's shared slots beside your own once its EMIS Community is live.",
     )
     status = forms.ChoiceField(label="Status", choices=CampaignStatus.choices, initial="draft")
+    # Invitations
+    invite_channel = forms.ChoiceField(
+        label="Send invitations by",
+        choices=[("sms", "Text message"), ("email", "Email")],
+        initial="sms",
+        help_text="Patients without a mobile number get an email instead, and the other way round.",
+    )
+    invites_per_free_slot = forms.DecimalField(
+        label="Invitations per free slot",
+        min_value=Decimal("0.5"),
+        max_value=Decimal("20"),
+        decimal_places=1,
+        initial=Decimal("3"),
+        help_text="Invitations go out in waves matched to the free slots, so patients are not "
+        "invited to find nothing left to book.",
+    )
+    daily_invite_cap = forms.IntegerField(
+        label="Invitations per day, at most", min_value=1, max_value=10_000, initial=200
+    )
+    sending_from = forms.TimeField(
+        label="Send from", initial=time(9, 0), widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    sending_until = forms.TimeField(
+        label="Send until",
+        initial=time(19, 0),
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        help_text="No texts at night: messages wait for these hours (UK time).",
+    )
+    chaser_count = forms.IntegerField(
+        label="Reminders",
+        min_value=0,
+        max_value=3,
+        initial=2,
+        help_text="Up to 3, to patients who have not booked, declined or opted out.",
+    )
+    chaser_interval_days = forms.IntegerField(
+        label="Days between reminders", min_value=1, max_value=28, initial=7
+    )
+    invite_expiry_days = forms.IntegerField(
+        label="Invitation links work for (days)",
+        min_value=1,
+        max_value=28,
+        initial=7,
+        help_text="Never beyond the campaign's last day.",
+    )
+
+    INVITE_FIELDS = (
+        "invite_channel",
+        "invites_per_free_slot",
+        "daily_invite_cap",
+        "sending_from",
+        "sending_until",
+        "chaser_count",
+        "chaser_interval_days",
+        "invite_expiry_days",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.INVITE_FIELDS:
+            self.fields[name].required = False  # left empty: the default shown
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        for name in self.INVITE_FIELDS:
+            if data.get(name) in (None, ""):
+                data[name] = self.initial.get(name, self.fields[name].initial)
         start, end = data.get("start_date"), data.get("end_date")
         if start and end and end < start:
             self.add_error("end_date", "The last day must be on or after the first day.")

@@ -56,9 +56,11 @@ from .models import (
     Patient,
 )
 from .notify import (
+    Backend,
     Message,
     NotifyPermanentError,
     NotifyTransientError,
+    get_backend,
     message_send,
 )
 from .selectors import campaigns_for_user, slots_for_campaign
@@ -514,10 +516,12 @@ def invites_send_batch(*, invite_ids: list[int], final_attempt: bool = True) -> 
         Invite.objects.filter(pk__in=still_queued).update(
             delivery_attempts=F("delivery_attempts") + 1
         )
+        backend = get_backend() if still_queued else None  # one client for the batch
         for invite in leased:
             if invite.pk in still_queued:
                 _send_one(
                     invite,
+                    backend=backend,
                     tries=invite.delivery_attempts + 1,
                     final_attempt=final_attempt,
                     result=result,
@@ -531,9 +535,17 @@ def _lease(invite_id: int) -> str:
     return f"invite-send:{invite_id}"
 
 
-def _send_one(invite: Invite, *, tries: int, final_attempt: bool, result: SendResult) -> None:
+def _send_one(
+    invite: Invite,
+    *,
+    backend: Backend | None,
+    tries: int,
+    final_attempt: bool,
+    result: SendResult,
+) -> None:
     try:
-        message_send(message=_message(invite=invite, kind="invite", channel=invite.channel))
+        message = _message(invite=invite, kind="invite", channel=invite.channel)
+        message_send(message=message, backend=backend)
     except NotifyPermanentError as exc:
         _mark(invite.pk, delivery_status=DeliveryStatus.FAILED, delivery_error=exc.reason)
         logger.warning("Invite %s not sent: %s", invite.pk, exc.reason)
@@ -605,10 +617,13 @@ def invite_send_cancellation(*, invite: Invite, booking: Booking) -> None:
     _queue_booking_message("cancellation", invite, booking)
 
 
-def booking_message_send(*, invite_id: int, booking_id: int, kind: str) -> bool:
+def booking_message_send(
+    *, invite_id: int, booking_id: int, kind: str, final_attempt: bool = True
+) -> bool:
     """Send a confirmation or cancellation (the task's body). Transient failures
-    propagate for the task to retry; a permanent failure is logged. A patient who
-    opted out still gets these: they are about an appointment they made."""
+    propagate for the task to retry, until the final attempt; failures are logged
+    by id. A patient who opted out still gets these: they are about an appointment
+    they made."""
     invite = (
         Invite.objects.select_related("campaign", "campaign__practice", "patient")
         .filter(pk=invite_id)
@@ -620,6 +635,11 @@ def booking_message_send(*, invite_id: int, booking_id: int, kind: str) -> bool:
     message = _message(invite=invite, kind=kind, channel=_channel_now(invite), booking=booking)
     try:
         message_send(message=message)
+    except NotifyTransientError as exc:
+        if not final_attempt:
+            raise
+        logger.warning("%s for invite %s not sent: %s", kind.capitalize(), invite_id, exc.reason)
+        return False
     except NotifyPermanentError as exc:
         logger.warning("%s for invite %s not sent: %s", kind.capitalize(), invite_id, exc.reason)
         return False
@@ -778,7 +798,9 @@ class WaveResult:
 
 
 def _record_state(*, campaign: Campaign, plan: WavePlan, actor: Any) -> None:
-    """Audit each change of the campaign's sending state (paused why, resumed)."""
+    """Audit each change of the campaign's sending state: paused (and why),
+    resumed, done. While sending, waves that find enough invitations out are not
+    a change."""
     last = (
         AuditEntry.objects.filter(
             action="invites.wave_state",
@@ -790,7 +812,8 @@ def _record_state(*, campaign: Campaign, plan: WavePlan, actor: Any) -> None:
         .values_list("details", flat=True)
         .first()
     )
-    current = {"state": plan.state, "reason": plan.reason}
+    reason = "" if plan.state == STATE_SENDING else plan.reason
+    current = {"state": plan.state, "reason": reason}
     if last is None or {k: last.get(k) for k in current} != current:
         audit_record(
             actor=actor,
@@ -843,12 +866,6 @@ def campaign_send_wave(
         plan.open_invites,
     )
     return WaveResult(plan, len(created))
-
-
-def campaigns_due_a_wave() -> QuerySet[Campaign]:
-    return Campaign.objects.filter(status=CampaignStatus.ACTIVE).select_related(
-        "practice", "practice__pcn"
-    )
 
 
 # --- Reminders (chasers) ----------------------------------------------------------------------
@@ -971,6 +988,7 @@ def reminder_send(
         message_send(message=_message(invite=invite, kind="reminder", channel=_channel_now(invite)))
     except NotifyPermanentError as exc:
         _mark(invite.pk, delivery_error=f"Reminder {number} not sent: {exc.reason}"[:300])
+        logger.warning("Reminder %s of invite %s not sent: %s", number, invite.pk, exc.reason)
         return False
     except NotifyTransientError as exc:
         if not final_attempt:
@@ -979,6 +997,7 @@ def reminder_send(
             invite.pk,
             delivery_error=f"Reminder {number} not sent after {attempt} tries: {exc.reason}"[:300],
         )
+        logger.warning("Reminder %s of invite %s not sent: %s", number, invite.pk, exc.reason)
         return False
     return True
 

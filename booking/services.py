@@ -362,7 +362,11 @@ def campaign_create(
     end_date: date,
     use_pcn_slots: bool = True,
     status: str = CampaignStatus.DRAFT,
+    **invite_settings: Any,
 ) -> Campaign:
+    unknown = set(invite_settings) - INVITE_SETTINGS
+    if unknown:
+        raise ValueError(f"Unknown campaign settings: {', '.join(sorted(unknown))}.")
     _ensure_may_manage_patients(practice=practice, user=user)
     _campaign_validate_window(start_date, end_date)
     campaign = Campaign(
@@ -374,6 +378,7 @@ def campaign_create(
         use_pcn_slots=use_pcn_slots,
         status=status,
         created_by=user,
+        **invite_settings,
     )
     campaign.full_clean()
     campaign.save()
@@ -389,8 +394,31 @@ def campaign_create(
 
 
 CAMPAIGN_FIELDS = frozenset(
-    {"name", "appointment_type", "start_date", "end_date", "use_pcn_slots", "status"}
+    {
+        "name",
+        "appointment_type",
+        "start_date",
+        "end_date",
+        "use_pcn_slots",
+        "status",
+        "invite_channel",
+        "invites_per_free_slot",
+        "daily_invite_cap",
+        "sending_from",
+        "sending_until",
+        "chaser_count",
+        "chaser_interval_days",
+        "invite_expiry_days",
+    }
 )
+INVITE_SETTINGS = CAMPAIGN_FIELDS - {
+    "name",
+    "appointment_type",
+    "start_date",
+    "end_date",
+    "use_pcn_slots",
+    "status",
+}
 
 
 @transaction.atomic

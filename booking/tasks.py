@@ -26,6 +26,8 @@ def refresh_campaign_slots(campaign_id: int) -> None:
     )
     if campaign is not None and campaign.is_active:
         campaign_refresh_slots(campaign=campaign)
+        # New free slots may resume a campaign paused for lack of them.
+        send_campaign_wave.delay(campaign_id)
 
 
 @shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
@@ -83,12 +85,12 @@ def send_reminder(self, invite_id: int, number: int) -> None:  # type: ignore[no
 def send_booking_message(self, invite_id: int, booking_id: int, kind: str) -> None:  # type: ignore[no-untyped-def]
     from .invites import booking_message_send
 
-    try:
-        booking_message_send(invite_id=invite_id, booking_id=booking_id, kind=kind)
-    except NotifyTransientError:
-        if self.request.retries >= self.max_retries:
-            return  # logged by the notifier; the booking itself stands
-        raise
+    booking_message_send(
+        invite_id=invite_id,
+        booking_id=booking_id,
+        kind=kind,
+        final_attempt=self.request.retries >= self.max_retries,
+    )
 
 
 @shared_task(ignore_result=True, soft_time_limit=120, time_limit=180)
@@ -112,10 +114,21 @@ def send_invite_waves() -> None:
         send_campaign_wave.apply_async(args=[campaign_id], expires=expires)
 
 
-@shared_task(ignore_result=True, soft_time_limit=240, time_limit=300)
-def send_invite_reminders() -> None:
-    """Beat: queue the reminders due in every active campaign."""
-    from .invites import campaigns_due_a_wave, invites_send_reminders
+@shared_task(ignore_result=True, soft_time_limit=120, time_limit=180)
+def send_campaign_reminders(campaign_id: int) -> None:
+    from .invites import invites_send_reminders
 
-    for campaign in campaigns_due_a_wave():
+    campaign = (
+        Campaign.objects.select_related("practice", "practice__pcn").filter(pk=campaign_id).first()
+    )
+    if campaign is not None and campaign.is_active:
         invites_send_reminders(campaign=campaign)
+
+
+@shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
+def send_invite_reminders() -> None:
+    """Beat: queue the reminders due, one task per active campaign."""
+    expires = max(settings.INVITE_REMINDER_INTERVAL_SECONDS - 30, 30)
+    active = Campaign.objects.filter(status=CampaignStatus.ACTIVE).values_list("pk", flat=True)
+    for campaign_id in active:
+        send_campaign_reminders.apply_async(args=[campaign_id], expires=expires)

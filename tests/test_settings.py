@@ -27,6 +27,8 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "hippo-pcn.example.nhs.uk",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
     "FERNET_KEYS": "98M3RTh8Nf6PmwGQ6nbxXC9P2y75WwkluEDgq96J37o=",
+    "NOTIFY_API_KEY": "test_key-00000000-0000-0000-0000-000000000000-00000000-0000-0000-0000-000000000000",
+    "PUBLIC_BASE_URL": "https://hippo-pcn.example.nhs.uk",
 }
 
 
@@ -67,3 +69,16 @@ def test_production_has_no_sandbox_by_default():
         PRODUCTION_ENV,
     )
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+
+
+def test_production_refuses_to_start_without_notify_or_an_https_public_url():
+    env = dict(PRODUCTION_ENV)
+    env["NOTIFY_API_KEY"] = ""
+    result = _run(["check"], env)
+    assert result.returncode != 0
+    assert "NOTIFY_API_KEY must be set" in result.stderr
+    env = dict(PRODUCTION_ENV)
+    env["PUBLIC_BASE_URL"] = "http://hippo-pcn.example.nhs.uk"
+    result = _run(["check"], env)
+    assert result.returncode != 0
+    assert "PUBLIC_BASE_URL must be" in result.stderr

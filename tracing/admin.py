@@ -19,7 +19,7 @@ from django.utils.html import format_html
 
 from hippo_pcn.admin_site import TenantScopedAdmin
 from hippo_pcn.organisations.roles import OrganisationKind
-from hippo_pcn.organisations.selectors import organisations_for_user
+from hippo_pcn.organisations.selectors import organisations_for_user, user_is_support
 
 from . import selectors, services
 from .forms import CannotTraceForm
@@ -364,6 +364,18 @@ class TracingTaskAdmin(TenantScopedAdmin):
         if obj.claimed_by is None:
             return "–"
         return services._user_label(obj.claimed_by)
+
+    # --- changelist: poll health of the user's PCNs ------------------------------------------
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if user_is_support(user=request.user):
+            health = [h for h in selectors.poll_health() if not h.healthy]
+        else:
+            pcn_ids = list(selectors.pcns_for_user(user=request.user).values_list("pk", flat=True))
+            health = selectors.poll_health(pcn_ids=pcn_ids) if pcn_ids else []
+        context = {**(extra_context or {}), "poll_health": health}
+        return super().changelist_view(request, context)
 
     # --- change page: the task's history ----------------------------------------------------
     def change_view(

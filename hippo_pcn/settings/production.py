@@ -36,6 +36,18 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 EMIS_SANDBOX_ENABLED = env.bool("EMIS_SANDBOX_ENABLED", default=False)
 
+# Invitations go through GOV.UK Notify, with links on the public HTTPS address.
+if NOTIFY_BACKEND in ("", "notify") and not NOTIFY_API_KEY:  # noqa: F405
+    raise ImproperlyConfigured(
+        "NOTIFY_API_KEY must be set in production (GOV.UK Notify sends the invitations), "
+        "or NOTIFY_BACKEND set to another backend."
+    )
+if not PUBLIC_BASE_URL.startswith("https://"):  # noqa: F405
+    raise ImproperlyConfigured(
+        "PUBLIC_BASE_URL must be the service's public https:// address: invitation links "
+        "are built on it."
+    )
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

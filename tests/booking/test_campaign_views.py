@@ -262,3 +262,35 @@ def test_campaign_list_and_forms_render(client_for, practice_admin, mirrored):
     edit = client.get(reverse("booking:campaign_edit", args=[mirrored.pk]))
     assert edit.status_code == 200
     assert b'value="Winter flu clinic"' in edit.content
+
+
+def test_invitation_settings_are_saved_from_the_form(client_for, practice_admin, mirrored):
+    data = {
+        "name": mirrored.name,
+        "appointment_type": mirrored.appointment_type,
+        "start_date": mirrored.start_date.isoformat(),
+        "end_date": mirrored.end_date.isoformat(),
+        "use_pcn_slots": "on",
+        "status": "active",
+        "invite_channel": "email",
+        "invites_per_free_slot": "2.5",
+        "daily_invite_cap": "50",
+        "sending_from": "10:00",
+        "sending_until": "16:30",
+        "chaser_count": "3",
+        "chaser_interval_days": "5",
+        "invite_expiry_days": "10",
+    }
+    response = client_for(practice_admin).post(
+        reverse("booking:campaign_edit", args=[mirrored.pk]), data
+    )
+    assert response.status_code == 302
+    mirrored.refresh_from_db()
+    assert mirrored.invite_channel == "email"
+    assert str(mirrored.invites_per_free_slot) == "2.5"
+    assert (mirrored.daily_invite_cap, mirrored.chaser_count) == (50, 3)
+    assert mirrored.sending_until.strftime("%H:%M") == "16:30"
+    bad = client_for(practice_admin).post(
+        reverse("booking:campaign_edit", args=[mirrored.pk]), {**data, "chaser_count": "9"}
+    )
+    assert bad.status_code == 400

@@ -246,6 +246,8 @@ def test_support_sees_any_practice(client_for, support_user, invited):
     assert (
         client.get(reverse("booking:invite_non_responders", args=[campaign.pk])).status_code == 200
     )
+    demo = reverse("booking:demo_messages", args=[campaign.practice.ods_code])
+    assert client.get(demo).status_code == 200
 
 
 def test_invite_of_another_campaign_in_the_url_is_404(
@@ -323,3 +325,27 @@ def test_invite_selected_ignores_other_practices_patients(
         reverse("booking:invite_patients", args=[open_campaign.pk]), {"patient": [stranger.pk]}
     )
     assert not Invite.objects.exists()
+
+
+def test_invite_list_queries_do_not_grow_with_rows(
+    client_for, practice_staff, open_campaign, practice_admin, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from booking import services
+    from tests.booking.factories import PatientFactory
+
+    client = client_for(practice_staff)
+    url = reverse("booking:invite_list", args=[open_campaign.pk])
+    client.get(url)  # warm the session and content types
+    few = [PatientFactory(practice=open_campaign.practice) for _ in range(2)]
+    services.campaign_add_patients(user=practice_admin, campaign=open_campaign, patients=few)
+    invites.invites_create(campaign=open_campaign, patients=few, user=practice_admin)
+    with CaptureQueriesContext(connection) as small:
+        client.get(url)
+    many = [PatientFactory(practice=open_campaign.practice) for _ in range(40)]
+    services.campaign_add_patients(user=practice_admin, campaign=open_campaign, patients=many)
+    invites.invites_create(campaign=open_campaign, patients=many, user=practice_admin)
+    with django_assert_max_num_queries(len(small)):
+        client.get(url)

@@ -21,6 +21,7 @@ from booking.models import (
     Campaign,
     DeliveryStatus,
     Invite,
+    Slot,
 )
 from booking.selectors import slots_for_campaign
 from booking.tasks import send_invite_reminders, send_invite_waves, send_invites
@@ -591,3 +592,19 @@ def test_link_end_is_said_plainly(campaign, commit, practice_admin, patients, ou
     assert f"The link works until the end of {last_day:%A} {last_day.day} {last_day:%B}." in (
         outbox[0].message.body
     )
+
+
+def test_state_changes_are_audited_once_each(big_campaign, commit, emis_world, practice_admin):
+    commit(invites.campaign_send_wave, campaign=big_campaign)  # sending
+    commit(invites.campaign_send_wave, campaign=big_campaign)  # still sending (enough out)
+    Slot.objects.all().delete()  # every mirrored slot gone
+    commit(invites.campaign_send_wave, campaign=big_campaign)  # paused: no free slots
+    commit(invites.campaign_send_wave, campaign=big_campaign)  # still paused
+    add_practice_slots(emis_world, big_campaign, 2, day=4)
+    commit(invites.campaign_send_wave, campaign=big_campaign)  # resumed
+    states = list(
+        AuditEntry.objects.filter(action="invites.wave_state")
+        .order_by("pk")
+        .values_list("details__state", "details__reason")
+    )
+    assert states == [("sending", ""), ("paused", "no free slots"), ("sending", "")]

@@ -287,3 +287,32 @@ def test_file_backend_writes_json_lines_and_logs_no_link(settings, tmp_path, cap
     assert "+447700900456" not in caplog.text
     assert len(notify.demo_messages_for_practice(practice_id=1)) == 2
     assert notify.demo_messages_for_practice(practice_id=2) == []
+
+
+def test_confirmation_is_retried_on_a_transient_failure(
+    fake_notify,
+    mirrored,
+    practice_admin,
+    patients,
+    worker_retries,
+    django_capture_on_commit_callbacks,
+):
+    from booking import services
+    from booking.selectors import slots_for_campaign
+
+    Campaign.objects.filter(pk=mirrored.pk).update(**ALL_DAY)
+    mirrored.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        invites.invites_create(campaign=mirrored, patients=patients[:1], user=practice_admin)
+    invite = Invite.objects.get()
+    slot = slots_for_campaign(campaign=mirrored).first()
+    booking = services.booking_create(
+        campaign=mirrored, patient=patients[0], slot=slot, booked_by=None, via="self_book"
+    )
+    fake_notify.requests.clear()
+    fake_notify.answers = [502, 201]
+    with django_capture_on_commit_callbacks(execute=True):
+        invites.invite_send_confirmation(invite=invite, booking=booking)
+    assert len(fake_notify.requests) == 2
+    assert fake_notify.requests[-1]["json"]["template_id"] == TEMPLATES["confirmation_sms"]
+    assert fake_notify.requests[-1]["json"]["personalisation"]["site_name"] == booking.site_name

@@ -93,3 +93,13 @@ def test_an_alert_for_a_connection_no_longer_live_is_cleared(pcn_connection, set
     assert poll_health_check().raised == [pcn_connection.pk]
     EmisConnection.objects.filter(pk=pcn_connection.pk).update(status="suspended")
     assert poll_health_check().cleared == [pcn_connection.pk]
+
+
+def test_the_worklist_shows_the_pcns_poll_health(
+    pcn_connection, pcn_tracer, other_pcn_tracer, client_for
+):
+    poll_connection(connection=pcn_connection)
+    page = client_for(pcn_tracer).get(reverse("admin:tracing_tracingtask_changelist"))
+    assert "Alpha PCN EMIS: last successful poll" in page.content.decode()
+    other = client_for(other_pcn_tracer).get(reverse("admin:tracing_tracingtask_changelist"))
+    assert "Alpha PCN" not in other.content.decode()
