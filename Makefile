@@ -30,8 +30,11 @@ demo: install assets
 	$(PY) manage.py seed_demo
 	@echo ""
 	@echo "hippo-pcn is starting on http://127.0.0.1:8000  (sign in with a demo login above; Ctrl-C stops it)"
+	@echo "The tracing poller runs every minute in the demo: try"
+	@echo "  .venv/bin/python manage.py simulate_emis_bookings --pcn U00002 --count 5"
+	@echo "then watch the tracing worklist of u00002.tracer."
 	@echo ""
-	$(VENV)/bin/honcho start -f Procfile
+	TRACING_POLL_INTERVAL_SECONDS=$${TRACING_POLL_INTERVAL_SECONDS:-60} $(VENV)/bin/honcho start -f Procfile
 
 ## Run the whole test suite against PostgreSQL and Redis on 127.0.0.1
 test: install assets

@@ -35,6 +35,24 @@ class HippoAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         return user_has_staff_access(user=request.user)
 
+    INDEX_TRACING_PANELS = 6
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """The admin index, with a tracing panel per PCN the user can see."""
+        from tracing.selectors import tracing_dashboard
+
+        panels = (
+            tracing_dashboard(user=request.user, days=7)
+            if user_has_staff_access(user=request.user)
+            else []
+        )
+        context = {
+            **(extra_context or {}),
+            "tracing_panels": panels[: self.INDEX_TRACING_PANELS],
+            "tracing_panels_more": max(len(panels) - self.INDEX_TRACING_PANELS, 0),
+        }
+        return super().index(request, context)
+
     def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         """One sign-in page for the whole service: the staff login. A signed-in
         user without admin access goes home, which explains why (no loop)."""

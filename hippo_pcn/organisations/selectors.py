@@ -70,8 +70,14 @@ def organisations_administered_by(*, user: UserLike) -> QuerySet[Organisation]:
 
 
 def user_has_staff_access(*, user: UserLike) -> bool:
-    """May this user use the staff pages and admin at all?"""
-    return user_is_support(user=user) or memberships_for_user(user=user).exists()
+    """May this user use the staff pages and admin at all? Asked many times per
+    admin page, so the answer is kept on the user object for the request."""
+    cached = getattr(user, "_hippo_staff_access", None)
+    if cached is None:
+        cached = user_is_support(user=user) or memberships_for_user(user=user).exists()
+        if getattr(user, "is_authenticated", False):
+            user._hippo_staff_access = cached  # type: ignore[union-attr]
+    return bool(cached)
 
 
 def home_summary_for_user(*, user: UserLike) -> list[dict[str, object]]:
