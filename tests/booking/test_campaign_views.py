@@ -294,3 +294,18 @@ def test_invitation_settings_are_saved_from_the_form(client_for, practice_admin,
         reverse("booking:campaign_edit", args=[mirrored.pk]), {**data, "chaser_count": "9"}
     )
     assert bad.status_code == 400
+
+
+def test_invite_selected_patients_from_the_campaign_page(
+    client_for, practice_admin, mirrored, patients
+):
+    from booking.models import Invite
+
+    client = client_for(practice_admin)
+    page = client.get(reverse("booking:campaign_detail", args=[mirrored.pk])).content.decode()
+    assert f'value="{patients[0].pk}" form="invite-selected"' in page
+    response = client.post(
+        reverse("booking:invite_patients", args=[mirrored.pk]), {"patient": [patients[0].pk]}
+    )
+    assert response.status_code == 302
+    assert list(Invite.objects.values_list("patient_id", flat=True)) == [patients[0].pk]
