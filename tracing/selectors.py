@@ -236,7 +236,7 @@ class PcnPanel:
 
 
 def tracing_dashboard(
-    *, user: UserLike, now: datetime | None = None, days: int = 14
+    *, user: UserLike, now: datetime | None = None, days: int = 14, limit: int | None = None
 ) -> list[PcnPanel]:
     """Per PCN the user may see: open/overdue/traced today, the share of the last
     30 days' appointments traced before they started, median booking-to-trace
@@ -244,7 +244,8 @@ def tracing_dashboard(
     now = now or timezone.now()
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     month_ago = now - timedelta(days=30)
-    pcns = list(pcns_for_user(user=user).order_by("name"))
+    visible = pcns_for_user(user=user).order_by("name")
+    pcns = list(visible[:limit] if limit is not None else visible)
     health_by_pcn: dict[str, list[PollHealth]] = {}
     for item in poll_health(now=now, pcn_ids=[p.pk for p in pcns]):
         health_by_pcn.setdefault(item.ods_code, []).append(item)

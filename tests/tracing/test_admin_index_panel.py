@@ -16,3 +16,14 @@ def test_practice_staff_without_pcn_role_see_no_panel(client_for, other_practice
     page = client_for(other_practice_staff).get(reverse("admin:index"))
     assert page.status_code == 200
     assert b'data-testid="admin-tracing-panel"' not in page.content
+
+
+def test_support_index_computes_only_a_few_pcn_panels(client_for, support_user, db):
+    from hippo_pcn.admin_site import HippoAdminSite
+    from tests.factories import PcnFactory
+
+    for n in range(HippoAdminSite.INDEX_TRACING_PANELS + 3):
+        PcnFactory(ods_code=f"U7{n:04d}", name=f"Many PCN {n:02d}")
+    page = client_for(support_user).get(reverse("admin:index"))
+    assert len(page.context["tracing_panels"]) == HippoAdminSite.INDEX_TRACING_PANELS
+    assert page.context["tracing_panels_more"] == 3
