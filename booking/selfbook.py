@@ -17,6 +17,7 @@ from django.utils import timezone
 from hippo_pcn.audit.services import audit_record, system_actor
 
 from . import services
+from .invites import invite_send_cancellation, invite_send_confirmation
 from .models import BookedVia, Booking, BookingStatus, DeclineReason, Invite, Slot
 from .tokens import hash_token, looks_like_token
 
@@ -101,14 +102,6 @@ def bookable_slots(*, invite: Invite):  # type: ignore[no-untyped-def]
     return slots_for_campaign(campaign=invite.campaign).select_related("connection")
 
 
-def _notify(kind: str, invite: Invite, booking: Booking) -> None:
-    """Confirmation and cancellation messages, when the invitations module is in."""
-    from . import invites
-
-    sender = getattr(invites, f"invite_send_{kind}")
-    sender(invite=invite, booking=booking)
-
-
 def selfbook_book(*, invite: Invite, slot: Slot) -> Booking:
     """Book through the link (once). PCN slots: the page says that booking one
     means agreeing to be seen by the PCN and to the record being shared."""
@@ -125,7 +118,7 @@ def selfbook_book(*, invite: Invite, slot: Slot) -> Booking:
     with transaction.atomic():
         Invite.objects.filter(pk=invite.pk).update(used_at=timezone.now(), booking=booking)
         invite.refresh_from_db()
-        transaction.on_commit(lambda: _notify("confirmation", invite, booking))
+        invite_send_confirmation(invite=invite, booking=booking)
     return booking
 
 
@@ -136,7 +129,7 @@ def selfbook_rebook(*, invite: Invite, booking: Booking, slot: Slot) -> Booking:
     with transaction.atomic():
         Invite.objects.filter(pk=invite.pk).update(booking=new)
         invite.refresh_from_db()
-        transaction.on_commit(lambda: _notify("confirmation", invite, new))
+        invite_send_confirmation(invite=invite, booking=new)
     return new
 
 
@@ -147,7 +140,7 @@ def selfbook_cancel(*, invite: Invite, booking: Booking) -> Booking:
         reason="Cancelled by the patient from their invitation link",
         via=BookedVia.SELF_BOOK,
     )
-    transaction.on_commit(lambda: _notify("cancellation", invite, cancelled))
+    invite_send_cancellation(invite=invite, booking=cancelled)
     return cancelled
 
 
