@@ -3,12 +3,49 @@ PCN, and a user for every role, plus a support user."""
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
+
 import pytest
 from django.test import Client
 
 from hippo_pcn.organisations.roles import Role
 
 from .factories import MembershipFactory, PcnFactory, PracticeFactory, UserFactory
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("HIPPO_TEST_CLOCK", ""),
+        help=(
+            "Run the whole suite as if the wall clock started at this ISO date-time "
+            "(e.g. 2026-11-28T23:30:00+00:00); the clock keeps ticking. Used to check "
+            "that no test depends on the time of day or the day of the week it runs."
+        ),
+    )
+
+
+def pytest_configure(config):
+    clock = config.getoption("--clock")
+    if not clock:
+        return
+    import time_machine
+
+    try:
+        destination = datetime.fromisoformat(clock)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--clock: {clock!r} is not an ISO date-time") from exc
+    if destination.tzinfo is None:
+        raise pytest.UsageError("--clock needs a UTC offset, e.g. 2026-11-28T23:30:00+00:00")
+    traveller = time_machine.travel(destination, tick=True)
+    traveller.start()
+    config.add_cleanup(traveller.stop)
+
+
+def pytest_report_header(config):
+    clock = config.getoption("--clock")
+    return f"clock: suite runs as if it started at {clock}" if clock else None
 
 
 @pytest.fixture

@@ -960,16 +960,29 @@ class DigestCounts:
     due_today: int
     overdue: int
     next_24h_untraced: int
+    # Practice-led owners: tasks that arrived since the last hourly digest.
+    new_since_last: int = 0
 
     @property
     def anything(self) -> bool:
-        return bool(self.due_today or self.overdue or self.next_24h_untraced)
+        return bool(self.due_today or self.overdue or self.next_24h_untraced or self.new_since_last)
+
+
+PRACTICE_DIGEST_EVERY = timedelta(hours=1)
 
 
 def tracing_digest_counts(*, owner: Organisation, now: datetime) -> DigestCounts:
+    """What the owner's digest reports. A practice (practice-led tracing) also
+    hears about tasks created in the last hour, whatever their due time: that
+    is its "after bookings" digest."""
     from django.db.models import Count
 
     end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
+    new_filter = (
+        Q(created_at__gte=now - PRACTICE_DIGEST_EVERY, created_at__lte=now)
+        if owner.is_practice
+        else Q(pk__in=[])
+    )
     counts = TracingTask.objects.filter(owner=owner, status__in=ACTIVE_STATUSES).aggregate(
         due_today=Count("pk", filter=Q(due_at__gte=now, due_at__lte=end_of_day)),
         overdue=Count("pk", filter=Q(due_at__lt=now)),
@@ -977,8 +990,9 @@ def tracing_digest_counts(*, owner: Organisation, now: datetime) -> DigestCounts
             "pk",
             filter=Q(appointment_start__gte=now, appointment_start__lt=now + timedelta(hours=24)),
         ),
+        new=Count("pk", filter=new_filter),
     )
-    return DigestCounts(counts["due_today"], counts["overdue"], counts["soon"])
+    return DigestCounts(counts["due_today"], counts["overdue"], counts["soon"], counts["new"])
 
 
 def _tracer_emails(owner: Organisation) -> list[str]:
@@ -1017,7 +1031,12 @@ def tracing_digest_send(*, owner: Organisation, now: datetime | None = None) -> 
         message=(
             f"Tracing worklist for {owner.name} ({owner.ods_code}), "
             f"{timezone.localtime(now):%A %d %B %Y %H:%M}:\n\n"
-            f"  Overdue: {counts.overdue}\n"
+            + (
+                f"  New bookings to trace in the last hour: {counts.new_since_last}\n"
+                if owner.is_practice
+                else ""
+            )
+            + f"  Overdue: {counts.overdue}\n"
             f"  Due today: {counts.due_today}\n"
             f"  Appointments in the next 24 hours not traced yet: {counts.next_24h_untraced}\n\n"
             f"Open the worklist: {link}\n"
@@ -1033,6 +1052,7 @@ def tracing_digest_send(*, owner: Organisation, now: datetime | None = None) -> 
             "due_today": counts.due_today,
             "overdue": counts.overdue,
             "next_24h_untraced": counts.next_24h_untraced,
+            "new_since_last": counts.new_since_last,
             "recipients": len(recipients),
         },
     )
@@ -1044,7 +1064,10 @@ def _digest_due_now(*, owner: Organisation, now: datetime) -> bool:
     if owner.is_practice:
         # Practice-led: batched hourly, only when new tasks arrived in the last hour.
         return TracingTask.objects.filter(
-            owner=owner, status__in=ACTIVE_STATUSES, created_at__gte=now - timedelta(hours=1)
+            owner=owner,
+            status__in=ACTIVE_STATUSES,
+            created_at__gte=now - PRACTICE_DIGEST_EVERY,
+            created_at__lte=now,
         ).exists()
     policy = policy_for_pcn(pcn=owner)
     if local.hour != policy.batch_time.hour:

@@ -71,10 +71,12 @@ def test_practice_led_digest_is_hourly_and_only_with_new_tasks(
     tracers, live_pcn_a, pcn_a, practice_a
 ):
     TracingPolicy.objects.create(pcn=pcn_a, mode="practice_led")
-    make_task(live_pcn_a, owner=practice_a)
-    make_task(live_pcn_a, owner=practice_a)
+    make_task(live_pcn_a, owner=practice_a, due_in=timedelta(days=1))
+    make_task(live_pcn_a, owner=practice_a, due_in=timedelta(days=1))
     assert tracing_digests_send(now=timezone.now() + timedelta(minutes=5)) == 1
     assert mail.outbox[0].to == ["a.practice@example.nhs.uk"]  # one email for two bookings
+    # Reported whatever the tasks' due times (they fall due tomorrow here).
+    assert "New bookings to trace in the last hour: 2" in mail.outbox[0].body
     TracingTask.objects.update(created_at=timezone.now() - timedelta(hours=2))
     assert tracing_digests_send(now=timezone.now()) == 0
 
