@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from emis_integration import services as emis_services
@@ -30,9 +31,13 @@ def test_tracer_claims_and_traces_todays_task(
     other = emis_services.connection_create(
         actor=superuser, organisation=pcn_b, status=ConnectionStatus.LIVE
     )
-    task = make_task(connection, patient_family_name="Todayson", due_in=timedelta(minutes=30))
+    # Due within today (London) whatever time the suite runs, even at 23:50.
+    now = timezone.localtime()
+    end_of_today = now.replace(hour=23, minute=59, second=0, microsecond=0)
+    due_in = min(timedelta(minutes=30), end_of_today - now)
+    task = make_task(connection, patient_family_name="Todayson", due_in=due_in)
     make_task(connection, patient_family_name="Laterby", due_in=timedelta(days=3))
-    make_task(other, patient_family_name="Otherpcn", due_in=timedelta(minutes=30))
+    make_task(other, patient_family_name="Otherpcn", due_in=due_in)
 
     sign_in(page, live_server.url, pcn_tracer.username)
     page.get_by_role("link", name="Tracing worklist").click()
