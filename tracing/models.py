@@ -108,12 +108,22 @@ class TracingTask(models.Model):
     """One PCN appointment that needs its patient traced into the PCN's EMIS
     Community: unique per (PCN connection, EMIS appointment id)."""
 
+    # connection, pcn and owner lead a composite index or the unique constraint
+    # below, which serve their lookups: no single-column index of their own (every
+    # index is paid for on each of the poller's inserts).
     connection = models.ForeignKey(
-        "emis_integration.EmisConnection", on_delete=models.PROTECT, related_name="tracing_tasks"
+        "emis_integration.EmisConnection",
+        on_delete=models.PROTECT,
+        related_name="tracing_tasks",
+        db_index=False,
     )
     emis_appointment_id = models.CharField("EMIS appointment id", max_length=64)
     pcn = models.ForeignKey(
-        "organisations.Organisation", on_delete=models.PROTECT, related_name="+", verbose_name="PCN"
+        "organisations.Organisation",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="PCN",
+        db_index=False,
     )
 
     patient_nhs_number = models.CharField("NHS number", max_length=10, blank=True)
@@ -149,7 +159,10 @@ class TracingTask(models.Model):
 
     source = models.CharField(max_length=20, choices=TaskSource.choices)
     owner = models.ForeignKey(
-        "organisations.Organisation", on_delete=models.PROTECT, related_name="owned_tracing_tasks"
+        "organisations.Organisation",
+        on_delete=models.PROTECT,
+        related_name="owned_tracing_tasks",
+        db_index=False,
     )
     due_at = models.DateTimeField()
     status = models.CharField(max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN)

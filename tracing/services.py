@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 from django.utils import timezone
 
 from emis_integration.client import (
@@ -26,8 +28,13 @@ from emis_integration.client import (
 from emis_integration.models import ConnectionStatus, EmisConnection, EmisSystem
 from emis_integration.selectors import emis_client
 from emis_integration.services import connection_record_call
-from hippo_pcn.audit.models import AuditEntry
-from hippo_pcn.audit.services import Actor, audit_record, system_actor
+from hippo_pcn.audit.services import (
+    Actor,
+    AuditRow,
+    audit_bulk_append,
+    audit_record,
+    system_actor,
+)
 from hippo_pcn.organisations.models import Organisation
 
 from .models import (
@@ -41,7 +48,7 @@ from .models import (
     TracingPolicy,
     TracingTask,
 )
-from .planning import plan_due
+from .planning import PolicyView, plan_due
 from .selectors import policy_for_pcn, policy_view, task_owner
 
 logger = logging.getLogger(__name__)
@@ -64,9 +71,11 @@ def task_fields_for_appointment(
     found_at: datetime,
     organisations: dict[str, Organisation] | None = None,
     policy: TracingPolicy | None = None,
+    due_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Everything a TracingTask holds about one PCN appointment, planned by the
-    PCN's policy. Shared by booking-time creation and the poller."""
+    PCN's policy (or at `due_at` when the caller has planned it already: see
+    page_due_planner). Shared by booking-time creation and the poller."""
     if connection.system != EmisSystem.EMIS_COMMUNITY:
         raise ValueError("Tracing tasks come from PCN (EMIS Community) connections only.")
     pcn = connection.organisation
@@ -103,7 +112,8 @@ def task_fields_for_appointment(
         "emis_version": appointment.version[:32],
         "emis_last_updated": appointment.last_updated,
         "owner": owner,
-        "due_at": plan_due(
+        "due_at": due_at
+        or plan_due(
             policy=policy_view(policy), found_at=found_at, appointment_start=appointment.start
         ),
     }
@@ -165,18 +175,13 @@ class PageResult:
     updated: int = 0
 
 
-def _bulk_audit(entries: list[AuditEntry]) -> None:
-    if entries:
-        AuditEntry.objects.bulk_create(entries, batch_size=1000)
-
-
 def _audit_row(
     *, action: str, task_id: int, task_repr: str, pcn_id: int, details: dict[str, Any]
-) -> AuditEntry:
-    return AuditEntry(
+) -> AuditRow:
+    return AuditRow(
         actor_label=POLLER,
         action=action,
-        content_type=ContentType.objects.get_for_model(TracingTask),
+        content_type_id=ContentType.objects.get_for_model(TracingTask).pk,
         object_id=str(task_id),
         object_repr=task_repr[:200],
         organisation_id=pcn_id,
@@ -196,6 +201,171 @@ def _latest_by_id(records: Iterable[AppointmentRecord]) -> dict[str, Appointment
         ):
             latest[record.appointment_id] = record
     return latest
+
+
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def page_due_planner(view: PolicyView, found_at: datetime) -> Callable[[datetime], datetime]:
+    """plan_due for many appointments found at the same moment. Under every
+    policy the planned time depends on when the task was found, except that it
+    is the appointment start on the day (and never after it): so the page's
+    planned time is computed once and each task takes the earlier of it and its
+    appointment's start. Equivalence with plan_due is tested per policy."""
+    page_due = plan_due(policy=view, found_at=found_at, appointment_start=_FAR_FUTURE)
+
+    def due(appointment_start: datetime) -> datetime:
+        return min(page_due, appointment_start)
+
+    return due
+
+
+# Columns of a new task that vary per appointment, in the order the PostgreSQL
+# INSERT ... SELECT FROM unnest(...) takes them; the rest are constants.
+_TASK_ROW_FIELDS = (
+    "emis_appointment_id",
+    "patient_nhs_number",
+    "patient_family_name",
+    "patient_given_name",
+    "patient_birth_date",
+    "patient_gender",
+    "registered_practice_ods",
+    "registered_practice_name",
+    "registered_practice",
+    "booking_org_ods",
+    "booking_organisation",
+    "appointment_start",
+    "appointment_end",
+    "site_name",
+    "practitioner",
+    "service",
+    "emis_version",
+    "emis_last_updated",
+    "owner",
+    "due_at",
+)
+
+
+@dataclass(frozen=True)
+class InsertedTask:
+    pk: int
+    emis_appointment_id: str
+    owner_id: int
+    due_at: datetime
+
+
+def _row_value(fields: dict[str, Any], name: str) -> Any:
+    value = fields[name]
+    return value.pk if isinstance(value, Organisation) else value
+
+
+def _concrete(meta: Any, name: str) -> Field[Any, Any]:
+    found = meta.get_field(name)
+    assert isinstance(found, Field)
+    return found
+
+
+def _insert_tasks_postgresql(
+    *, connection: EmisConnection, rows: list[dict[str, Any]], source: str, now: datetime
+) -> list[InsertedTask]:
+    """One statement for the whole page: the rows travel as one array per column
+    and ON CONFLICT leaves an appointment that another poll (or a booking) has
+    just stored alone. Returns the rows this statement inserted."""
+    meta = TracingTask._meta
+    varying = [_concrete(meta, name) for name in _TASK_ROW_FIELDS]
+    constants = {
+        "connection": connection.pk,
+        "pcn": connection.organisation_id,
+        "source": source,
+        "status": TaskStatus.OPEN,
+        "cannot_trace_reason": "",
+        "cannot_trace_note": "",
+        "verification_note": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+    constant_fields = [_concrete(meta, name) for name in constants]
+    columns = ", ".join(f'"{f.column}"' for f in [*constant_fields, *varying])
+    select = ", ".join(["%s"] * len(constant_fields) + [f"u.c{i}" for i in range(len(varying))])
+    arrays = ", ".join(f"%s::{f.db_type(db_connection)}[]" for f in varying)
+    aliases = ", ".join(f"c{i}" for i in range(len(varying)))
+    unique = ", ".join(
+        f'"{_concrete(meta, name).column}"' for name in ("connection", "emis_appointment_id")
+    )
+    # Identifiers come from the model's own metadata; every value is a parameter.
+    sql = (
+        f'INSERT INTO "{meta.db_table}" ({columns}) '  # noqa: S608
+        f"SELECT {select} FROM unnest({arrays}) AS u({aliases}) "
+        f"ON CONFLICT ({unique}) DO NOTHING "
+        'RETURNING "id", "emis_appointment_id", "owner_id", "due_at"'
+    )
+    params: list[Any] = list(constants.values())
+    params += [[_row_value(row, f.name) for row in rows] for f in varying]
+    db_connection.ensure_connection()
+    # A server-side-binding cursor on Django's own connection (so inside the
+    # caller's transaction): the arrays travel in binary, not quoted into SQL text
+    # as Django's client-side binding would.
+    with psycopg.Cursor(db_connection.connection) as cursor:
+        cursor.execute(sql.replace("%s", "%b"), params)
+        return [InsertedTask(*found) for found in cursor.fetchall()]
+
+
+def _insert_tasks_portable(
+    *, connection: EmisConnection, rows: list[dict[str, Any]], source: str, now: datetime
+) -> list[InsertedTask]:
+    """The same through the ORM, for SQLite (the demo's embedded database)."""
+    TracingTask.objects.bulk_create(
+        [TracingTask(**row, connection=connection, source=source) for row in rows],
+        batch_size=500,
+        ignore_conflicts=True,
+    )
+    stored = TracingTask.objects.filter(
+        connection=connection,
+        emis_appointment_id__in=[row["emis_appointment_id"] for row in rows],
+        source=source,
+        created_at__gte=now,
+    ).values_list("pk", "emis_appointment_id", "owner_id", "due_at")
+    return [InsertedTask(*found) for found in stored]
+
+
+def tracing_tasks_insert(
+    *, connection: EmisConnection, rows: list[dict[str, Any]], source: str
+) -> list[InsertedTask]:
+    """Insert new tasks (fields from task_fields_for_appointment, without the
+    connection), skipping appointments that already have one; returns those
+    inserted now."""
+    if not rows:
+        return []
+    now = timezone.now()
+    if db_connection.vendor == "postgresql":
+        return _insert_tasks_postgresql(connection=connection, rows=rows, source=source, now=now)
+    return _insert_tasks_portable(connection=connection, rows=rows, source=source, now=now)
+
+
+@dataclass
+class _Known:
+    """What the upsert needs of a stored task."""
+
+    pk: int
+    emis_appointment_id: str
+    pcn_id: int
+    status: str
+    appointment_start: datetime
+    appointment_end: datetime
+    created_at: datetime
+
+
+def _task_update(known: _Known, **changes: Any) -> TracingTask:
+    """A partial TracingTask for bulk_update: only the fields being written."""
+    task = TracingTask(
+        pk=known.pk,
+        emis_appointment_id=known.emis_appointment_id,
+        pcn_id=known.pcn_id,
+        status=known.status,
+    )
+    for name, value in changes.items():
+        setattr(task, name, value)
+    return task
 
 
 def tracing_tasks_upsert_page(
@@ -220,10 +390,10 @@ def tracing_tasks_upsert_page(
     if not latest:
         return result
     existing = {
-        task.emis_appointment_id: task
-        for task in TracingTask.objects.filter(
+        row[1]: _Known(*row)
+        for row in TracingTask.objects.filter(
             connection=connection, emis_appointment_id__in=list(latest)
-        ).only(
+        ).values_list(
             "id",
             "emis_appointment_id",
             "pcn_id",
@@ -231,131 +401,135 @@ def tracing_tasks_upsert_page(
             "appointment_start",
             "appointment_end",
             "created_at",
-            "due_at",
-            "owner_id",
-            "claimed_by_id",
-            "claimed_at",
         )
     }
-    organisations = _organisations_by_ods(
-        {r.booking_org_ods for r in latest.values()}
-        | {r.registered_practice_ods for r in latest.values()}
-    )
     view = policy_view(policy)
-    pcn = connection.organisation
-    audit: list[AuditEntry] = []
-    new: list[TracingTask] = []
-    changed: list[TracingTask] = []
-    changed_fields: set[str] = set()
+    due_for = page_due_planner(view, found_at)
+    organisations: dict[str, Organisation] | None = None
+    audit: list[AuditRow] = []
+    new_rows: list[dict[str, Any]] = []
+    # Partial tasks, grouped by the fields they change: bulk_update writes every
+    # listed field of every object, so each group is written on its own.
+    changed: dict[frozenset[str], list[TracingTask]] = {}
+
+    def change(known: _Known, **changes: Any) -> TracingTask:
+        task = _task_update(known, **changes)
+        changed.setdefault(frozenset(changes), []).append(task)
+        return task
+
     for appointment_id, record in latest.items():
-        task = existing.get(appointment_id)
-        if task is None:
+        known = existing.get(appointment_id)
+        if known is None:
             if record.is_cancelled:
                 continue
+            if organisations is None:
+                organisations = _organisations_by_ods(
+                    {r.booking_org_ods for r in latest.values()}
+                    | {r.registered_practice_ods for r in latest.values()}
+                )
             fields = task_fields_for_appointment(
                 connection=connection,
                 appointment=record,
                 found_at=found_at,
                 organisations=organisations,
                 policy=policy,
+                due_at=due_for(record.start),
             )
-            new.append(TracingTask(**fields, source=TaskSource.FOUND_BY_POLL))
+            del fields["connection"]
+            new_rows.append(fields)
             continue
         if record.is_cancelled:
-            if task.status in ACTIVE_STATUSES:
-                task.status = TaskStatus.CANCELLED
-                task.claimed_by = None
-                task.claimed_at = None
-                changed_fields.update({"status", "claimed_by", "claimed_at"})
-                changed.append(task)
+            if known.status in ACTIVE_STATUSES:
+                task = change(known, status=TaskStatus.CANCELLED, claimed_by=None, claimed_at=None)
                 audit.append(
                     _audit_row(
                         action="tracing_task.cancelled",
-                        task_id=task.pk,
+                        task_id=known.pk,
                         task_repr=str(task),
-                        pcn_id=task.pcn_id,
+                        pcn_id=known.pcn_id,
                         details={"reason": "appointment cancelled in EMIS"},
                     )
                 )
             continue
-        moved = record.start != task.appointment_start or record.end != task.appointment_end
-        if task.status == TaskStatus.CANCELLED:
-            previous = task.appointment_start
-            task.status = TaskStatus.OPEN
-            task.appointment_start, task.appointment_end = record.start, record.end
-            task.due_at = plan_due(policy=view, found_at=found_at, appointment_start=record.start)
-            changed_fields.update({"status", "appointment_start", "appointment_end", "due_at"})
-            changed.append(task)
+        moved = record.start != known.appointment_start or record.end != known.appointment_end
+        if known.status == TaskStatus.CANCELLED:
+            task = change(
+                known,
+                status=TaskStatus.OPEN,
+                appointment_start=record.start,
+                appointment_end=record.end,
+                due_at=due_for(record.start),
+            )
             audit.append(
                 _audit_row(
                     action="tracing_task.reopened",
-                    task_id=task.pk,
+                    task_id=known.pk,
                     task_repr=str(task),
-                    pcn_id=task.pcn_id,
+                    pcn_id=known.pcn_id,
                     details={
                         "reason": "appointment re-booked in EMIS",
-                        "previous_start": previous,
+                        "previous_start": known.appointment_start,
                         "appointment_start": record.start,
                         "due_at": task.due_at,
                     },
                 )
             )
         elif moved:
-            previous = task.appointment_start
-            task.appointment_start, task.appointment_end = record.start, record.end
-            changed_fields.update({"appointment_start", "appointment_end"})
-            if task.status in ACTIVE_STATUSES:
-                task.due_at = plan_due(
-                    policy=view, found_at=task.created_at, appointment_start=record.start
+            moves: dict[str, Any] = {
+                "appointment_start": record.start,
+                "appointment_end": record.end,
+            }
+            if known.status in ACTIVE_STATUSES:
+                moves["due_at"] = plan_due(
+                    policy=view, found_at=known.created_at, appointment_start=record.start
                 )
-                changed_fields.add("due_at")
-            changed.append(task)
+            task = change(known, **moves)
             audit.append(
                 _audit_row(
                     action="tracing_task.redated",
-                    task_id=task.pk,
+                    task_id=known.pk,
                     task_repr=str(task),
-                    pcn_id=task.pcn_id,
+                    pcn_id=known.pcn_id,
                     details={
                         "reason": "appointment moved in EMIS",
-                        "previous_start": previous,
+                        "previous_start": known.appointment_start,
                         "appointment_start": record.start,
-                        "due_at": task.due_at,
+                        # re-planned only while the task is still to be worked
+                        **({"due_at": moves["due_at"]} if "due_at" in moves else {}),
                     },
                 )
             )
-    if new:
-        inserted_from = timezone.now()
-        TracingTask.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
-        stored = TracingTask.objects.filter(
-            connection=connection,
-            emis_appointment_id__in=[t.emis_appointment_id for t in new],
-            source=TaskSource.FOUND_BY_POLL,
-            created_at__gte=inserted_from,
-        ).values_list("pk", "emis_appointment_id", "owner__ods_code", "due_at", "status")
-        for pk, appointment_id, owner_ods, due_at, status in stored:
+    if new_rows:
+        inserted = tracing_tasks_insert(
+            connection=connection, rows=new_rows, source=TaskSource.FOUND_BY_POLL
+        )
+        owners = {org.pk: org.ods_code for org in (organisations or {}).values()}
+        owners[connection.organisation_id] = connection.organisation.ods_code
+        open_label = TaskStatus.OPEN.label
+        for task_row in inserted:
             result.created += 1
             audit.append(
                 _audit_row(
                     action="tracing_task.created",
-                    task_id=pk,
-                    task_repr=f"Trace appointment {appointment_id} ({TaskStatus(status).label})",
-                    pcn_id=pcn.pk,
+                    task_id=task_row.pk,
+                    task_repr=f"Trace appointment {task_row.emis_appointment_id} ({open_label})",
+                    pcn_id=connection.organisation_id,
                     details={
                         "source": TaskSource.FOUND_BY_POLL,
-                        "owner": owner_ods,
-                        "due_at": due_at,
+                        "owner": owners.get(task_row.owner_id, ""),
+                        "due_at": task_row.due_at,
                     },
                 )
             )
-    if changed:
-        changed_fields.add("updated_at")
-        now = timezone.now()
-        for task in changed:
+    now = timezone.now()
+    for fields_changed, tasks in changed.items():
+        for task in tasks:
             task.updated_at = now
-        TracingTask.objects.bulk_update(changed, sorted(changed_fields), batch_size=1000)
-        result.updated = len(changed)
-    _bulk_audit(audit)
+        TracingTask.objects.bulk_update(
+            tasks, sorted(fields_changed | {"updated_at"}), batch_size=1000
+        )
+        result.updated += len(tasks)
+    audit_bulk_append(audit)
     return result
 
 

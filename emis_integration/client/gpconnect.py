@@ -16,7 +16,7 @@ import httpx
 
 from emis_integration import gpconnect as gpc
 
-from . import parsing, tokens
+from . import lean, parsing, tokens
 from .errors import (
     EmisAuthError,
     EmisError,
@@ -423,8 +423,8 @@ class GPConnectClient:
     ) -> Iterator[list[AppointmentRecord]]:
         """Pages of appointments changed after `updated_since`, oldest change
         first. Not part of GP Connect: the seam where an EMIS partner API plugs in.
-        Pages are decoded leanly (no full FHIR model validation): this is the
-        hot polling path."""
+        Pages are decoded straight from the bytes by the lean msgspec decoder (no
+        full FHIR model validation): this is the hot polling path."""
         url = f"{self.base_url}/Appointment"
         params: list[tuple[str, str]] | None = [
             (
@@ -442,13 +442,8 @@ class GPConnectClient:
                 interaction=gpc.INTERACTION_LIST_APPOINTMENTS,
                 scope=gpc.SCOPE_ORGANISATION_READ,
             )
-            bundle = self._json(response)
-            if not isinstance(bundle, dict):
-                raise EmisRejected(
-                    "EMIS answered an appointment search with something that is not a Bundle."
-                )
-            yield parsing.appointments_from_bundle(bundle)
-            url = parsing.next_link(bundle)
+            records, url = lean.appointment_page(response.content)
+            yield records
             if url and urlsplit(url).netloc != urlsplit(self.base_url).netloc:
                 raise EmisRejected(
                     "EMIS sent a next-page link to another host; refusing to follow it."

@@ -17,7 +17,10 @@ from pydantic import ValidationError
 from emis_integration import gpconnect as gpc
 
 from .errors import EmisRejected
-from .types import AppointmentRecord, FreeSlot, PatientRecord
+from .lean import appointment_from_dict
+from .types import FreeSlot, PatientRecord
+
+__all__ = ["appointment_from_dict"]  # Appointments are mapped by the lean decoder
 
 _MODEL_MODULES = {
     "Bundle": "bundle",
@@ -229,107 +232,6 @@ def free_slots_from_bundle(bundle: Mapping[str, Any]) -> list[FreeSlot]:
             )
         )
     return result
-
-
-def _contained(resource: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    contained = resource.get("contained") or []
-    if not isinstance(contained, list):
-        raise _malformed("Appointment.contained is not a list")
-    return {
-        f"#{item.get('id')}": item
-        for item in contained
-        if isinstance(item, Mapping) and item.get("id")
-    }
-
-
-def appointment_from_dict(resource: Mapping[str, Any]) -> AppointmentRecord:
-    """Lean mapping of one GP Connect Appointment (checked field by field)."""
-    if not isinstance(resource, Mapping) or resource.get("resourceType") != "Appointment":
-        raise _malformed("expected an Appointment")
-    appointment_id = _str(resource.get("id"), "Appointment.id")
-    raw_meta = resource.get("meta")
-    meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
-    status = _str(resource.get("status"), "Appointment.status")
-    start = parse_instant(resource.get("start"), "Appointment.start")
-    end = parse_instant(resource.get("end"), "Appointment.end")
-    assert start is not None and end is not None
-    contained = _contained(resource)
-    extensions = resource.get("extension")
-    booking_ref = extension_value(extensions, gpc.EXT_BOOKING_ORGANISATION, "valueReference")
-    booking_org = (
-        contained.get(booking_ref.get("reference", ""))
-        if isinstance(booking_ref, Mapping)
-        else None
-    )
-    booking_org = booking_org or {}
-
-    patient: Mapping[str, Any] = {}
-    provider_patient_id = ""
-    site_name = practitioner = ""
-    for participant in resource.get("participant") or []:
-        actor = participant.get("actor") if isinstance(participant, Mapping) else None
-        if not isinstance(actor, Mapping):
-            continue
-        reference = actor.get("reference") or ""
-        if (
-            reference.startswith("#")
-            and contained.get(reference, {}).get("resourceType") == "Patient"
-        ):
-            patient = contained[reference]
-        elif reference.startswith("Patient/"):
-            provider_patient_id = reference.split("/", 1)[1]
-        elif reference.startswith("Location/"):
-            site_name = str(actor.get("display") or "")
-        elif reference.startswith("Practitioner/"):
-            practitioner = str(actor.get("display") or "")
-    if not patient:
-        patient = next((c for c in contained.values() if c.get("resourceType") == "Patient"), {})
-    family, given, _ = human_name(patient.get("name"))
-    gp = (
-        (patient.get("generalPractitioner") or [{}])[0]
-        if isinstance(patient.get("generalPractitioner"), list)
-        else {}
-    )
-    gp = gp if isinstance(gp, Mapping) else {}
-    slot_ids = tuple(sid for s in resource.get("slot") or [] if (sid := _reference_id(s, "Slot")))
-    return AppointmentRecord(
-        appointment_id=appointment_id,
-        version=str(meta.get("versionId") or ""),
-        status=status,
-        start=start,
-        end=end,
-        last_updated=parse_instant(
-            meta.get("lastUpdated"), "Appointment.meta.lastUpdated", required=False
-        ),
-        created=parse_instant(resource.get("created"), "Appointment.created", required=False),
-        slot_ids=slot_ids,
-        booking_org_ods=identifier_value(
-            booking_org.get("identifier"), gpc.ODS_ORGANISATION_SYSTEM
-        ),
-        booking_org_name=str(booking_org.get("name") or ""),
-        patient_nhs_number=identifier_value(patient.get("identifier"), gpc.NHS_NUMBER_SYSTEM),
-        patient_family_name=family,
-        patient_given_name=given,
-        patient_birth_date=_date(patient.get("birthDate")),
-        patient_gender=str(patient.get("gender") or ""),
-        registered_practice_ods=identifier_value(gp.get("identifier"), gpc.ODS_ORGANISATION_SYSTEM),
-        registered_practice_name=str(gp.get("display") or ""),
-        provider_patient_id=provider_patient_id,
-        site_name=site_name,
-        practitioner=practitioner,
-        description=str(resource.get("description") or ""),
-        cancellation_reason=str(
-            extension_value(extensions, gpc.EXT_CANCELLATION_REASON, "valueString") or ""
-        ),
-    )
-
-
-def appointments_from_bundle(bundle: Mapping[str, Any]) -> list[AppointmentRecord]:
-    return [
-        appointment_from_dict(resource)
-        for resource in bundle_resources(bundle)
-        if resource.get("resourceType") == "Appointment"
-    ]
 
 
 def patient_from_dict(resource: Mapping[str, Any]) -> PatientRecord:

@@ -4,7 +4,6 @@ renders the answer. Every failure is an OperationOutcome."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -58,7 +58,9 @@ class Call:
 def fhir_response(
     body: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
 ) -> HttpResponse:
-    response = HttpResponse(json.dumps(body), status=status, content_type=CONTENT_TYPE)
+    # msgspec writes the same JSON as json.dumps (compactly), several times faster:
+    # appointment pages of hundreds of resources are the poller's hot path.
+    response = HttpResponse(msgspec.json.encode(body), status=status, content_type=CONTENT_TYPE)
     response["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
         response[name] = value

@@ -177,21 +177,25 @@ def test_daily_cap_limits_a_london_day(big_campaign, commit):
 
 
 def test_sending_hours(big_campaign, commit, outbox):
-    # A window that excludes the real time now, so the send task holds its messages.
-    local_now = timezone.localtime(timezone.now(), LONDON)
+    # A window around an instant 3 hours from now, so the real time now is outside
+    # it and the send task holds its messages (instants, not wall-clock sums, so
+    # that a BST/GMT change in between cannot shift the window onto "now").
+    inside_at = timezone.now() + timedelta(hours=3)
+
+    def wall(at):
+        return timezone.localtime(at, LONDON).time().replace(second=0, microsecond=0)
+
     configure(
         big_campaign,
-        sending_from=(local_now + timedelta(hours=2)).time().replace(second=0, microsecond=0),
-        sending_until=(local_now + timedelta(hours=4)).time().replace(second=0, microsecond=0),
+        sending_from=wall(inside_at - timedelta(hours=1)),
+        sending_until=wall(inside_at + timedelta(hours=1)),
     )
     outside = commit(invites.campaign_send_wave, campaign=big_campaign)
     assert outside.invited == 0
     assert (outside.plan.state, outside.plan.reason) == ("paused", "waiting for sending hours")
     assert "only" in outside.plan.detail
 
-    inside = commit(
-        invites.campaign_send_wave, campaign=big_campaign, now=timezone.now() + timedelta(hours=3)
-    )
+    inside = commit(invites.campaign_send_wave, campaign=big_campaign, now=inside_at)
     assert inside.invited == 30
     # The send task runs now, outside the hours: nothing goes at night.
     assert outbox == []

@@ -59,8 +59,12 @@ def test_digest_command_sends_one_email_per_owner_with_counts_and_link(
 
 def test_beat_digest_goes_out_at_the_batch_time_only(tracers, live_pcn_a, pcn_a):
     TracingPolicy.objects.create(pcn=pcn_a, batch_time=time(8, 0))
-    make_task(live_pcn_a, due_in=timedelta(hours=-1))
     wednesday_8 = datetime(2026, 11, 25, 8, 0, tzinfo=LONDON)
+    make_task(
+        live_pcn_a,
+        due_at=wednesday_8 - timedelta(hours=1),
+        appointment_start=wednesday_8 + timedelta(days=2),
+    )
     assert tracing_digests_send(now=wednesday_8 + timedelta(hours=1)) == 0
     assert tracing_digests_send(now=wednesday_8) == 1
     assert tracing_digests_send(now=datetime(2026, 11, 28, 8, 0, tzinfo=LONDON)) == 0  # Saturday
