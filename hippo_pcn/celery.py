@@ -4,9 +4,18 @@ finding tasks in every installed app."""
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hippo_pcn.settings.local")
 
 app = Celery("hippo_pcn")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _tune_gc_in_pool_process(**_: object) -> None:
+    # Each prefork pool process, once set up: see hippo_pcn/gc_tuning.py.
+    from hippo_pcn.gc_tuning import tune_gc_for_worker
+
+    tune_gc_for_worker()

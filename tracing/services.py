@@ -35,6 +35,7 @@ from hippo_pcn.audit.services import (
     audit_record,
     system_actor,
 )
+from hippo_pcn.db import values_rows
 from hippo_pcn.organisations.models import Organisation
 
 from .models import (
@@ -391,16 +392,18 @@ def tracing_tasks_upsert_page(
         return result
     existing = {
         row[1]: _Known(*row)
-        for row in TracingTask.objects.filter(
-            connection=connection, emis_appointment_id__in=list(latest)
-        ).values_list(
-            "id",
-            "emis_appointment_id",
-            "pcn_id",
-            "status",
-            "appointment_start",
-            "appointment_end",
-            "created_at",
+        for row in values_rows(
+            TracingTask.objects.filter(
+                connection=connection, emis_appointment_id__in=list(latest)
+            ).values_list(
+                "id",
+                "emis_appointment_id",
+                "pcn_id",
+                "status",
+                "appointment_start",
+                "appointment_end",
+                "created_at",
+            )
         )
     }
     view = policy_view(policy)
@@ -549,6 +552,17 @@ def _lease_release(*, cursor: PollCursor, token: str) -> None:
     )
 
 
+def _relax_commit_durability() -> None:
+    """On PostgreSQL, let this page's commit return before its WAL reaches disk.
+    Safe here, and only here: the page's tasks and the cursor move in the same
+    transaction, so a crash that loses the last few pages loses the cursor move
+    with them, and the next poll reads those appointments again. It saves a disk
+    flush per page (most of a page's time on a fast poll)."""
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 class LeaseLost(Exception):
     """Another worker took over this connection's poll (our lease expired)."""
 
@@ -598,6 +612,7 @@ def poll_connection(*, connection: EmisConnection) -> PollRun:
                 updated_since, page_size=settings.TRACING_POLL_PAGE_SIZE
             ):
                 with transaction.atomic():
+                    _relax_commit_durability()
                     result = tracing_tasks_upsert_page(
                         connection=connection, records=page, policy=policy, found_at=timezone.now()
                     )

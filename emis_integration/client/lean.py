@@ -24,28 +24,28 @@ from .errors import EmisRejected
 from .types import AppointmentRecord
 
 
-class _Identifier(msgspec.Struct):
+class _Identifier(msgspec.Struct, gc=False):
     system: str = ""
     value: str = ""
 
 
-class _Reference(msgspec.Struct):
+class _Reference(msgspec.Struct, gc=False):
     reference: str = ""
     display: str = ""
 
 
-class _HumanName(msgspec.Struct):
+class _HumanName(msgspec.Struct, gc=False):
     use: str = ""
     family: str = ""
     given: list[str] = []
 
 
-class _GeneralPractitioner(msgspec.Struct):
+class _GeneralPractitioner(msgspec.Struct, gc=False):
     identifier: _Identifier | None = None
     display: str = ""
 
 
-class _Contained(msgspec.Struct):
+class _Contained(msgspec.Struct, gc=False):
     """A contained Organization (the booking organisation) or Patient."""
 
     resourceType: str = ""  # noqa: N815 - FHIR's spelling
@@ -58,22 +58,22 @@ class _Contained(msgspec.Struct):
     generalPractitioner: list[_GeneralPractitioner] = []  # noqa: N815
 
 
-class _Extension(msgspec.Struct):
+class _Extension(msgspec.Struct, gc=False):
     url: str = ""
     valueReference: _Reference | None = None  # noqa: N815
     valueString: str | None = None  # noqa: N815
 
 
-class _Participant(msgspec.Struct):
+class _Participant(msgspec.Struct, gc=False):
     actor: _Reference | None = None
 
 
-class _Meta(msgspec.Struct):
+class _Meta(msgspec.Struct, gc=False):
     versionId: str = ""  # noqa: N815
     lastUpdated: datetime | None = None  # noqa: N815
 
 
-class _Resource(msgspec.Struct):
+class _Resource(msgspec.Struct, gc=False):
     """A Bundle entry's resource; the Appointment fields are optional here so
     that other resource types (an OperationOutcome, say) can be skipped."""
 
@@ -91,16 +91,16 @@ class _Resource(msgspec.Struct):
     description: str = ""
 
 
-class _Entry(msgspec.Struct):
+class _Entry(msgspec.Struct, gc=False):
     resource: _Resource
 
 
-class _Link(msgspec.Struct):
+class _Link(msgspec.Struct, gc=False):
     relation: str = ""
     url: str = ""
 
 
-class _Bundle(msgspec.Struct):
+class _Bundle(msgspec.Struct, gc=False):
     resourceType: str  # noqa: N815
     entry: list[_Entry] = []
     link: list[_Link] = []

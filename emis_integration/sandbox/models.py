@@ -379,20 +379,13 @@ class Appointment(models.Model):
         contained Patient."""
         return f"Patient/{self.patient_id}" if self.patient_id else "#patient"
 
-    # Listing selectors annotate the schedule's ids (schedule_site_id,
-    # schedule_practitioner_id) so a page of appointments needs no slot/schedule
-    # rows; other reads follow the relations.
     @property
     def location_reference(self) -> str:
-        site_id = self.__dict__.get("schedule_site_id") or self.slot.schedule.site_id
-        return f"Location/{site_id}"
+        return f"Location/{self.slot.schedule.site_id}"
 
     @property
     def practitioner_reference(self) -> str:
-        if "schedule_practitioner_id" in self.__dict__:
-            practitioner_id = self.__dict__["schedule_practitioner_id"]
-        else:
-            practitioner_id = self.slot.schedule.practitioner_id
+        practitioner_id = self.slot.schedule.practitioner_id
         return f"Practitioner/{practitioner_id}" if practitioner_id else ""
 
     def participant_references(self) -> frozenset[str]:

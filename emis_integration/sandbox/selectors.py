@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
+
+from hippo_pcn.db import values_rows
 
 from .models import (
     Appointment,
@@ -15,7 +17,7 @@ from .models import (
     Slot,
     SlotStatus,
 )
-from .types import AppointmentCursor
+from .types import AppointmentCursor, AppointmentRow
 
 
 def organisation_by_ods(*, ods_code: str) -> SandboxOrganisation | None:
@@ -88,25 +90,29 @@ def appointments_updated_page(
     updated_after: datetime,
     cursor: AppointmentCursor | None,
     count: int,
-) -> tuple[list[Appointment], AppointmentCursor | None]:
+) -> tuple[list[AppointmentRow], AppointmentCursor | None]:
     """One page of appointments (booked and cancelled) updated after
     `updated_after`, ordered by (last_updated, id), continuing after `cursor`.
     Returns the page and the cursor of the next page (None on the last)."""
     queryset = Appointment.objects.filter(organisation=organisation, last_updated__gt=updated_after)
     if cursor is not None:
+        # The >= bound lets PostgreSQL start the index range at the cursor; the OR
+        # alone would make every page re-scan from the first row.
         queryset = queryset.filter(
             Q(last_updated__gt=cursor.last_updated)
-            | Q(last_updated=cursor.last_updated, id__gt=cursor.appointment_id)
+            | Q(last_updated=cursor.last_updated, id__gt=cursor.appointment_id),
+            last_updated__gte=cursor.last_updated,
         )
-    # The page needs only the schedule's site and practitioner ids from the slot:
-    # annotating them (one model per row instead of three) keeps the poller's hot
-    # path cheap. Appointment.location_reference reads the annotations.
-    rows: list[Appointment] = list(
-        queryset.annotate(
-            schedule_site_id=F("slot__schedule__site_id"),
-            schedule_practitioner_id=F("slot__schedule__practitioner_id"),
-        ).order_by("last_updated", "id")[: count + 1]
-    )
+    # Plain column values (one row, no model instances): this listing is the
+    # poller's hot path and serves hundreds of appointments a page.
+    rows = [
+        AppointmentRow(*values)
+        for values in values_rows(
+            queryset.order_by("last_updated", "id").values_list(*AppointmentRow.COLUMNS)[
+                : count + 1
+            ]
+        )
+    ]
     if len(rows) <= count:
         return rows, None
     page = rows[:count]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +83,71 @@ class AppointmentCursor:
 
     last_updated: datetime
     appointment_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentRow:
+    """An appointment as a listing page reads it: plain column values (no model
+    instance, no slot or schedule rows), with the same attributes the FHIR
+    renderer reads from an Appointment."""
+
+    pk: int
+    status: str
+    version: int
+    last_updated: datetime
+    created: datetime
+    start: datetime
+    end: datetime
+    booking_org_ods: str
+    booking_org_name: str
+    booking_org_phone: str
+    booking_org_type: str
+    patient_nhs_number: str
+    patient_snapshot: dict[str, Any]
+    patient_id: int | None
+    description: str
+    comment: str
+    cancellation_reason: str
+    location_display: str
+    practitioner_display: str
+    slot_id: int
+    site_id: int
+    practitioner_id: int | None
+
+    # The column names, in order, that build a row (see selectors).
+    COLUMNS = (
+        "pk",
+        "status",
+        "version",
+        "last_updated",
+        "created",
+        "start",
+        "end",
+        "booking_org_ods",
+        "booking_org_name",
+        "booking_org_phone",
+        "booking_org_type",
+        "patient_nhs_number",
+        "patient_snapshot",
+        "patient_id",
+        "description",
+        "comment",
+        "cancellation_reason",
+        "location_display",
+        "practitioner_display",
+        "slot_id",
+        "slot__schedule__site_id",
+        "slot__schedule__practitioner_id",
+    )
+
+    @property
+    def patient_reference(self) -> str:
+        return f"Patient/{self.patient_id}" if self.patient_id else "#patient"
+
+    @property
+    def location_reference(self) -> str:
+        return f"Location/{self.site_id}"
+
+    @property
+    def practitioner_reference(self) -> str:
+        return f"Practitioner/{self.practitioner_id}" if self.practitioner_id else ""
