@@ -10,23 +10,15 @@ import pytest
 from django.utils import timezone
 
 from emis_integration import gpconnect as gpc
-from emis_integration.client import (
-    BookingOrganisation,
-    EmisRejected,
-    EmisUnavailable,
-    PatientDetails,
-)
+from emis_integration.client import EmisRejected, EmisUnavailable
 from emis_integration.client.lean import appointment_from_dict, appointment_page
 from emis_integration.selectors import emis_client
 from tests.emis_world import at
 
 from .fault_server import FaultServer, Reply
 from .test_client_faults import make_client
+from .test_client_sandbox import ORG, PATIENT
 
-PATIENT = PatientDetails(
-    "9434765919", "Smith", "Jane", date(1980, 4, 2), "female", "A10001", "Alpha Surgery"
-)
-ORG = BookingOrganisation("A10001", "Alpha Surgery", "01632 960001")
 START = "2026-12-01T09:00:00+00:00"
 
 
