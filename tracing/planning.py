@@ -2,14 +2,19 @@
 policy, the booking and the appointment; times are planned in Europe/London
 (so BST/GMT changes land on the right wall-clock time) and returned aware.
 
-Working days are Monday to Friday; bank holidays are not modelled (a batch on a
-bank holiday simply waits for whoever traces that day)."""
+Working days are Monday to Friday except bank holidays in England (from the
+`holidays` package): no batch falls on a bank holiday, practice-led working
+hours skip them, and a weekly batch whose weekday is a bank holiday moves to the
+next working day."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+import holidays
 
 LONDON = ZoneInfo("Europe/London")
 WORKDAY_START = time(8, 0)
@@ -27,41 +32,73 @@ class PolicyView:
     practice_working_hours: int
 
 
+@lru_cache(maxsize=32)
+def _bank_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
+
+
+def is_bank_holiday(day: date) -> bool:
+    return day in _bank_holidays(day.year)
+
+
+def is_working_day(day: date) -> bool:
+    """Monday to Friday and not a bank holiday in England."""
+    return day.weekday() in WORKING_DAYS and not is_bank_holiday(day)
+
+
 def _local(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=LONDON)
 
 
+def _first_working_day_from(day: date) -> date:
+    for offset in range(0, 15):  # Christmas and New Year together span under a week
+        candidate = day + timedelta(days=offset)
+        if is_working_day(candidate):
+            return candidate
+    raise AssertionError("a working day falls within any 15 days")
+
+
 def next_daily_batch(after: datetime, batch_time: time) -> datetime:
     """The first working-day batch strictly after `after`."""
-    day = after.astimezone(LONDON).date()
-    for offset in range(0, 8):
-        candidate_day = day + timedelta(days=offset)
-        if candidate_day.weekday() not in WORKING_DAYS:
-            continue
-        candidate = _local(candidate_day, batch_time)
-        if candidate > after:
-            return candidate
-    raise AssertionError("a working day falls within any 8 days")
+    day = _first_working_day_from(after.astimezone(LONDON).date())
+    candidate = _local(day, batch_time)
+    if candidate > after:
+        return candidate
+    return _local(_first_working_day_from(day + timedelta(days=1)), batch_time)
 
 
 def next_weekly_batch(after: datetime, batch_time: time, weekday: int) -> datetime:
+    """The first weekly batch strictly after `after`: on `weekday` at
+    `batch_time`, or, when that day is a bank holiday, on the next working day."""
     day = after.astimezone(LONDON).date()
-    for offset in range(0, 8):
-        candidate_day = day + timedelta(days=offset)
-        if candidate_day.weekday() == weekday:
-            candidate = _local(candidate_day, batch_time)
-            if candidate > after:
-                return candidate
-    return _local(day + timedelta(days=7 + (weekday - day.weekday()) % 7), batch_time)
+    first = day - timedelta(days=7)  # last week's batch may have moved into this week
+    first += timedelta(days=(weekday - first.weekday()) % 7)
+    for week in range(0, 4):
+        scheduled = first + timedelta(weeks=week)
+        candidate = _local(_first_working_day_from(scheduled), batch_time)
+        if candidate > after:
+            return candidate
+    raise AssertionError("a weekly batch falls within any four weeks")
+
+
+def is_batch_day(*, mode: str, batch_time: time, batch_weekday: int, day: date) -> bool:
+    """Does a batch (daily or weekly, bank holidays considered) fall on `day`?"""
+    just_before = _local(day, batch_time) - timedelta(seconds=1)
+    if mode == "pcn_batch_weekly":
+        batch = next_weekly_batch(just_before, batch_time, batch_weekday)
+    else:
+        batch = next_daily_batch(just_before, batch_time)
+    return batch.astimezone(LONDON).date() == day
 
 
 def add_working_hours(start: datetime, hours: int) -> datetime:
-    """`hours` of Mon–Fri 08:00–18:30 (Europe/London) working time after `start`."""
+    """`hours` of working time (08:00–18:30 Europe/London on working days)
+    after `start`."""
     remaining = timedelta(hours=hours)
     cursor = start.astimezone(LONDON)
-    for _ in range(0, 400):  # bounded: 40 hours is at most ~5 working days
+    for _ in range(0, 400):  # bounded: days, however many hours and holidays
         day = cursor.date()
-        if day.weekday() in WORKING_DAYS:
+        if is_working_day(day):
             open_at, close_at = _local(day, WORKDAY_START), _local(day, WORKDAY_END)
             if cursor < open_at:
                 cursor = open_at

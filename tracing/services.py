@@ -49,7 +49,7 @@ from .models import (
     TracingPolicy,
     TracingTask,
 )
-from .planning import PolicyView, plan_due
+from .planning import PolicyView, is_batch_day, plan_due
 from .selectors import policy_for_pcn, policy_view, task_owner
 
 logger = logging.getLogger(__name__)
@@ -1261,9 +1261,12 @@ def _digest_due_now(*, owner: Organisation, now: datetime) -> bool:
     policy = policy_for_pcn(pcn=owner)
     if local.hour != policy.batch_time.hour:
         return False
-    if policy.mode == "pcn_batch_weekly":
-        return local.weekday() == policy.batch_weekday
-    return local.weekday() < 5
+    return is_batch_day(
+        mode=policy.mode,
+        batch_time=policy.batch_time,
+        batch_weekday=policy.batch_weekday,
+        day=local.date(),
+    )
 
 
 def tracing_digests_send(*, now: datetime | None = None) -> int:

@@ -1,9 +1,15 @@
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tracing.planning import PolicyView, add_working_hours, plan_due
+from tracing.planning import (
+    PolicyView,
+    add_working_hours,
+    is_batch_day,
+    is_working_day,
+    plan_due,
+)
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -104,14 +110,86 @@ def test_batch_keeps_its_wall_clock_time_across_the_autumn_change():
 
 
 def test_batch_keeps_its_wall_clock_time_across_the_spring_change():
-    # Clocks go forward on Sunday 28 Mar 2027.
-    monday = plan_due(
-        policy=policy("pcn_batch_daily"), found_at=london(2027, 3, 26, 12, 0), appointment_start=FAR
+    # Clocks go forward on Sunday 28 Mar 2027, in the Easter weekend: Good Friday
+    # (26 Mar) and Easter Monday (29 Mar) are bank holidays, so Thursday's task is
+    # due on Tuesday at 08:00 BST.
+    tuesday = plan_due(
+        policy=policy("pcn_batch_daily"), found_at=london(2027, 3, 25, 12, 0), appointment_start=FAR
     )
-    assert monday == london(2027, 3, 29, 8, 0)
-    assert monday.astimezone(UTC).hour == 7
+    assert tuesday == london(2027, 3, 30, 8, 0)
+    assert tuesday.astimezone(UTC).hour == 7
 
 
 def test_working_hours_across_the_clock_change_count_wall_clock_hours():
     due = add_working_hours(london(2026, 10, 23, 17, 30), 2)  # Fri 17:30 + 2h
     assert due == london(2026, 10, 26, 9, 0)
+
+
+# --- bank holidays (England) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "working"),
+    [
+        (date(2026, 11, 25), True),  # a Wednesday
+        (date(2026, 11, 28), False),  # a Saturday
+        (date(2026, 12, 25), False),  # Christmas Day (Friday)
+        (date(2026, 12, 28), False),  # Boxing Day, observed on the Monday
+        (date(2026, 12, 29), True),
+        (date(2027, 3, 26), False),  # Good Friday
+        (date(2027, 3, 29), False),  # Easter Monday
+        (date(2027, 5, 3), False),  # early May bank holiday
+    ],
+)
+def test_working_days_skip_weekends_and_bank_holidays(day, working):
+    assert is_working_day(day) is working
+
+
+@pytest.mark.parametrize(
+    ("found", "due"),
+    [
+        # Christmas Eve after the batch: Fri 25 Christmas, weekend, Mon 28 Boxing Day.
+        (london(2026, 12, 24, 9, 0), london(2026, 12, 29, 8, 0)),
+        # New Year's Eve after the batch: Fri 1 Jan 2027, then the weekend.
+        (london(2026, 12, 31, 9, 0), london(2027, 1, 4, 8, 0)),
+        # Friday before the early May bank holiday.
+        (london(2027, 4, 30, 10, 0), london(2027, 5, 4, 8, 0)),
+    ],
+)
+def test_daily_batch_is_never_on_a_bank_holiday(found, due):
+    assert plan_due(policy=policy("pcn_batch_daily"), found_at=found, appointment_start=FAR) == due
+
+
+def test_weekly_batch_on_a_bank_holiday_moves_to_the_next_working_day():
+    mondays = policy("pcn_batch_weekly", time(8, 0), weekday=0)
+    # Monday 28 Dec 2026 is Boxing Day (observed): that week's batch is Tuesday.
+    assert plan_due(
+        policy=mondays, found_at=london(2026, 12, 22, 12, 0), appointment_start=FAR
+    ) == london(2026, 12, 29, 8, 0)
+    # Found on the bank holiday itself, before the moved batch: still that Tuesday.
+    assert plan_due(
+        policy=mondays, found_at=london(2026, 12, 28, 12, 0), appointment_start=FAR
+    ) == london(2026, 12, 29, 8, 0)
+    # After it: the next Monday, 4 January.
+    assert plan_due(
+        policy=mondays, found_at=london(2026, 12, 29, 9, 0), appointment_start=FAR
+    ) == london(2027, 1, 4, 8, 0)
+
+
+def test_practice_led_hours_do_not_count_bank_holidays():
+    # Thursday 24 Dec 2026 17:30 + 2 working hours: Tuesday 29 Dec 09:00.
+    assert add_working_hours(london(2026, 12, 24, 17, 30), 2) == london(2026, 12, 29, 9, 0)
+    # Booked on Good Friday 2027: the hours start on Tuesday after Easter Monday.
+    assert add_working_hours(london(2027, 3, 26, 10, 0), 3) == london(2027, 3, 30, 11, 0)
+
+
+def test_batch_days_follow_the_same_calendar():
+    daily = {"mode": "pcn_batch_daily", "batch_time": time(8, 0), "batch_weekday": 0}
+    assert is_batch_day(**daily, day=date(2026, 12, 24))
+    assert not is_batch_day(**daily, day=date(2026, 12, 25))
+    assert not is_batch_day(**daily, day=date(2026, 12, 26))
+    weekly = {**daily, "mode": "pcn_batch_weekly"}
+    assert not is_batch_day(**weekly, day=date(2026, 12, 28))  # Boxing Day observed
+    assert is_batch_day(**weekly, day=date(2026, 12, 29))  # moved to Tuesday
+    assert is_batch_day(**weekly, day=date(2027, 1, 4))
+    assert not is_batch_day(**weekly, day=date(2027, 1, 5))
