@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -100,6 +100,99 @@ def bookable_slots(*, invite: Invite):  # type: ignore[no-untyped-def]
     from .selectors import slots_for_campaign
 
     return slots_for_campaign(campaign=invite.campaign).select_related("connection")
+
+
+# --- the slot list, a range of days at a time -------------------------------------------
+
+# A page shows the free times of up to PAGE_MAX_DAYS days that have any, and stops
+# adding days once it holds PAGE_MAX_SLOTS times; a day is never split across pages.
+PAGE_MAX_DAYS = 7
+PAGE_MAX_SLOTS = 300
+
+
+@dataclass(frozen=True)
+class DayRange:
+    first: date
+    last: date
+
+
+@dataclass(frozen=True)
+class SlotPage:
+    """One page of a link's free times: whole days, in time order."""
+
+    slots: list[Slot]
+    days: DayRange | None
+    earlier: DayRange | None
+    later: DayRange | None
+
+
+def page_ranges(day_counts: list[tuple[date, int]]) -> list[DayRange]:
+    """Split days with free times (in order, with their counts) into pages."""
+    pages: list[DayRange] = []
+    first: date | None = None
+    last: date | None = None
+    days = slots = 0
+    for day, count in day_counts:
+        if first is not None and (days >= PAGE_MAX_DAYS or slots + count > PAGE_MAX_SLOTS):
+            assert last is not None
+            pages.append(DayRange(first, last))
+            first, days, slots = None, 0, 0
+        if first is None:
+            first = day
+        last, days, slots = day, days + 1, slots + count
+    if first is not None and last is not None:
+        pages.append(DayRange(first, last))
+    return pages
+
+
+def parse_page_start(value: str | None) -> date | None:
+    """The `from` query value: a date (YYYY-MM-DD), or None for anything else."""
+    if not value or len(value) != 10:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def slot_page(*, invite: Invite, starting: date | None = None) -> SlotPage:
+    """The page of free times holding `starting` (the first page when it is
+    None, before the first free day, or after the last one). Two queries,
+    however many slots or pages."""
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    from .selectors import LONDON
+
+    slots = bookable_slots(invite=invite)
+    day_counts = [
+        (row["day"], row["n"])
+        for row in slots.order_by()
+        .annotate(day=TruncDate("start", tzinfo=LONDON))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by("day")
+    ]
+    ranges = page_ranges(day_counts)
+    if not ranges:
+        return SlotPage(slots=[], days=None, earlier=None, later=None)
+    index = 0
+    if starting is not None:
+        index = next(
+            (i for i, page in enumerate(ranges) if page.first <= starting <= page.last),
+            next((i for i, page in enumerate(ranges) if page.first > starting), 0)
+            if ranges[0].first <= starting <= ranges[-1].last
+            else 0,
+        )
+    page = ranges[index]
+    start = datetime.combine(page.first, time.min, tzinfo=LONDON)
+    end = datetime.combine(page.last + timedelta(days=1), time.min, tzinfo=LONDON)
+    return SlotPage(
+        slots=list(slots.filter(start__gte=start, start__lt=end)),
+        days=page,
+        earlier=ranges[index - 1] if index > 0 else None,
+        later=ranges[index + 1] if index + 1 < len(ranges) else None,
+    )
 
 
 def selfbook_book(*, invite: Invite, slot: Slot) -> Booking:

@@ -177,6 +177,13 @@ def start(request: HttpRequest, token: str) -> HttpResponse:
     return _slots_page(request, invite, SlotChoiceForm(invite=invite))
 
 
+def _page_start(request: HttpRequest) -> date | None:
+    """Which range of days to show: `from` in the query, or in the form the page
+    posted (so an error shows the same days again)."""
+    source = request.POST if request.method == "POST" else request.GET
+    return selfbook.parse_page_start(source.get("from"))
+
+
 def _slots_page(
     request: HttpRequest,
     invite: Invite,
@@ -186,7 +193,11 @@ def _slots_page(
     alternatives: list[Slot] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    slots = list(selfbook.bookable_slots(invite=invite)[:300])
+    starting = _page_start(request)
+    if alternatives:
+        # Show the days the nearest free times are on.
+        starting = timezone.localtime(alternatives[0].start).date()
+    page = selfbook.slot_page(invite=invite, starting=starting)
     return render(
         request,
         "selfbook/slots.html",
@@ -194,7 +205,8 @@ def _slots_page(
             invite,
             form=form,
             booking=booking,
-            slot_days=_days(slots),
+            page=page,
+            slot_days=_days(page.slots),
             alternatives=alternatives or [],
             alternative_ids={s.pk for s in alternatives or []},
         ),

@@ -321,3 +321,140 @@ def test_fifty_patients_racing_through_the_page_get_one_booking(
 def test_hash_token_is_sha256():
     assert hash_token("abc") == hashlib.sha256(b"abc").hexdigest()
     assert settings.SELFBOOK_DOB_MAX_FAILURES == 5
+
+
+# --- paging through the free times ---------------------------------------------------
+
+
+def test_page_ranges_keep_days_whole_and_cap_days_and_times():
+    from datetime import date
+
+    from booking.selfbook import PAGE_MAX_DAYS, PAGE_MAX_SLOTS, DayRange, page_ranges
+
+    first = date(2026, 12, 1)
+    days = [(first + timedelta(days=i), 10) for i in range(10)]
+    assert page_ranges(days) == [
+        DayRange(first, first + timedelta(days=PAGE_MAX_DAYS - 1)),
+        DayRange(first + timedelta(days=PAGE_MAX_DAYS), first + timedelta(days=9)),
+    ]
+    # A day bigger than a page is a page of its own, never split.
+    big = [
+        (first, 50),
+        (first + timedelta(days=1), PAGE_MAX_SLOTS + 20),
+        (first + timedelta(days=2), 5),
+    ]
+    assert page_ranges(big) == [
+        DayRange(first, first),
+        DayRange(first + timedelta(days=1), first + timedelta(days=1)),
+        DayRange(first + timedelta(days=2), first + timedelta(days=2)),
+    ]
+    assert page_ranges([]) == []
+
+
+@pytest.fixture
+def many_days(invited, emis_world, practice_a):
+    """40 free practice times on each of days 1 to 12 of the campaign."""
+    from datetime import datetime, time
+
+    from booking.models import Slot
+    from booking.selectors import LONDON
+
+    connection = emis_world.connections["A10001"]
+    today = timezone.localdate()
+    Slot.objects.bulk_create(
+        [
+            Slot(
+                connection=connection,
+                viewer=practice_a,
+                emis_slot_id=f"P{day}-{i}",
+                start=datetime.combine(today + timedelta(days=day), time(8, 0), tzinfo=LONDON)
+                + timedelta(minutes=10 * i),
+                end=datetime.combine(today + timedelta(days=day), time(8, 10), tzinfo=LONDON)
+                + timedelta(minutes=10 * i),
+                site_name="Alpha Surgery",
+                refreshed_at=timezone.now(),
+            )
+            for day in range(1, 13)
+            for i in range(40)
+        ]
+    )
+    return invited
+
+
+def _range(page):
+    """The "Showing free times from ... to ..." line of a slot page."""
+    start = page.index('data-testid="slot-range"')
+    return page[start : page.index("</p>", start)]
+
+
+def _first_page(client, token, query=""):
+    response = client.get(f"/book/{token}/{query}")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_long_lists_are_paged_by_whole_days(many_days):
+    from booking.selfbook import PAGE_MAX_SLOTS
+
+    invite, token, patient = many_days
+    client = verified_client(token, patient)
+    page = _first_page(client, token)
+    today = timezone.localdate()
+    shown = page.count('data-testid="slot-option"')
+    assert 0 < shown <= PAGE_MAX_SLOTS + 3  # the world's 5 sandbox slots fall on days 2-3
+    assert 'data-testid="later-times"' in page and 'data-testid="earlier-times"' not in page
+    day_one = today + timedelta(days=1)
+    assert f"<strong>{day_one:%A} {day_one.day} {day_one:%B}</strong>" in _range(page)
+    later_from = (today + timedelta(days=8)).isoformat()  # 7 days of 40 = 280 on page one
+    assert f'?from={later_from}"' in page
+
+    second = _first_page(client, token, f"?from={later_from}")
+    assert second.count('data-testid="slot-option"') == 5 * 40
+    assert 'data-testid="earlier-times"' in second and 'data-testid="later-times"' not in second
+    assert f'?from={(today + timedelta(days=1)).isoformat()}"' in second
+    # The form keeps the range, so a mistake shows the same days again.
+    assert f'name="from" value="{later_from}"' in second
+    error = client.post(f"/book/{token}/book/", {"from": later_from})
+    assert error.status_code == 400
+    assert error.content.decode().count('data-testid="slot-option"') == 5 * 40
+
+    # Every time on a later page can be booked from it.
+    from booking.models import Slot
+
+    later_slot = Slot.objects.filter(emis_slot_id="P10-0").get()
+    assert f'value="{later_slot.pk}"' in second
+
+
+@pytest.mark.parametrize(
+    "value", ["garbage", "2026-02-30", "1999-01-01", "2099-12-31", "2026-11-25T00:00", ""]
+)
+def test_a_bad_or_out_of_range_from_shows_the_first_page(many_days, value):
+    _, token, patient = many_days
+    client = verified_client(token, patient)
+    first = _first_page(client, token)
+    again = _first_page(client, token, f"?from={value}")
+    assert _range(again) == _range(first)
+    assert again.count('data-testid="slot-option"') == first.count('data-testid="slot-option"')
+
+
+def test_pages_cost_the_same_queries(many_days):
+    from django.test.utils import CaptureQueriesContext
+
+    _, token, patient = many_days
+    client = verified_client(token, patient)
+    later_from = (timezone.localdate() + timedelta(days=8)).isoformat()
+    with CaptureQueriesContext(db_connection) as first:
+        client.get(f"/book/{token}/")
+    with CaptureQueriesContext(db_connection) as second:
+        client.get(f"/book/{token}/?from={later_from}")
+    assert len(first.captured_queries) == len(second.captured_queries)
+
+
+def test_change_page_pages_too_and_links_to_itself(many_days):
+    invite, token, patient = many_days
+    client = verified_client(token, patient)
+    # A time the sandbox EMIS really has (the extra days exist only in the mirror).
+    slot = slots_for_campaign(campaign=invite.campaign).exclude(emis_slot_id__startswith="P")[0]
+    assert client.post(f"/book/{token}/book/", {"slot": slot.pk}).status_code == 302
+    page = client.get(f"/book/{token}/change/").content.decode()
+    assert f'href="/book/{token}/change/?from=' in page

@@ -121,3 +121,64 @@ def test_patient_books_changes_and_cancels_from_the_link(
     finally:
         context.close()
     assert sorted(Booking.objects.values_list("status", flat=True)) == ["cancelled", "cancelled"]
+
+
+def test_patient_pages_to_later_times_on_a_phone(
+    live_server, browser, pcn_a, practice_a, practice_a2, practice_admin
+):
+    world = EmisWorld(base_url=live_server.url).add_pcn(pcn_a, [practice_a, practice_a2])
+    world.add_practice(practice_a)
+    # 12 practice times a day for 10 days: more than one page of 7 days.
+    world.slots(
+        "A10001",
+        [at(day, 9) + timedelta(minutes=20 * i) for day in range(1, 11) for i in range(12)],
+    )
+    campaign = services.campaign_create(
+        user=practice_admin,
+        practice=practice_a,
+        name="Health checks",
+        appointment_type="NHS Health Check",
+        start_date=timezone.localdate(),
+        end_date=timezone.localdate() + timedelta(days=13),
+        status="active",
+    )
+    patient = PatientFactory(practice=practice_a)
+    services.campaign_add_patients(user=practice_admin, campaign=campaign, patients=[patient])
+    services.campaign_refresh_slots(campaign=campaign)
+    invite = Invite.objects.create(
+        campaign=campaign,
+        patient=patient,
+        channel="sms",
+        expires_at=timezone.now() + timedelta(days=7),
+        **new_token_fields(),
+    )
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/book/{token_for_salt(invite.token_salt)}/")
+        dob = patient.date_of_birth
+        page.get_by_label("Day").fill(str(dob.day))
+        page.get_by_label("Month").fill(str(dob.month))
+        page.get_by_label("Year").fill(str(dob.year))
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_test_id("slot-option")).to_have_count(7 * 12)
+        expect(page.get_by_test_id("earlier-times")).to_have_count(0)
+        expect_accessible(page)
+        page.get_by_test_id("later-times").click()
+        expect(page.get_by_test_id("slot-option")).to_have_count(3 * 12)
+        expect(page.get_by_test_id("later-times")).to_have_count(0)
+        expect(page.get_by_test_id("slot-range")).to_contain_text("Showing free times from")
+        expect_accessible(page)
+        shots = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "selfbook-later-times-phone.png"))
+        page.get_by_test_id("slot-pages").scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "selfbook-later-times-pager-phone.png"))
+        # Book one of the later times.
+        page.get_by_test_id("slot-option").first.locator("label").click()
+        page.get_by_test_id("book-button").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Appointment booked")
+        assert Booking.objects.filter(status="booked").count() == 1
+        expect(page.get_by_test_id("slot-pages")).to_have_count(0)  # no pager once booked
+    finally:
+        context.close()
