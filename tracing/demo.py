@@ -7,6 +7,9 @@ sandbox and bookings exist):
 * a few bookings made directly in Hillside's sandbox EMIS, found by one poll, and
   tasks in every state (open, claimed, traced, cannot trace, not needed,
   cancelled);
+* two weeks of past, already traced appointments at Hillside (history only:
+  their appointments are over, so no poll touches them), so the dashboard's
+  chart, traced-before-appointment rate and median time to trace have data;
 * the beat poller entry left enabled, so `simulate_emis_bookings --pcn U00002`
   shows new tasks within one poll interval (TRACING_POLL_INTERVAL_SECONDS).
 
@@ -14,8 +17,9 @@ EMIS is reached in-process (no web server runs while seeding). Idempotent."""
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, datetime, time, timedelta
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -53,6 +57,11 @@ POLICIES: dict[str, dict[str, object]] = {
 }
 LIVE_PCN = "U00002"
 DEMO_BOOKINGS = 8
+HISTORY_DAYS = 14
+HISTORY_PREFIX = "HIST-"  # never an EMIS appointment id (the sandbox's are numbers)
+LONDON = ZoneInfo("Europe/London")
+FAMILY_NAMES = ["Patel", "Hughes", "Okafor", "Morgan", "Byrne", "Ahmed", "Evans", "Novak"]
+GIVEN_NAMES = ["Sam", "Priya", "Tom", "Grace", "Aled", "Maryam", "Chloe", "Jonas"]
 
 
 def _policies(stdout: TextIO) -> None:
@@ -138,6 +147,87 @@ def _tasks_in_every_state(pcn: Organisation, stdout: TextIO) -> None:
     )
 
 
+def _history(pcn: Organisation, stdout: TextIO) -> None:
+    """Past appointments traced over the last two weeks (one in eight traced
+    only after the appointment), with their audit entries."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from hippo_pcn.audit.services import AuditRow, audit_bulk_append
+
+    connection = EmisConnection.objects.filter(
+        organisation=pcn, system=EmisSystem.EMIS_COMMUNITY
+    ).first()
+    tracer = get_user_model().objects.filter(username=f"{pcn.ods_code.lower()}.tracer").first()
+    if connection is None or tracer is None:
+        return
+    if TracingTask.objects.filter(
+        connection=connection, emis_appointment_id__startswith=HISTORY_PREFIX
+    ).exists():
+        return
+    practices = list(Organisation.objects.filter(pcn=pcn).order_by("ods_code"))
+    today = timezone.localdate()
+    tasks: list[TracingTask] = []
+    found_at: dict[str, datetime] = {}
+    n = 0
+    for days_ago in range(HISTORY_DAYS + 2, 2, -1):
+        day: date = today - timedelta(days=days_ago)
+        if day.weekday() >= 5:
+            continue
+        for i in range(3 + (days_ago * 7) % 5):
+            n += 1
+            found = datetime.combine(day, time(9, 0), tzinfo=LONDON) + timedelta(minutes=47 * i)
+            start = datetime.combine(day + timedelta(days=2), time(10, 0), tzinfo=LONDON)
+            start += timedelta(minutes=20 * i)
+            late = n % 8 == 0
+            done = start + timedelta(hours=2) if late else found + timedelta(hours=2 + n % 20)
+            practice = practices[n % len(practices)] if practices else None
+            found_at[f"{HISTORY_PREFIX}{n}"] = found
+            tasks.append(
+                TracingTask(
+                    connection=connection,
+                    emis_appointment_id=f"{HISTORY_PREFIX}{n}",
+                    pcn=pcn,
+                    patient_nhs_number="",
+                    patient_family_name=FAMILY_NAMES[n % len(FAMILY_NAMES)],
+                    patient_given_name=GIVEN_NAMES[(n * 3) % len(GIVEN_NAMES)],
+                    registered_practice_ods=practice.ods_code if practice else "",
+                    registered_practice_name=practice.name if practice else "",
+                    registered_practice=practice,
+                    appointment_start=start,
+                    appointment_end=start + timedelta(minutes=10),
+                    site_name="Hillside Hub",
+                    source="booked_via_app" if n % 3 else "found_by_poll",
+                    owner=pcn,
+                    due_at=min(start, found + timedelta(days=1)),
+                    status=TaskStatus.TRACED,
+                    done_by=tracer,
+                    done_at=done,
+                )
+            )
+    made = TracingTask.objects.bulk_create(tasks)
+    # created_at is stamped on insert; history needs the time each task was found.
+    for task in made:
+        task.created_at = found_at[task.emis_appointment_id]
+    TracingTask.objects.bulk_update(made, ["created_at"])
+    task_type = ContentType.objects.get_for_model(TracingTask)
+    audit_bulk_append(
+        [
+            AuditRow(
+                actor_label=tracer.get_username(),
+                actor_id=tracer.pk,
+                action="tracing_task.traced",
+                content_type_id=task_type.pk,
+                object_id=str(task.pk),
+                object_repr=str(task),
+                organisation_id=pcn.pk,
+                details={"demo_history": True, "done_at": task.done_at},
+            )
+            for task in made
+        ]
+    )
+    stdout.write(f"  {len(made)} past traced appointments at {pcn.name} for the dashboard")
+
+
 def seed_demo(*, stdout: TextIO) -> None:
     _policies(stdout)
     previous = settings.EMIS_HTTP_TRANSPORT_FACTORY
@@ -146,6 +236,7 @@ def seed_demo(*, stdout: TextIO) -> None:
         pcn = Organisation.objects.filter(ods_code=LIVE_PCN).first()
         if pcn is not None:
             _tasks_in_every_state(pcn, stdout)
+            _history(pcn, stdout)
     finally:
         settings.EMIS_HTTP_TRANSPORT_FACTORY = previous
     _enable_beat_poller()

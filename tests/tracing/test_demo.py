@@ -20,3 +20,25 @@ def test_seed_demo_adds_policies_and_tasks_in_every_state(db, settings):
     count = TracingTask.objects.count()
     call_command("seed_demo")
     assert TracingTask.objects.count() == count
+
+
+def test_seed_demo_gives_the_dashboard_two_weeks_of_history(db, settings):
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from hippo_pcn.audit.models import AuditEntry
+    from tracing.selectors import tracing_dashboard
+
+    call_command("seed_demo")
+    history = TracingTask.objects.filter(emis_appointment_id__startswith="HIST-")
+    assert history.exists()
+    assert all(t.status == TaskStatus.TRACED for t in history)
+    assert all(t.appointment_start < timezone.now() for t in history)  # past: never polled
+    assert all(t.created_at < t.done_at for t in history)
+    assert AuditEntry.objects.filter(
+        action="tracing_task.traced", details__demo_history=True
+    ).count() == history.count()
+    tracer = get_user_model().objects.get(username="u00002.tracer")
+    (panel,) = tracing_dashboard(user=tracer)
+    assert 50 < panel.before_appointment_rate < 100  # some were traced late
+    assert panel.median_hours_to_trace > 0
