@@ -37,6 +37,7 @@ from hippo_pcn.audit.services import (
 )
 from hippo_pcn.db import values_rows
 from hippo_pcn.organisations.models import Organisation
+from hippo_pcn.prefetch import prefetched
 
 from .models import (
     ACTIVE_STATUSES,
@@ -608,9 +609,13 @@ def poll_connection(*, connection: EmisConnection) -> PollRun:
     try:
         client = emis_client(connection=connection, purpose="poller")
         try:
-            for page in client.list_appointments(
+            pages = client.list_appointments(
                 updated_since, page_size=settings.TRACING_POLL_PAGE_SIZE
-            ):
+            )
+            if settings.TRACING_POLL_PREFETCH:
+                # Fetch the next page from EMIS while this one is stored.
+                pages = prefetched(pages, name=f"poll-prefetch-{connection.pk}")
+            for page in pages:
                 with transaction.atomic():
                     _relax_commit_durability()
                     result = tracing_tasks_upsert_page(

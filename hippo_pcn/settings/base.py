@@ -275,6 +275,8 @@ from celery.schedules import crontab  # noqa: E402
 # it with TRACING_POLL_INTERVAL_SECONDS=30). Messages expire before the next fan-out.
 TRACING_POLL_INTERVAL_SECONDS = env.int("TRACING_POLL_INTERVAL_SECONDS", default=300)
 TRACING_POLL_PAGE_SIZE = env.int("TRACING_POLL_PAGE_SIZE", default=500)
+# Fetch the next page from EMIS while the current one is stored (hippo_pcn/prefetch.py).
+TRACING_POLL_PREFETCH = env.bool("TRACING_POLL_PREFETCH", default=True)
 # Each poll re-reads this much before the cursor, so a late-committed EMIS change is seen.
 TRACING_POLL_OVERLAP_SECONDS = env.int("TRACING_POLL_OVERLAP_SECONDS", default=120)
 # A connection polled for the first time reads changes this far back.

@@ -52,3 +52,8 @@ SELFBOOK_RATE_LIMIT_PER_TOKEN = 1_000
 
 # Invitations: messages go to booking.notify.outbox (see tests/booking/test_invite*.py).
 NOTIFY_BACKEND = "locmem"
+
+# Tests reach the sandbox EMIS in-process and inside each test's transaction, which
+# a prefetch thread (its own database connection) could not see; the prefetching
+# poll is tested on its own with committed data (tests/tracing/test_prefetch.py).
+TRACING_POLL_PREFETCH = False
