@@ -35,9 +35,10 @@ def test_seed_demo_gives_the_dashboard_two_weeks_of_history(db, settings):
     assert all(t.status == TaskStatus.TRACED for t in history)
     assert all(t.appointment_start < timezone.now() for t in history)  # past: never polled
     assert all(t.created_at < t.done_at for t in history)
-    assert AuditEntry.objects.filter(
-        action="tracing_task.traced", details__demo_history=True
-    ).count() == history.count()
+    assert (
+        AuditEntry.objects.filter(action="tracing_task.traced", details__demo_history=True).count()
+        == history.count()
+    )
     tracer = get_user_model().objects.get(username="u00002.tracer")
     (panel,) = tracing_dashboard(user=tracer)
     assert 50 < panel.before_appointment_rate < 100  # some were traced late
