@@ -32,20 +32,20 @@ GPCONNECT_VERSION = "1.2.7"
 CAPABILITY_DATE = "2026-01-01"
 
 
-@lru_cache(maxsize=65536)
-def _fixed_zone(zone_key: str, quarter_hour: int) -> dt_timezone:
-    """The zone's offset in one UTC quarter hour, as a fixed-offset zone (every
-    real-world offset change falls on a quarter hour)."""
-    offset = datetime.fromtimestamp(quarter_hour * 900, ZoneInfo(zone_key)).utcoffset()
+@lru_cache(maxsize=4096)
+def _fixed_zone(zone_key: str, hour: int) -> dt_timezone:
+    """The zone's offset during one UTC hour, as a fixed-offset zone (offset
+    changes fall on the hour: 01:00 UTC for Europe/London)."""
+    offset = datetime.fromtimestamp(hour * 3600, ZoneInfo(zone_key)).utcoffset()
     return dt_timezone(offset or timedelta(0))
 
 
 def instant(value: datetime) -> str:
     """Slot and appointment times: local time (the sandbox's default zone,
     Europe/London) with its offset, to the second. Rendering a page of hundreds
-    of appointments, the zone's rules are looked up once per quarter hour of
-    time, not per value."""
-    zone = _fixed_zone(str(timezone.get_default_timezone()), int(value.timestamp()) // 900)
+    of appointments, the zone's rules are looked up once per hour of time, not
+    per value (a bounded cache)."""
+    zone = _fixed_zone(str(timezone.get_default_timezone()), int(value.timestamp()) // 3600)
     return value.astimezone(zone).isoformat(timespec="seconds")
 
 

@@ -34,6 +34,31 @@ def axe_violations(page: Page) -> list[dict]:
     ]
 
 
+def invited_patient(practice, user, *, name, appointment_type, days):
+    """An active campaign from today for `days` days at `practice`, its slots
+    mirrored, and one patient invited (the invite and the patient)."""
+    campaign = services.campaign_create(
+        user=user,
+        practice=practice,
+        name=name,
+        appointment_type=appointment_type,
+        start_date=timezone.localdate(),
+        end_date=timezone.localdate() + timedelta(days=days),
+        status="active",
+    )
+    patient = PatientFactory(practice=practice)
+    services.campaign_add_patients(user=user, campaign=campaign, patients=[patient])
+    services.campaign_refresh_slots(campaign=campaign)
+    invite = Invite.objects.create(
+        campaign=campaign,
+        patient=patient,
+        channel="sms",
+        expires_at=timezone.now() + timedelta(days=7),
+        **new_token_fields(),
+    )
+    return invite, patient
+
+
 def expect_accessible(page: Page) -> None:
     violations = axe_violations(page)
     assert violations == [], json.dumps(violations, indent=2)
@@ -51,24 +76,8 @@ def test_patient_books_changes_and_cancels_from_the_link(
     world.add_practice(practice_a)
     world.slots("U10001", [at(2, 10), at(3, 11)])
     world.slots("A10001", [at(2, 9)])
-    campaign = services.campaign_create(
-        user=practice_admin,
-        practice=practice_a,
-        name="Flu",
-        appointment_type="Flu vaccination",
-        start_date=timezone.localdate(),
-        end_date=timezone.localdate() + timedelta(days=7),
-        status="active",
-    )
-    patient = PatientFactory(practice=practice_a)
-    services.campaign_add_patients(user=practice_admin, campaign=campaign, patients=[patient])
-    services.campaign_refresh_slots(campaign=campaign)
-    invite = Invite.objects.create(
-        campaign=campaign,
-        patient=patient,
-        channel="sms",
-        expires_at=timezone.now() + timedelta(days=7),
-        **new_token_fields(),
+    invite, patient = invited_patient(
+        practice_a, practice_admin, name="Flu", appointment_type="Flu vaccination", days=7
     )
     link = f"{live_server.url}/book/{token_for_salt(invite.token_salt)}/"
 
@@ -133,24 +142,12 @@ def test_patient_pages_to_later_times_on_a_phone(
         "A10001",
         [at(day, 9) + timedelta(minutes=20 * i) for day in range(1, 11) for i in range(12)],
     )
-    campaign = services.campaign_create(
-        user=practice_admin,
-        practice=practice_a,
+    invite, patient = invited_patient(
+        practice_a,
+        practice_admin,
         name="Health checks",
         appointment_type="NHS Health Check",
-        start_date=timezone.localdate(),
-        end_date=timezone.localdate() + timedelta(days=13),
-        status="active",
-    )
-    patient = PatientFactory(practice=practice_a)
-    services.campaign_add_patients(user=practice_admin, campaign=campaign, patients=[patient])
-    services.campaign_refresh_slots(campaign=campaign)
-    invite = Invite.objects.create(
-        campaign=campaign,
-        patient=patient,
-        channel="sms",
-        expires_at=timezone.now() + timedelta(days=7),
-        **new_token_fields(),
+        days=13,
     )
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
