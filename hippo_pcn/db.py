@@ -35,5 +35,6 @@ def values_rows(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
             loader = psycopg.adapters.get_loader(oid, Format.BINARY)
             if loader is not None:
                 cursor.adapters.register_loader(name, loader)
-        cursor.execute(sql, params, binary=True)
+        # prepare=False: no server-side prepared statements (safe behind PgBouncer).
+        cursor.execute(sql, params, binary=True, prepare=False)
         return cursor.fetchall()

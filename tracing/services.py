@@ -308,7 +308,7 @@ def _insert_tasks_postgresql(
     # caller's transaction): the arrays travel in binary, not quoted into SQL text
     # as Django's client-side binding would.
     with psycopg.Cursor(db_connection.connection) as cursor:
-        cursor.execute(sql.replace("%s", "%b"), params)
+        cursor.execute(sql.replace("%s", "%b"), params, prepare=False)
         return [InsertedTask(*found) for found in cursor.fetchall()]
 
 
