@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection as db_connection
@@ -256,23 +255,23 @@ class InsertedTask:
     due_at: datetime
 
 
-def _row_value(fields: dict[str, Any], name: str) -> Any:
-    value = fields[name]
-    return value.pk if isinstance(value, Organisation) else value
-
-
 def _concrete(meta: Any, name: str) -> Field[Any, Any]:
     found = meta.get_field(name)
     assert isinstance(found, Field)
     return found
 
 
+_STAGING_TABLE = "tracing_task_staging"
+
+
 def _insert_tasks_postgresql(
     *, connection: EmisConnection, rows: list[dict[str, Any]], source: str, now: datetime
 ) -> list[InsertedTask]:
-    """One statement for the whole page: the rows travel as one array per column
-    and ON CONFLICT leaves an appointment that another poll (or a booking) has
-    just stored alone. Returns the rows this statement inserted."""
+    """The page's new tasks go through a session-private staging table: COPY
+    (psycopg writes its rows in C) and then one INSERT ... SELECT, where ON
+    CONFLICT leaves an appointment that another poll (or a booking) has just
+    stored alone. The staging table empties itself at commit. Returns the rows
+    this insert stored."""
     meta = TracingTask._meta
     varying = [_concrete(meta, name) for name in _TASK_ROW_FIELDS]
     constants = {
@@ -287,29 +286,52 @@ def _insert_tasks_postgresql(
         "updated_at": now,
     }
     constant_fields = [_concrete(meta, name) for name in constants]
+    staging_columns = ", ".join(f"c{i} {f.db_type(db_connection)}" for i, f in enumerate(varying))
     columns = ", ".join(f'"{f.column}"' for f in [*constant_fields, *varying])
-    select = ", ".join(["%s"] * len(constant_fields) + [f"u.c{i}" for i in range(len(varying))])
-    arrays = ", ".join(f"%s::{f.db_type(db_connection)}[]" for f in varying)
-    aliases = ", ".join(f"c{i}" for i in range(len(varying)))
+    select = ", ".join(["%s"] * len(constant_fields) + [f"c{i}" for i in range(len(varying))])
     unique = ", ".join(
         f'"{_concrete(meta, name).column}"' for name in ("connection", "emis_appointment_id")
     )
-    # Identifiers come from the model's own metadata; every value is a parameter.
-    sql = (
+    # Identifiers come from the model's own metadata; every value is a parameter
+    # or travels by COPY.
+    insert = (
         f'INSERT INTO "{meta.db_table}" ({columns}) '  # noqa: S608
-        f"SELECT {select} FROM unnest({arrays}) AS u({aliases}) "
+        f"SELECT {select} FROM {_STAGING_TABLE} "
         f"ON CONFLICT ({unique}) DO NOTHING "
-        'RETURNING "id", "emis_appointment_id", "owner_id", "due_at"'
+        'RETURNING "id", "emis_appointment_id"'
     )
-    params: list[Any] = list(constants.values())
-    params += [[_row_value(row, f.name) for row in rows] for f in varying]
-    db_connection.ensure_connection()
-    # A server-side-binding cursor on Django's own connection (so inside the
-    # caller's transaction): the arrays travel in binary, not quoted into SQL text
-    # as Django's client-side binding would.
-    with psycopg.Cursor(db_connection.connection) as cursor:
-        cursor.execute(sql.replace("%s", "%b"), params, prepare=False)
-        return [InsertedTask(*found) for found in cursor.fetchall()]
+    getters = [(f.name, f.is_relation) for f in varying]
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} ({staging_columns}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        cursor.execute(f"TRUNCATE {_STAGING_TABLE}")  # rows of an earlier call this transaction
+        with cursor.cursor.copy(f"COPY {_STAGING_TABLE} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        (row[name].pk if row[name] is not None else None)
+                        if is_relation
+                        else row[name]
+                        for name, is_relation in getters
+                    ]
+                )
+        params: list[Any] = list(constants.values())
+        cursor.execute(insert, params)
+        stored = cursor.fetchall()
+    # Owner and due time as written (reading them back would cost a date-time parse
+    # each through Django's cursor).
+    by_id = {row["emis_appointment_id"]: row for row in rows}
+    return [
+        InsertedTask(
+            pk,
+            appointment_id,
+            by_id[appointment_id]["owner"].pk,
+            by_id[appointment_id]["due_at"],
+        )
+        for pk, appointment_id in stored
+    ]
 
 
 def _insert_tasks_portable(
