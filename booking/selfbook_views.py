@@ -193,11 +193,12 @@ def _slots_page(
     alternatives: list[Slot] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    starting = _page_start(request)
-    if alternatives:
-        # Show the days the nearest free times are on.
-        starting = timezone.localtime(alternatives[0].start).date()
-    page = selfbook.slot_page(invite=invite, starting=starting)
+    page = selfbook.slot_page(
+        invite=invite,
+        starting=_page_start(request),
+        # After "just taken": the days the nearest free times are on.
+        keep_in_view=[timezone.localtime(s.start).date() for s in alternatives or []],
+    )
     return render(
         request,
         "selfbook/slots.html",

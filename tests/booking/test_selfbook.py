@@ -326,29 +326,75 @@ def test_hash_token_is_sha256():
 # --- paging through the free times ---------------------------------------------------
 
 
-def test_page_ranges_keep_days_whole_and_cap_days_and_times():
+def test_day_pages_keep_days_whole_and_cap_days_and_times():
     from datetime import date
 
-    from booking.selfbook import PAGE_MAX_DAYS, PAGE_MAX_SLOTS, DayRange, page_ranges
+    from booking.selfbook import PAGE_MAX_DAYS, PAGE_MAX_SLOTS, DayPages, DayRange, day_pages
 
     first = date(2026, 12, 1)
-    days = [(first + timedelta(days=i), 10) for i in range(10)]
-    assert page_ranges(days) == [
-        DayRange(first, first + timedelta(days=PAGE_MAX_DAYS - 1)),
-        DayRange(first + timedelta(days=PAGE_MAX_DAYS), first + timedelta(days=9)),
-    ]
+
+    def day(n):
+        return first + timedelta(days=n)
+
+    ten = [(day(i), 10) for i in range(10)]
+    assert day_pages(ten) == DayPages(
+        DayRange(first, day(PAGE_MAX_DAYS - 1)), later=DayRange(day(PAGE_MAX_DAYS), day(9))
+    )
+    assert day_pages(ten, starting=day(PAGE_MAX_DAYS)) == DayPages(
+        DayRange(day(PAGE_MAX_DAYS), day(9)), earlier=DayRange(first, day(PAGE_MAX_DAYS - 1))
+    )
     # A day bigger than a page is a page of its own, never split.
-    big = [
-        (first, 50),
-        (first + timedelta(days=1), PAGE_MAX_SLOTS + 20),
-        (first + timedelta(days=2), 5),
-    ]
-    assert page_ranges(big) == [
-        DayRange(first, first),
-        DayRange(first + timedelta(days=1), first + timedelta(days=1)),
-        DayRange(first + timedelta(days=2), first + timedelta(days=2)),
-    ]
-    assert page_ranges([]) == []
+    big = [(first, 50), (day(1), PAGE_MAX_SLOTS + 20), (day(2), 5)]
+    assert day_pages(big) == DayPages(DayRange(first, first), later=DayRange(day(1), day(1)))
+    assert day_pages(big, starting=day(1)) == DayPages(
+        DayRange(day(1), day(1)), earlier=DayRange(first, first), later=DayRange(day(2), day(2))
+    )
+    assert day_pages([]) == DayPages(None)
+
+
+def test_day_pages_begin_at_the_first_free_day_on_or_after_from():
+    from datetime import date
+
+    from booking.selfbook import DayPages, DayRange, day_pages
+
+    first = date(2026, 12, 1)
+
+    def day(n):
+        return first + timedelta(days=n)
+
+    # Free times on days 0-3 and 10-20: day 5 has none, so its page begins on day 10.
+    counts = [(day(i), 4) for i in [*range(4), *range(10, 21)]]
+    assert day_pages(counts, starting=day(5)) == DayPages(
+        DayRange(day(10), day(16)),
+        earlier=DayRange(first, day(12)),  # what its link shows: from day 0, 7 free days
+        later=DayRange(day(17), day(20)),
+    )
+    # Before the first free day, after the last, or none: the first page.
+    for starting in (None, day(-30), day(21), day(400)):
+        assert day_pages(counts, starting=starting).days == DayRange(first, day(12))
+    # "Later" opens the days after the page it was on even when a day before has
+    # gone since (today's last time passed): the first page was days 0 to 12 and
+    # its link says day 13; the first page is now days 1 to 13, but the link still
+    # moves on.
+    assert day_pages(counts, starting=first).later == DayRange(day(13), day(19))
+    assert day_pages(counts[1:], starting=day(13)).days == DayRange(day(13), day(19))
+
+
+def test_day_pages_move_to_show_every_time_they_must():
+    from datetime import date
+
+    from booking.selfbook import DayRange, day_pages
+
+    first = date(2026, 12, 1)
+    counts = [(first + timedelta(days=i), 4) for i in range(20)]
+    on_page = first + timedelta(days=3)
+    assert day_pages(counts, keep_in_view=[on_page]).days == DayRange(
+        first, first + timedelta(days=6)
+    )
+    later = [first + timedelta(days=6), first + timedelta(days=8)]
+    assert day_pages(counts, keep_in_view=later).days == DayRange(
+        later[0], later[0] + timedelta(days=6)
+    )
 
 
 @pytest.fixture
@@ -458,3 +504,113 @@ def test_change_page_pages_too_and_links_to_itself(many_days):
     assert client.post(f"/book/{token}/book/", {"slot": slot.pk}).status_code == 302
     page = client.get(f"/book/{token}/change/").content.decode()
     assert f'href="/book/{token}/change/?from=' in page
+
+
+def _link(page, testid):
+    """The href of the pager link `testid` on a slot page, or None."""
+    import re
+
+    found = re.search(rf'href="([^"]+)"[^>]*data-testid="{testid}"', page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def _shown(page):
+    """The slot ids on a page, each with the day heading it is under."""
+    import re
+
+    shown = []
+    for chunk in page.split('class="nhsuk-heading-s hippo-slot-day">')[1:]:
+        day = chunk[: chunk.index("<")]
+        shown += [
+            (day, int(pk)) for pk in re.findall(r'name="slot" type="radio" value="(\d+)"', chunk)
+        ]
+    return shown
+
+
+def test_later_links_reach_every_free_time_once_and_earlier_links_come_back(many_days):
+    invite, token, patient = many_days
+    client = verified_client(token, patient)
+    pages = [_first_page(client, token)]
+    while (later := _link(pages[-1], "later-times")) is not None:
+        assert len(pages) < 10, "the later links go round in circles"
+        pages.append(_first_page(client, token, later[later.index("?") :]))
+    assert len(pages) == 2
+    shown = [_shown(page) for page in pages]
+    ids = [pk for page in shown for _, pk in page]
+    assert sorted(ids) == sorted(
+        slots_for_campaign(campaign=invite.campaign).values_list("pk", flat=True)
+    )
+    # Whole days: no day heading on two pages.
+    days = [{day for day, _ in page} for page in shown]
+    assert not days[0] & days[1]
+    assert _link(pages[0], "earlier-times") is None
+    assert _link(pages[-1], "later-times") is None
+    assert 'data-testid="slot-pages"' in pages[-1]
+    back = _first_page(client, token, _link(pages[-1], "earlier-times").split("/")[-1])
+    assert _shown(back) == shown[0]
+
+
+def test_a_later_link_still_moves_on_after_the_days_before_it_change(many_days):
+    """The first page was days 1 to 7; by the time its "Later times" link is
+    followed day 1 has gone (its last time passed): the link still shows the days
+    after day 7, not the new first page again."""
+    from booking.models import Slot
+
+    _, token, patient = many_days
+    client = verified_client(token, patient)
+    later = _link(_first_page(client, token), "later-times")
+    day_8 = timezone.localdate() + timedelta(days=8)
+    assert later.endswith(f"?from={day_8.isoformat()}")
+    Slot.objects.filter(emis_slot_id__startswith="P1-").delete()
+    page = _first_page(client, token, later[later.index("?") :])
+    assert f"<strong>{day_8:%A} {day_8.day} {day_8:%B}</strong>" in _range(page)
+    assert page.count('data-testid="slot-option"') == 5 * 40
+
+
+def test_a_past_or_out_of_campaign_from_shows_the_first_page(many_days):
+    invite, token, patient = many_days
+    client = verified_client(token, patient)
+    first = _first_page(client, token)
+    today = timezone.localdate()
+    end = invite.campaign.end_date
+    for value in (today - timedelta(days=1), today, end, end + timedelta(days=1)):
+        again = _first_page(client, token, f"?from={value.isoformat()}")
+        assert _shown(again) == _shown(first), value
+    # Nothing else in the query matters, and a repeated `from` is one value.
+    again = _first_page(client, token, "?from=x&from=y&page=3")
+    assert _shown(again) == _shown(first)
+
+
+def test_just_taken_on_a_later_page_shows_the_nearest_times_there(many_days, emis_world):
+    from booking.models import Slot
+
+    _, token, patient = many_days
+    client = verified_client(token, patient)
+    day_8 = (timezone.localdate() + timedelta(days=8)).isoformat()
+    # A time on the second page that somebody booked in EMIS a moment ago.
+    gone = Slot.objects.get(emis_slot_id="P10-5")
+    [in_emis] = emis_world.slots("A10001", [gone.start])
+    sandbox.Slot.objects.filter(pk=in_emis.pk).update(status="busy")
+    Slot.objects.filter(pk=gone.pk).update(emis_slot_id=str(in_emis.pk))
+    response = client.post(f"/book/{token}/book/", {"slot": gone.pk, "from": day_8})
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "Sorry, that time was just taken" in page
+    assert page.count("hippo-slot--suggested") == 3
+    assert f'name="from" value="{day_8}"' in page  # the same days as before
+    assert _link(page, "earlier-times") is not None
+    assert f'value="{gone.pk}"' not in page
+
+
+def test_page_queries_do_not_grow_with_pages_or_times(many_days, django_assert_max_num_queries):
+    from django.test.utils import CaptureQueriesContext
+
+    _, token, patient = many_days
+    client = verified_client(token, patient)
+    today = timezone.localdate()
+    with CaptureQueriesContext(db_connection) as one_day:  # day 12 alone: 40 times
+        client.get(f"/book/{token}/?from={(today + timedelta(days=12)).isoformat()}")
+    # The first page (285 times over 7 days), the second (200), and a bad `from`.
+    for query in ("", f"?from={(today + timedelta(days=8)).isoformat()}", "?from=garbage"):
+        with django_assert_max_num_queries(len(one_day.captured_queries)):
+            assert client.get(f"/book/{token}/{query}").status_code == 200

@@ -137,18 +137,19 @@ def test_patient_pages_to_later_times_on_a_phone(
 ):
     world = EmisWorld(base_url=live_server.url).add_pcn(pcn_a, [practice_a, practice_a2])
     world.add_practice(practice_a)
-    # 12 practice times a day for 10 days: more than one page of 7 days.
+    # 12 practice times a day for 15 days: pages of 7, 7 and 1 days.
     world.slots(
         "A10001",
-        [at(day, 9) + timedelta(minutes=20 * i) for day in range(1, 11) for i in range(12)],
+        [at(day, 9) + timedelta(minutes=20 * i) for day in range(1, 16) for i in range(12)],
     )
     invite, patient = invited_patient(
         practice_a,
         practice_admin,
         name="Health checks",
         appointment_type="NHS Health Check",
-        days=13,
+        days=16,
     )
+    options = "[data-testid=slot-option]"
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     try:
@@ -158,21 +159,38 @@ def test_patient_pages_to_later_times_on_a_phone(
         page.get_by_label("Month").fill(str(dob.month))
         page.get_by_label("Year").fill(str(dob.year))
         page.get_by_role("button", name="Continue").click()
-        expect(page.get_by_test_id("slot-option")).to_have_count(7 * 12)
+        expect(page.locator(options)).to_have_count(7 * 12)
         expect(page.get_by_test_id("earlier-times")).to_have_count(0)
         expect_accessible(page)
+        # A link at the top skips the 84 times to the pager at the bottom.
+        page.get_by_role("link", name="Go to later times").click()
+        expect(page.get_by_test_id("later-times")).to_be_in_viewport()
+        first_time = page.locator(f"{options} input").first.get_attribute("value")
         page.get_by_test_id("later-times").click()
-        expect(page.get_by_test_id("slot-option")).to_have_count(3 * 12)
-        expect(page.get_by_test_id("later-times")).to_have_count(0)
+
+        # The middle page: both links, each named by its days.
+        expect(page.locator(options)).to_have_count(7 * 12)
         expect(page.get_by_test_id("slot-range")).to_contain_text("Showing free times from")
+        expect(page.get_by_role("link", name="Go to earlier or later times")).to_be_visible()
+        expect(page.get_by_test_id("earlier-times")).to_contain_text(" to ")
+        expect(page.get_by_test_id("later-times")).to_contain_text("Later times")
         expect_accessible(page)
         shots = Path(__file__).resolve().parents[2] / "var" / "screenshots"
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / "selfbook-later-times-phone.png"))
         page.get_by_test_id("slot-pages").scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "selfbook-later-times-pager-phone.png"))
+
+        page.get_by_test_id("later-times").click()
+        expect(page.locator(options)).to_have_count(12)
+        expect(page.get_by_test_id("later-times")).to_have_count(0)
+        page.get_by_test_id("earlier-times").click()
+        expect(page.locator(options)).to_have_count(7 * 12)
+        page.get_by_test_id("earlier-times").click()
+        expect(page.locator(f"{options} input").first).to_have_attribute("value", first_time)
+        page.get_by_test_id("later-times").click()
         # Book one of the later times.
-        page.get_by_test_id("slot-option").first.locator("label").click()
+        page.locator(options).first.locator("label").click()
         page.get_by_test_id("book-button").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("Appointment booked")
         assert Booking.objects.filter(status="booked").count() == 1
