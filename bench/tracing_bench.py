@@ -182,7 +182,7 @@ def bench_poll(record: Record) -> None:
         "poll_worker_peak_rss_mb",
         max(w["peak_rss_mb"] for w in runs),
         "≤ 200 MB",
-        f"{volume}: peak RSS (ru_maxrss) of the worker process, which also ran the sandbox "
+        f"{volume}: peak RSS (VmHWM) of the worker process, which also ran the sandbox "
         "EMIS in-process; the largest of the 3 runs",
         "Peak RSS while polling (MB)",
     )
