@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import QuerySet
 from psycopg.pq import Format
@@ -25,7 +26,10 @@ def values_rows(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
     decoded); elsewhere the queryset is simply evaluated."""
     if connection.vendor != "postgresql":
         return [tuple(row) for row in queryset]
-    sql, params = queryset.query.sql_with_params()
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # e.g. an empty __in: Django answers [] without a query
+        return []
     connection.ensure_connection()
     raw = connection.connection
     assert raw is not None

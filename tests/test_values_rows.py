@@ -35,3 +35,7 @@ def test_rows_see_the_current_transaction(db, pcn_a):
     audit_record(actor=system_actor("test"), action="uncommitted", organisation=pcn_a)
     rows = values_rows(AuditEntry.objects.filter(action="uncommitted").values_list("action"))
     assert rows == [("uncommitted",)]
+
+
+def test_a_query_that_cannot_match_gives_no_rows(db):
+    assert values_rows(AuditEntry.objects.filter(pk__in=[]).values_list("id")) == []
