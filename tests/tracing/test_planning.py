@@ -193,3 +193,46 @@ def test_batch_days_follow_the_same_calendar():
     assert is_batch_day(**weekly, day=date(2026, 12, 29))  # moved to Tuesday
     assert is_batch_day(**weekly, day=date(2027, 1, 4))
     assert not is_batch_day(**weekly, day=date(2027, 1, 5))
+
+
+LATER = london(2028, 6, 1, 12, 0)  # beyond Christmas 2027
+
+
+def test_christmas_2027_four_days_off_in_a_row():
+    # Sat 25 and Sun 26 Dec 2027; Christmas Day observed Mon 27, Boxing Day observed Tue 28;
+    # New Year's Day (Sat 1 Jan 2028) observed Mon 3 Jan.
+    assert plan_due(
+        policy=policy("pcn_batch_daily"),
+        found_at=london(2027, 12, 24, 9, 0),
+        appointment_start=LATER,
+    ) == london(2027, 12, 29, 8, 0)
+    assert plan_due(
+        policy=policy("pcn_batch_daily"),
+        found_at=london(2027, 12, 31, 9, 0),
+        appointment_start=LATER,
+    ) == london(2028, 1, 4, 8, 0)
+    mondays = policy("pcn_batch_weekly", time(8, 0), weekday=0)
+    assert plan_due(
+        policy=mondays, found_at=london(2027, 12, 20, 9, 0), appointment_start=LATER
+    ) == london(2027, 12, 29, 8, 0)
+    assert plan_due(
+        policy=mondays, found_at=london(2027, 12, 29, 9, 0), appointment_start=LATER
+    ) == london(2028, 1, 4, 8, 0)
+    assert add_working_hours(london(2027, 12, 24, 17, 0), 3) == london(2027, 12, 29, 9, 30)
+
+
+@pytest.mark.parametrize(
+    "mode", ["pcn_batch_daily", "pcn_batch_weekly", "practice_led", "on_the_day"]
+)
+def test_due_is_never_after_an_appointment_just_after_the_bank_holidays(mode):
+    # Found on Christmas Eve 2026 at 18:00, seen on Tuesday 29 Dec at 07:00: every policy
+    # would land after the bank holidays (batch 08:00, one working hour 08:30).
+    start = london(2026, 12, 29, 7, 0)
+    assert (
+        plan_due(
+            policy=policy(mode, weekday=0, hours=1),
+            found_at=london(2026, 12, 24, 18, 0),
+            appointment_start=start,
+        )
+        == start
+    )
