@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Field, Model, QuerySet
 from psycopg.pq import Format
 
 _C_LOADED = ("timestamptz", "jsonb")
@@ -42,3 +42,10 @@ def values_rows(queryset: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
         # prepare=False: no server-side prepared statements (safe behind PgBouncer).
         cursor.execute(sql, params, binary=True, prepare=False)
         return cursor.fetchall()
+
+
+def concrete_field(model: type[Model], name: str) -> Field[Any, Any]:
+    """A model's concrete field by name, for writing its column into raw SQL."""
+    found = model._meta.get_field(name)
+    assert isinstance(found, Field)
+    return found

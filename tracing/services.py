@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Field, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from emis_integration.client import (
@@ -34,7 +34,7 @@ from hippo_pcn.audit.services import (
     audit_record,
     system_actor,
 )
-from hippo_pcn.db import values_rows
+from hippo_pcn.db import concrete_field, values_rows
 from hippo_pcn.organisations.models import Organisation
 from hippo_pcn.prefetch import prefetched
 
@@ -255,12 +255,6 @@ class InsertedTask:
     due_at: datetime
 
 
-def _concrete(meta: Any, name: str) -> Field[Any, Any]:
-    found = meta.get_field(name)
-    assert isinstance(found, Field)
-    return found
-
-
 _STAGING_TABLE = "tracing_task_staging"
 
 
@@ -273,7 +267,7 @@ def _insert_tasks_postgresql(
     stored alone. The staging table empties itself at commit. Returns the rows
     this insert stored."""
     meta = TracingTask._meta
-    varying = [_concrete(meta, name) for name in _TASK_ROW_FIELDS]
+    varying = [concrete_field(TracingTask, name) for name in _TASK_ROW_FIELDS]
     constants = {
         "connection": connection.pk,
         "pcn": connection.organisation_id,
@@ -285,12 +279,13 @@ def _insert_tasks_postgresql(
         "created_at": now,
         "updated_at": now,
     }
-    constant_fields = [_concrete(meta, name) for name in constants]
+    constant_fields = [concrete_field(TracingTask, name) for name in constants]
     staging_columns = ", ".join(f"c{i} {f.db_type(db_connection)}" for i, f in enumerate(varying))
     columns = ", ".join(f'"{f.column}"' for f in [*constant_fields, *varying])
     select = ", ".join(["%s"] * len(constant_fields) + [f"c{i}" for i in range(len(varying))])
     unique = ", ".join(
-        f'"{_concrete(meta, name).column}"' for name in ("connection", "emis_appointment_id")
+        f'"{concrete_field(TracingTask, name).column}"'
+        for name in ("connection", "emis_appointment_id")
     )
     # Identifiers come from the model's own metadata; every value is a parameter
     # or travels by COPY.

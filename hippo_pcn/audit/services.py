@@ -13,6 +13,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
 from django.utils import timezone
 
+from hippo_pcn.db import concrete_field
+
 from .models import AuditEntry
 
 SYSTEM_PREFIX = "system: "
@@ -88,12 +90,6 @@ _COPY_FIELDS = (
 )
 
 
-def _concrete(meta: Any, name: str) -> models.Field[Any, Any]:
-    found = meta.get_field(name)
-    assert isinstance(found, models.Field)
-    return found
-
-
 def audit_bulk_append(rows: Sequence[AuditRow]) -> int:
     """Append many entries at once, for system work that changes many rows
     together (the poller writes one entry per task it opens or changes), in the
@@ -134,7 +130,7 @@ def _append_by_orm(rows: Sequence[AuditRow], *, now: Any) -> None:
 
 def _append_by_copy(rows: Sequence[AuditRow], *, now: Any) -> None:
     meta = AuditEntry._meta
-    columns = ", ".join(f'"{_concrete(meta, name).column}"' for name in _COPY_FIELDS)
+    columns = ", ".join(f'"{concrete_field(AuditEntry, name).column}"' for name in _COPY_FIELDS)
     encoder = DjangoJSONEncoder()
     sql = f'COPY "{meta.db_table}" ({columns}) FROM STDIN'
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
