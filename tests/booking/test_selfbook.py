@@ -63,11 +63,16 @@ def test_tokens_are_long_random_and_stored_only_as_a_hash(invited):
 
 def test_date_of_birth_then_slots_labelled_by_where(invited):
     _, token, patient = invited
+    # Names no page text contains by chance (a factory surname such as "Day" is
+    # also a form label).
+    patient.first_name, patient.last_name = "Perpetua", "Quillfeather"
+    patient.save(update_fields=["first_name", "last_name"])
     client = Client()
     first = client.get(f"/book/{token}/")
     assert first.status_code == 200
     assert b"What is your date of birth?" in first.content
-    assert patient.last_name.encode() not in first.content  # nothing personal before the check
+    for personal in (patient.first_name, patient.last_name, patient.nhs_number):
+        assert personal.encode() not in first.content  # nothing personal before the check
     client = verified_client(token, patient)
     page = client.get(f"/book/{token}/").content.decode()
     assert page.count('data-testid="slot-option"') == 5
@@ -312,8 +317,10 @@ def test_fifty_patients_racing_through_the_page_get_one_booking(
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert sorted(codes).count(302) == 1, codes
-    assert all(code in (302, 409) for code in codes), codes
+    summary = {code: codes.count(code) for code in set(codes)}
+    assert len(codes) == len(clients), summary  # every request finished in time
+    assert summary.get(302) == 1, summary
+    assert set(summary) <= {302, 409}, summary
     assert Booking.objects.filter(status="booked").count() == 1
     assert sandbox.Appointment.objects.filter(status="booked").count() == 1
 
