@@ -31,8 +31,8 @@ demo: install assets
 	@echo ""
 	@echo "hippo-pcn is starting on http://127.0.0.1:8000  (sign in with a demo login above; Ctrl-C stops it)"
 	@echo "The tracing poller runs every minute in the demo: try"
-	@echo "  .venv/bin/python manage.py simulate_emis_bookings --pcn U00002 --count 5"
-	@echo "then watch the tracing worklist of u00002.tracer."
+	@echo "  .venv/bin/python manage.py simulate_emis_bookings --pcn U00002 --count 5 --cancel 1 --move 1"
+	@echo "then watch the tracing worklist of u00002.tracer (new, cancelled and re-dated tasks)."
 	@echo ""
 	TRACING_POLL_INTERVAL_SECONDS=$${TRACING_POLL_INTERVAL_SECONDS:-60} $(VENV)/bin/honcho start -f Procfile
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env python
-"""One ingestion poll in a fresh process, as a Celery pool process would run it
-(Django set up, the collector tuned, the next page prefetched, EMIS reached
-in-process), so that its peak RSS is the poller's own and not the benchmark
-runner's. Prints one JSON line: created, status, elapsed_s, peak_rss_mb.
+"""One poll in a fresh process, as a Celery pool process would run it (Django
+set up, the collector tuned, the production defaults for EMIS timeouts and
+fetch threads), reaching the sandbox EMIS over real HTTP at the connection's
+Partner API base URL (served by another process), so that its time and peak
+RSS are the poller's own and not the benchmark runner's. Prints one JSON line:
+the PollRun's figures, elapsed_s and peak_rss_mb.
 
 Usage: bench/poll_worker.py CONNECTION_ID (TEST_DATABASE_URL names the database)."""
 
@@ -33,18 +35,34 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def production_poll_settings() -> None:
+    """The test settings read one session at a time, with short EMIS timeouts
+    (their in-process sandbox shares the test's transaction); a worker uses the
+    production defaults of hippo_pcn.settings.base."""
+    from django.conf import settings
+
+    from hippo_pcn.settings import base
+
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = ""  # real HTTP
+    for name in (
+        "TRACING_POLL_FETCH_CONCURRENCY",
+        "EMIS_CONNECT_TIMEOUT",
+        "EMIS_READ_TIMEOUT",
+        "EMIS_MAX_RETRIES",
+        "EMIS_RETRY_BACKOFF",
+    ):
+        setattr(settings, name, getattr(base, name))
+
+
 def main(connection_id: int) -> None:
     import django
 
     django.setup()
-    from django.conf import settings
-
     from emis_integration.models import EmisConnection
     from hippo_pcn.gc_tuning import tune_gc_for_worker
-    from tracing.services import poll_connection
+    from tracing.poller import poll_connection
 
-    settings.EMIS_HTTP_TRANSPORT_FACTORY = "emis_integration.inprocess.in_process_transport"
-    settings.TRACING_POLL_PREFETCH = True  # as in production (the test settings turn it off)
+    production_poll_settings()
     connection = EmisConnection.objects.select_related("organisation").get(pk=connection_id)
     tune_gc_for_worker()
     started = time.perf_counter()
@@ -54,9 +72,18 @@ def main(connection_id: int) -> None:
     print(
         json.dumps(
             {
-                "created": run.created,
                 "status": run.status,
                 "error": run.error,
+                "full_sweep": run.full_sweep,
+                "emis_calls": run.emis_calls,
+                "sessions_listed": run.sessions_listed,
+                "sessions_fetched": run.sessions_fetched,
+                "appointments_seen": run.appointments_seen,
+                "created": run.created,
+                "cancelled": run.cancelled,
+                "moved": run.moved,
+                "updated": run.updated,
+                "warnings": run.warnings.count("\n") + 1 if run.warnings else 0,
                 "elapsed_s": elapsed,
                 "peak_rss_mb": peak,
             }

@@ -421,11 +421,15 @@ def main() -> int:
         bench_invites,
         bench_tracing,
     )
+    started = time.perf_counter()
     for bench in benches:
         print(f"bench: {bench.__name__} ...", flush=True)
+        began = time.perf_counter()
         bench()
+        print(f"bench: {bench.__name__} took {time.perf_counter() - began:.0f} s", flush=True)
     reset()
     write_report()
+    print(f"bench: all done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 
 

@@ -1,26 +1,45 @@
-"""Tracing benchmarks: poll ingestion, the upsert stage against a naive per-row
-loop, re-polling, and the worklist changelist at volume.
+"""Tracing benchmarks: the poller (a full sweep of a large PCN over real HTTP to
+the sandbox EMIS in its own process, a re-sweep, an unchanged poll), its diff
+and store stage alone, the COPY insert of new tasks against bulk_create, the
+beat fan-out over 1,250 PCNs, and the worklist changelist at volume.
 
 `run(record)` expects Django set up against the bench database (bench/run.py
 does that) and appends figures with `record(key, value, target, how, label)`.
-Volumes come from TRACING_BENCH_APPOINTMENTS and TRACING_BENCH_TASKS; each
-figure says the volume it was measured at. Run alone with
-`.venv/bin/python bench/tracing_bench.py` (prints the figures)."""
+The worklist volume comes from TRACING_BENCH_TASKS; each figure says the volume
+it was measured at. Run alone with `.venv/bin/python bench/tracing_bench.py`
+(prints the figures)."""
 
 from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
-from collections.abc import Callable
-from datetime import date, timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from pathlib import Path
 from typing import Any
 
 Record = Callable[[str, float, str, str, str], None]
 
-APPOINTMENTS = int(os.environ.get("TRACING_BENCH_APPOINTMENTS", "100000"))
+ROOT = Path(__file__).resolve().parent.parent
 TASKS = int(os.environ.get("TRACING_BENCH_TASKS", "250000"))
 PCNS = 50
+
+# The large PCN: 30 sessions a day (one per clinic) for 40 days, 10 slots each.
+CLINICS = 30
+DAYS = 40
+SLOTS_PER_SESSION = 10
+SESSIONS = CLINICS * DAYS
+SLOTS = SESSIONS * SLOTS_PER_SESSION
+
+
+def _booked(index: int) -> bool:
+    """Two slots in every five are booked (40 %), each by a different patient."""
+    return index % 5 in (0, 2)
 
 
 def _flush() -> None:
@@ -29,94 +48,81 @@ def _flush() -> None:
     call_command("flush", interactive=False, verbosity=0)
 
 
-def _world() -> tuple[Any, Any, Any]:
-    """A live PCN with one member practice, in the sandbox, reached in-process."""
-    from django.conf import settings
-
-    from tests.emis_world import EmisWorld
-    from tests.factories import PcnFactory, PracticeFactory
-
-    settings.EMIS_HTTP_TRANSPORT_FACTORY = "emis_integration.inprocess.in_process_transport"
-    pcn = PcnFactory(ods_code="U10001", name="Alpha PCN")
-    practice = PracticeFactory(ods_code="A10001", name="Alpha Surgery", pcn=pcn)
-    world = EmisWorld(base_url="http://localhost")
-    world.add_pcn(pcn, [practice])
-    return world, pcn, practice
-
-
-def _sandbox_appointments(world: Any, count: int) -> None:
-    """`count` booked appointments at the PCN, written straight into the sandbox."""
-    from django.utils import timezone
-
-    from emis_integration.sandbox.models import Appointment, Slot
-
-    schedule = world.schedules["U10001"]
-    org = schedule.organisation
-    now = timezone.now()
-    first = now + timedelta(days=1)
-    batch = 10_000
-    for offset in range(0, count, batch):
-        size = min(batch, count - offset)
-        slots = Slot.objects.bulk_create(
-            [
-                Slot(
-                    organisation=org,
-                    schedule=schedule,
-                    start=first + timedelta(minutes=10 * (offset + i)),
-                    end=first + timedelta(minutes=10 * (offset + i) + 10),
-                    status="booked",
-                    allowed_ods=["A10001", "U10001"],
-                )
-                for i in range(size)
-            ]
-        )
-        Appointment.objects.bulk_create(
-            [
-                Appointment(
-                    organisation=org,
-                    slot=slot,
-                    status="booked",
-                    version=1,
-                    last_updated=now - timedelta(seconds=count - offset - i),
-                    created=now - timedelta(seconds=count - offset - i),
-                    start=slot.start,
-                    end=slot.end,
-                    booking_org_ods="A10001",
-                    booking_org_name="Alpha Surgery",
-                    patient_nhs_number=f"{9_000_000_000 + offset + i}",
-                    patient_snapshot={
-                        "family": f"Family{offset + i}",
-                        "given": "Pat",
-                        "birthDate": "1970-01-01",
-                        "gender": "female",
-                        "registeredPracticeOds": "A10001",
-                        "registeredPracticeName": "Alpha Surgery",
-                    },
-                    description="Flu vaccination",
-                    location_display="Alpha Hub",
-                    practitioner_display="Nurse Alex",
-                )
-                for i, slot in enumerate(slots)
-            ]
-        )
-
-
 def _analyze() -> None:
     """Vacuumed tables with fresh planner statistics after a bulk load, as on a
     live system where autovacuum has caught up (without statistics PostgreSQL
-    plans the listing as if the table were empty; without the vacuum autovacuum
-    would run during the measurement)."""
+    plans as if the tables were empty; without the vacuum autovacuum would run
+    during the measurement)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
 
 
+def _spread(values: list[float], unit: str = "s", digits: int = 1) -> str:
+    return (
+        f"median {statistics.median(values):.{digits}f} {unit}, "
+        f"min {min(values):.{digits}f}, max {max(values):.{digits}f}"
+    )
+
+
+# --- the sandbox EMIS in a process of its own ----------------------------------------
+
+
+@contextmanager
+def _sandbox_server() -> Iterator[str]:
+    """The sandbox EMIS served over HTTP by a process of its own: Django's
+    threaded development server (bench/sandbox_server.py: what `manage.py
+    runserver --noreload` runs, with TCP_NODELAY) on a free port against the
+    bench database; yields its base URL. Each server thread keeps its database
+    connection between requests (conn_max_age), as a production server would."""
+    import socket
+    import subprocess
+    import tempfile
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ.copy()
+    url = env["TEST_DATABASE_URL"]
+    env["TEST_DATABASE_URL"] = f"{url}{'&' if '?' in url else '?'}conn_max_age=600"
+    script = Path(__file__).resolve().parent / "sandbox_server.py"
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and script, an integer argument
+        [sys.executable, str(script), str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"sandbox server exited: {log.read()[-2000:]!r}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
 def _poll_in_worker_process(connection_id: int) -> dict[str, Any]:
+    """One poll in a fresh process (bench/poll_worker.py), over real HTTP."""
     import json
     import subprocess
-    import sys
-    from pathlib import Path
 
     from django.db import connection as db
 
@@ -136,182 +142,603 @@ def _poll_in_worker_process(connection_id: int) -> dict[str, Any]:
     return result
 
 
-def bench_poll(record: Record) -> None:
-    from django.conf import settings
+# --- a large PCN in the sandbox ------------------------------------------------------------
+
+
+def _sweep_world(base_url: str) -> tuple[Any, int]:
+    """A live PCN (U10001, member practice A10001) whose sandbox EMIS holds
+    SESSIONS sessions of SLOTS_PER_SESSION slots in the poll window, 40 % of the
+    slots booked by distinct patients (appointment-only records at the PCN,
+    registered at A10001). Slots and sessions come from the sandbox's
+    slots_create; patients and appointments are bulk-created. Returns the PCN's
+    connection (its Partner API base URL at `base_url`) and the number booked."""
     from django.utils import timezone
 
-    from emis_integration.selectors import emis_client
-    from tracing.models import PollCursor, TaskSource, TracingTask
-    from tracing.selectors import policy_for_pcn
-    from tracing.services import (
-        poll_connection,
-        task_fields_for_appointment,
-        tracing_tasks_upsert_page,
+    from emis_integration.sandbox import models as sandbox
+    from emis_integration.sandbox.services import slots_create
+    from tests.emis_integration.sandbox.helpers import nhs_numbers
+    from tests.emis_world import EmisWorld
+    from tests.factories import PcnFactory, PracticeFactory
+
+    pcn = PcnFactory(ods_code="U10001", name="Alpha PCN")
+    practice = PracticeFactory(ods_code="A10001", name="Alpha Surgery", pcn=pcn)
+    world = EmisWorld(base_url=base_url).add_pcn(pcn, [practice])
+    org = world.orgs["U10001"]
+    first = world.schedules["U10001"]
+    sites = [first.site] + [
+        sandbox.Site.objects.create(
+            organisation=org,
+            name=f"Hub {i}",
+            address_line1=f"{i} Clinic Road",
+            city="Testtown",
+            postcode="TT1 1AA",
+        )
+        for i in range(1, 5)
+    ]
+    schedules = [first] + [
+        sandbox.Schedule.objects.create(
+            organisation=org,
+            site=sites[i % len(sites)],
+            practitioner=sandbox.Practitioner.objects.create(
+                organisation=org, family=f"Nurse{i}", given="Alex", gender="female", role="Nurse"
+            ),
+            service_type=f"Clinic {i}",
+            service_category="Vaccinations",
+            delivery_channel="In-person",
+        )
+        for i in range(1, CLINICS)
+    ]
+    today = timezone.localdate()
+    for schedule in schedules:
+        slots_create(
+            schedule=schedule,
+            starts=[
+                timezone.make_aware(datetime.combine(today + timedelta(days=day), clock(9)))
+                + timedelta(minutes=10 * i)
+                for day in range(1, DAYS + 1)
+                for i in range(SLOTS_PER_SESSION)
+            ],
+            minutes=10,
+            allowed_ods=["U10001", "A10001"],
+            allowed_org_types=[],
+        )
+    slots = list(
+        sandbox.Slot.objects.filter(organisation=org)
+        .order_by("session_id", "start")
+        .values_list("pk", "start", "end")
     )
+    assert len(slots) == SLOTS, len(slots)
+    booked = [slot for i, slot in enumerate(slots) if _booked(i)]
+    patients = sandbox.Patient.objects.bulk_create(
+        [
+            sandbox.Patient(
+                organisation=org,
+                nhs_number=number,
+                family=f"Family{i}",
+                given="Pat",
+                birth_date=date(1950, 1, 1) + timedelta(days=i),
+                gender=sandbox.Gender.FEMALE,
+                registration_type=sandbox.RegistrationType.APPOINTMENT_ONLY,
+                registered_practice_ods="A10001",
+            )
+            for i, number in enumerate(nhs_numbers(len(booked), start=990_000_000))
+        ],
+        batch_size=2000,
+    )
+    now = timezone.now()
+    sandbox.Appointment.objects.bulk_create(
+        [
+            sandbox.Appointment(
+                organisation=org,
+                slot_id=slot_id,
+                status=sandbox.AppointmentStatus.BOOKED,
+                version=1,
+                last_updated=now,
+                created=now,
+                start=start,
+                end=end,
+                booking_org_ods="A10001",
+                booking_org_name="Alpha Surgery",
+                patient_nhs_number=patient.nhs_number,
+                patient_snapshot={
+                    "family": patient.family,
+                    "given": patient.given,
+                    "birthDate": patient.birth_date.isoformat(),
+                    "gender": "female",
+                    "registeredPracticeOds": "A10001",
+                    "registeredPracticeName": "Alpha Surgery",
+                },
+                patient_record=patient,
+                description="Flu vaccination",
+            )
+            for (slot_id, start, end), patient in zip(booked, patients, strict=True)
+        ],
+        batch_size=2000,
+    )
+    sandbox.Slot.objects.filter(pk__in=[slot_id for slot_id, _, _ in booked]).update(
+        status=sandbox.SlotStatus.BUSY
+    )
+    return world.connections["U10001"], len(booked)
+
+
+def _forget_polls(connection: Any) -> None:
+    """Back to a connection never polled: no snapshot, tasks, runs or cursor."""
+    from tracing.models import (
+        PollCursor,
+        PollPatient,
+        PollRun,
+        PollSession,
+        PollSlot,
+        TracingTask,
+    )
+
+    for model in (PollSlot, PollSession, PollPatient, TracingTask, PollRun, PollCursor):
+        model.objects.filter(connection=connection).delete()
+
+
+def bench_sweep(record: Record) -> None:
+    """The poller against a large PCN over real HTTP: three first (full) sweeps
+    from nothing, then a full re-sweep of the unchanged PCN, then an unchanged
+    poll."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from hippo_pcn.settings import base
+    from tracing.models import PollCursor, TracingTask
+    from tracing.poller import poll_connection
 
     _flush()
-    world, pcn, _ = _world()
-    connection = world.connections["U10001"]
-    _sandbox_appointments(world, APPOINTMENTS)
-    _analyze()
-    volume = f"{APPOINTMENTS:,} sandbox appointments"
+    with _sandbox_server() as base_url:
+        connection, booked = _sweep_world(base_url)
+        volume = (
+            f"{SESSIONS:,} sessions ({CLINICS} a day × {DAYS} days) of {SLOTS_PER_SESSION} slots "
+            f"= {SLOTS:,} slots, {booked:,} booked by distinct patients"
+        )
+        where = (
+            "over HTTP to the sandbox EMIS in its own process (Django's threaded runserver server "
+            "with TCP_NODELAY, bench/sandbox_server.py); poll_connection in a fresh worker "
+            "process (bench/poll_worker.py: worker GC "
+            f"tuning, production defaults: {base.TRACING_POLL_FETCH_CONCURRENCY} fetch threads, "
+            f"{base.TRACING_POLL_DEMOGRAPHICS_PER_POLL:,} demographics lookups a poll)"
+        )
 
-    # The ingestion poll runs in a fresh process, as a Celery pool process would
-    # (bench/poll_worker.py), so that its peak RSS is the poller's own.
-    # Three runs from an empty worklist; the median time and the largest peak.
-    runs = []
-    for _ in range(3):
-        TracingTask.objects.filter(connection=connection).delete()
-        PollCursor.objects.filter(connection=connection).delete()
-        _analyze()
-        worker = _poll_in_worker_process(connection.pk)
-        assert worker["created"] == APPOINTMENTS, worker
-        runs.append(worker)
-    elapsed = statistics.median(w["elapsed_s"] for w in runs)
-    record(
-        "poll_ingest_appts_per_s",
-        APPOINTMENTS / elapsed,
-        "≥ 10,000 (DESIGN §4)",
-        f"{volume}: poll_connection through list_appointments (in-process HTTP, pages of 500) "
-        f"into tasks with their audit entries, in a fresh worker process; median of 3 runs "
-        f"({elapsed:.1f} s; next page prefetched, worker GC tuning, tables vacuumed and "
-        "analysed after the bulk load)",
-        "Poll ingestion, end to end (appointments/s)",
-    )
-    record(
-        "poll_worker_peak_rss_mb",
-        max(w["peak_rss_mb"] for w in runs),
-        "≤ 200 MB",
-        f"{volume}: peak RSS (VmHWM) of the worker process, which also ran the sandbox "
-        "EMIS in-process; the largest of the 3 runs",
-        "Peak RSS while polling (MB)",
-    )
+        # First sweeps: each from an empty snapshot, worklist and cursor.
+        runs = []
+        for _ in range(3):
+            _forget_polls(connection)
+            _analyze()
+            worker = _poll_in_worker_process(connection.pk)
+            assert worker["status"] == "succeeded", worker
+            assert worker["full_sweep"] and worker["created"] == booked, worker
+            assert worker["sessions_fetched"] == SESSIONS, worker
+            runs.append(worker)
+        times = [w["elapsed_s"] for w in runs]
+        lookups = min(booked, base.TRACING_POLL_DEMOGRAPHICS_PER_POLL)
+        calls = runs[0]["emis_calls"]
+        calls_text = (
+            f"{calls:,} EMIS calls (1 session list, {SESSIONS:,} slot reads, {lookups:,} "
+            f"demographics; the other {booked - lookups:,} patients' are read by the next polls)"
+            if calls == 1 + SESSIONS + lookups
+            else f"{calls:,} EMIS calls, retries included"
+        )
+        record(
+            "poll_sweep_1200_sessions_s",
+            statistics.median(times),
+            "≤ 30 s",
+            f"{volume}: a first (full) sweep from an empty snapshot, {where}; {calls_text}; "
+            f"{booked:,} tasks created; 3 runs: {_spread(times)}",
+            "Full sweep of 1,200 sessions over HTTP (s)",
+        )
+        rates = [booked / t for t in times]
+        record(
+            "poll_ingest_appts_per_s",
+            statistics.median(rates),
+            f"report (the sweep goal, {booked:,} in ≤ 30 s, is ≥ {booked / 30:,.0f}/s)",
+            f"the same 3 first sweeps: booked appointments found and made tasks (with audit "
+            f"entries and the snapshot) per second, end to end over HTTP; "
+            f"median {statistics.median(rates):,.0f}, min {min(rates):,.0f}, "
+            f"max {max(rates):,.0f}",
+            "Poll ingestion, end to end over HTTP (appointments/s)",
+        )
+        record(
+            "poll_worker_peak_rss_mb",
+            max(w["peak_rss_mb"] for w in runs),
+            "≤ 200 MB",
+            f"{volume}: peak RSS (VmHWM) of the worker process during a first sweep (the "
+            "sandbox runs in another process); the largest of the 3 runs",
+            "Peak RSS while polling (MB)",
+        )
 
-    # The rest of the poll figures run in this process, tuned and prefetching the same way.
-    from hippo_pcn.gc_tuning import tune_gc_for_worker
+        # Demographics beyond the per-poll cap are read by the next polls; read
+        # them now (one poll in this process, cap lifted) so the re-sweep below
+        # re-reads slots only.
+        with override_settings(
+            EMIS_HTTP_TRANSPORT_FACTORY="",
+            TRACING_POLL_FETCH_CONCURRENCY=base.TRACING_POLL_FETCH_CONCURRENCY,
+            TRACING_POLL_DEMOGRAPHICS_PER_POLL=booked,
+        ):
+            poll_connection(connection=connection)
+        assert not TracingTask.objects.filter(connection=connection, patient_nhs_number="").exists()
 
-    tune_gc_for_worker()
-    settings.TRACING_POLL_PREFETCH = True
+        # A full re-sweep of the unchanged PCN (forced by forgetting the last one).
+        resweeps = []
+        for _ in range(3):
+            PollCursor.objects.filter(connection=connection).update(last_full_sweep_at=None)
+            worker = _poll_in_worker_process(connection.pk)
+            assert worker["status"] == "succeeded" and worker["full_sweep"], worker
+            assert worker["appointments_seen"] == booked, worker
+            changed = [worker[k] for k in ("created", "cancelled", "moved", "updated")]
+            assert changed == [0, 0, 0, 0], worker
+            resweeps.append(worker)
+        times = [w["elapsed_s"] for w in resweeps]
+        rates = [booked / t for t in times]
+        record(
+            "repoll_appts_per_s",
+            statistics.median(rates),
+            "nothing new: faster than ingestion",
+            f"{volume}, unchanged since the last poll: a full re-sweep ({resweeps[0]['emis_calls']:,}"
+            f" EMIS calls, every session's slots read again, nothing changed), {where}; booked "
+            f"slots re-read per second, 3 runs: {_spread(times)}",
+            "Full re-sweep, nothing new (booked slots/s)",
+        )
 
-    PollCursor.objects.filter(connection=connection).update(cursor_at=None)
-    started = time.perf_counter()
-    again = poll_connection(connection=connection)
-    elapsed = time.perf_counter() - started
-    assert again.created == 0 and again.updated == 0
-    record(
-        "repoll_appts_per_s",
-        APPOINTMENTS / elapsed,
-        "nothing new: faster than ingestion",
-        f"{volume} polled again from an empty cursor, nothing new ({elapsed:.1f} s)",
-        "Re-poll, nothing new (appointments/s)",
-    )
+        # An unchanged PCN right after a poll: the session list alone.
+        unchanged = _poll_in_worker_process(connection.pk)
+        assert unchanged["status"] == "succeeded" and not unchanged["full_sweep"], unchanged
+        assert unchanged["sessions_fetched"] == 0, unchanged
+        record(
+            "poll_unchanged_emis_calls",
+            unchanged["emis_calls"],
+            "1",
+            f"{volume}, polled again right after a poll, nothing changed: PollRun.emis_calls "
+            f"({unchanged['elapsed_s'] * 1000:.0f} ms in the worker)",
+            "EMIS calls of a poll of an unchanged PCN",
+        )
+    assert settings.EMIS_HTTP_TRANSPORT_FACTORY == ""
+    _flush()
 
-    # Upsert stage alone against a naive per-row get_or_create, same records.
-    client = emis_client(connection=connection)
-    pages = list(client.list_appointments(timezone.now() - timedelta(days=400)))
-    client.close()
-    records = [r for page in pages for r in page]
-    policy = policy_for_pcn(pcn=pcn)
 
-    TracingTask.objects.all().delete()
-    started = time.perf_counter()
+# --- the diff and store stage alone --------------------------------------------------------
+
+
+@dataclass
+class _Inputs:
+    """One sweep's inputs as poll_connection holds them after reading EMIS."""
+
+    sweep: Any
+    resolved: Any
+
+
+def _sweep_inputs(*, churn: bool) -> _Inputs:
+    """SESSIONS sessions of SLOTS_PER_SESSION slots in memory: the Sweep (listed
+    and read sessions, the booked slots seen with their details) and the
+    resolved patients. `churn=False`: every booked patient new (a first sweep),
+    all resolved. `churn=True`: the same PCN an hour later with about 4 % of the
+    booked slots changed: 1 in 100 cancelled, 1 in 100 moved to a free slot
+    three sessions on, 1 in 100 with another status text, and one new patient
+    in every 50th group of five slots (only the new ones need resolving)."""
+    from django.utils import timezone
+
+    from tracing.poller import store
+    from tracing.poller.diff import ListedSession, SeenSlot, session_signature
+    from tracing.poller.sweep import Resolved, SlotDetails, Sweep
+
+    today = timezone.localdate()
+    now = timezone.now()
+    starts = []
+    sessions = []
+    for s in range(SESSIONS):
+        day = today + timedelta(days=1 + s // CLINICS)
+        begin = timezone.make_aware(datetime.combine(day, clock(9)))
+        sessions.append((500_000 + s, day, begin))
+        starts += [begin + timedelta(minutes=10 * i) for i in range(SLOTS_PER_SESSION)]
+    booked = [i for i in range(SLOTS) if _booked(i)]
+    occupant: dict[int, tuple[int, str]] = {i: (700_000 + i, "Booked") for i in booked}
+    new_patients: set[int] = set()
+    if churn:
+        for k, i in enumerate(booked):
+            if k % 100 == 1:
+                del occupant[i]
+            elif k % 100 == 3:
+                # Slot i - i % 5 + 1 is free; 300 slots on is three sessions later.
+                target = (i - i % 5 + 1 + 300) % SLOTS
+                occupant[target] = occupant.pop(i)
+            elif k % 100 == 5:
+                occupant[i] = (occupant[i][0], "Arrived")
+        for group in range(0, SLOTS // 5):
+            if group % 50 == 7:
+                occupant[group * 5 + 3] = (800_000 + group, "Booked")
+                new_patients.add(800_000 + group)
+    sweep = Sweep()
+    for s, (session_id, day, begin) in enumerate(sessions):
+        indices = range(s * SLOTS_PER_SESSION, (s + 1) * SLOTS_PER_SESSION)
+        taken = sum(1 for i in indices if i in occupant)
+        sweep.listed[session_id] = ListedSession(
+            session_id,
+            day,
+            session_signature(
+                start=begin,
+                end=begin + timedelta(minutes=10 * SLOTS_PER_SESSION),
+                counts=[(s % CLINICS, SLOTS_PER_SESSION, taken, SLOTS_PER_SESSION - taken)],
+            ),
+        )
+        sweep.read.add(session_id)
+    resolved = Resolved()
+    for i in sorted(occupant):
+        number, status = occupant[i]
+        session_id = sessions[i // SLOTS_PER_SESSION][0]
+        slot_id = 9_000_000 + i
+        sweep.seen.append(
+            SeenSlot(
+                slot_id=slot_id,
+                session_id=session_id,
+                start=starts[i],
+                end=starts[i] + timedelta(minutes=10),
+                status=status,
+                patient_number=number,
+            )
+        )
+        sweep.details[slot_id] = SlotDetails(
+            session_name=f"Clinic {(i // SLOTS_PER_SESSION) % CLINICS}",
+            site_name="Alpha Hub",
+            practitioner="Nurse Alex",
+            service="Flu vaccination",
+            family_name=f"FAMILY{number}",
+            given_names="Pat",
+        )
+        if not churn or number in new_patients:
+            patient = store.CachedPatient(
+                patient_number=number,
+                nhs_number=f"{9_000_000_000 + number}",
+                family_name=f"FAMILY{number}",
+                given_names="Pat",
+                birth_date=date(1950, 1, 1) + timedelta(days=number % 20_000),
+                gender="female",
+                registered_practice_ods="A10001",
+                registered_practice_name="Alpha Surgery",
+                fetched_at=now,
+            )
+            resolved.patients[number] = patient
+            resolved.fresh.append(patient)
+    return _Inputs(sweep=sweep, resolved=resolved)
+
+
+def _store_stage(
+    *, connection: Any, run: Any, policy: Any, inputs: _Inputs, snapshot: list[Any]
+) -> Any:
+    """What poll_connection does between reading EMIS and moving the cursor
+    (tracing/poller/sweep.py): diff_slots, then in one transaction
+    poll_changes_store (tasks created, cancelled, re-dated, with audit rows; the
+    demographics cache; the snapshot where it changed)."""
     from django.db import transaction
 
-    for page in pages:
-        with transaction.atomic():
-            tracing_tasks_upsert_page(
-                connection=connection, records=page, policy=policy, found_at=timezone.now()
-            )
-    upsert = time.perf_counter() - started
-    assert TracingTask.objects.count() == len(records)
+    from tracing.poller import store
+    from tracing.poller.diff import diff_slots
+    from tracing.poller.sweep import poll_changes_store
 
-    naive_sample = records[: min(len(records), 10_000)]
-    TracingTask.objects.all().delete()
-    from hippo_pcn.audit.services import audit_record, system_actor
+    sweep, resolved = inputs.sweep, inputs.resolved
+    sweep.known = store.snapshot_sessions(connection=connection)
+    diff = diff_slots(snapshot=snapshot, seen=sweep.seen, read_sessions=sweep.read)
+    with transaction.atomic():
+        store.relax_commit_durability()
+        poll_changes_store(
+            connection=connection,
+            run=run,
+            policy=policy,
+            sweep=sweep,
+            diff=diff,
+            resolved=resolved,
+            forget=[],
+            waiting={},
+        )
+    return diff
 
-    started = time.perf_counter()
-    for record_ in naive_sample:
-        with transaction.atomic():
-            fields = task_fields_for_appointment(
-                connection=connection, appointment=record_, found_at=timezone.now()
-            )
-            fields.pop("connection")
-            fields.pop("emis_appointment_id")
-            task, created = TracingTask.objects.get_or_create(
-                connection=connection,
-                emis_appointment_id=record_.appointment_id,
-                defaults={**fields, "source": TaskSource.FOUND_BY_POLL},
-            )
-            if created:
-                audit_record(
-                    actor=system_actor("poller"), action="tracing_task.created", target=task
-                )
-    naive = time.perf_counter() - started
-    upsert_rate = len(records) / upsert
-    naive_rate = len(naive_sample) / naive
+
+def _small_world() -> tuple[Any, Any, Any]:
+    """A live PCN (U10001) with a member practice (A10001); no EMIS calls are made."""
+    from tests.emis_world import EmisWorld
+    from tests.factories import PcnFactory, PracticeFactory
+
+    pcn = PcnFactory(ods_code="U10001", name="Alpha PCN")
+    practice = PracticeFactory(ods_code="A10001", name="Alpha Surgery", pcn=pcn)
+    world = EmisWorld(base_url="http://localhost").add_pcn(pcn, [practice])
+    return world.connections["U10001"], pcn, practice
+
+
+def bench_diff(record: Record, repeats: int = 5) -> None:
+    """The diff and store stage of a full sweep alone: no EMIS, inputs in memory,
+    in this process with the worker's GC tuning (as a Celery worker runs it; the
+    tuning stays on for the benchmarks after this one, as before)."""
+    from django.utils import timezone
+
+    from hippo_pcn.gc_tuning import tune_gc_for_worker
+    from tracing.models import PollRun
+    from tracing.poller import store
+    from tracing.selectors import policy_for_pcn
+
+    _flush()
+    tune_gc_for_worker()
+    connection, pcn, _ = _small_world()
+    policy = policy_for_pcn(pcn=pcn)
+    first = _sweep_inputs(churn=False)
+    later = _sweep_inputs(churn=True)
+    booked_first, booked_later = len(first.sweep.seen), len(later.sweep.seen)
+    first_times, later_times = [], []
+    changes = 0
+    for _ in range(repeats):
+        _forget_polls(connection)
+        _analyze()
+        run = PollRun.objects.create(connection=connection, started_at=timezone.now())
+        started = time.perf_counter()
+        diff = _store_stage(
+            connection=connection, run=run, policy=policy, inputs=first, snapshot=[]
+        )
+        first_times.append(time.perf_counter() - started)
+        assert len(diff.appeared) == booked_first, len(diff.appeared)
+        snapshot = store.snapshot_slots(connection=connection)  # as the poll reads it
+        run = PollRun.objects.create(connection=connection, started_at=timezone.now())
+        started = time.perf_counter()
+        diff = _store_stage(
+            connection=connection, run=run, policy=policy, inputs=later, snapshot=snapshot
+        )
+        later_times.append(time.perf_counter() - started)
+        changes = diff.changes
+        assert diff.departed and diff.moved and diff.restatused and diff.appeared, diff.changes
+    rates = [SLOTS / t for t in later_times]
+    first_rates = [SLOTS / t for t in first_times]
+    record(
+        "poll_diff_slots_per_s",
+        statistics.median(rates),
+        "≥ 50,000",
+        f"diff_slots + poll_changes_store (tasks, audit, demographics cache, the snapshot where "
+        f"it changed), in "
+        f"one transaction (commit included), of a full re-sweep of {SESSIONS:,} sessions / "
+        f"{SLOTS:,} slots built in memory against the snapshot and tasks of the previous sweep, "
+        f"{changes} changes (cancelled, moved, re-statused, new; about 4 %); counted: all "
+        f"{SLOTS:,} slots of the sessions read, of which the {booked_later:,} booked reach this "
+        f"stage (free slots are dropped while reading); {repeats} runs: "
+        f"{_spread(later_times, 's', 3)} = {statistics.median(rates):,.0f} "
+        f"slots/s ({booked_later / statistics.median(later_times):,.0f} booked/s). Same runs, "
+        f"a first sweep (empty snapshot, {booked_first:,} new tasks by COPY with audit rows): "
+        f"{_spread(first_times, 's', 3)} = {statistics.median(first_rates):,.0f} slots/s",
+        "Poll diff + store stage, full re-sweep (slots/s)",
+    )
+
+    # New tasks: the COPY path against bulk_create(ignore_conflicts=True), same rows.
+    insert_rows = _task_rows(first, pcn=pcn)
+    copy_times: list[float] = []
+    bulk_times: list[float] = []
+    for _ in range(repeats):
+        for kind, times in (("copy", copy_times), ("bulk", bulk_times)):
+            _forget_polls(connection)
+            started = time.perf_counter()
+            stored = _insert(kind, connection=connection, rows=insert_rows)
+            times.append(time.perf_counter() - started)
+            assert stored == len(insert_rows), (kind, stored)
+    copy_rate = len(insert_rows) / statistics.median(copy_times)
+    bulk_rate = len(insert_rows) / statistics.median(bulk_times)
     record(
         "poll_upsert_appts_per_s",
-        upsert_rate,
-        "≥ 10× the naive loop",
-        f"tracing_tasks_upsert_page over {len(records):,} records already fetched, pages of 500, "
-        "one transaction per page, with audit rows",
-        "Poll upsert stage (appointments/s)",
+        copy_rate,
+        "report (against bulk_create below)",
+        f"store.tracing_tasks_insert (COPY into a staging table, one INSERT … SELECT … ON "
+        f"CONFLICT DO NOTHING RETURNING) of {len(insert_rows):,} new tasks, in a transaction "
+        f"(commit included), ids returned; {repeats} runs: {_spread(copy_times, 's', 3)}",
+        "Poll insert of new tasks, COPY path (tasks/s)",
     )
     record(
-        "poll_naive_appts_per_s",
-        naive_rate,
-        "baseline",
-        f"per-row task_fields_for_appointment + get_or_create + audit_record, "
-        f"{len(naive_sample):,} records, same run",
-        "Naive per-row get_or_create (appointments/s)",
-    )
-    record(
-        "poll_speedup_vs_naive",
-        upsert_rate / naive_rate,
-        "≥ 10×",
-        "poll_upsert_appts_per_s / poll_naive_appts_per_s",
-        "Upsert speed-up over the naive loop (×)",
+        "poll_speedup_vs_bulk_create",
+        copy_rate / bulk_rate,
+        "> 1× (faster than the simplest alternative)",
+        f"poll_upsert_appts_per_s / the same rows through TracingTask.objects.bulk_create("
+        f"ignore_conflicts=True, batch_size=500) plus reading back the ids inserted (the ORM "
+        f"path the store uses on SQLite), alternating in the same run: "
+        f"{bulk_rate:,.0f} tasks/s ({_spread(bulk_times, 's', 3)})",
+        "COPY insert speed-up over bulk_create (×)",
     )
     _flush()
 
 
-def bench_fanout(record: Record, connections: int = 1250) -> None:
-    """One full beat cycle over `connections` live PCN connections, nothing new."""
-    from django.conf import settings
+def _task_rows(inputs: _Inputs, *, pcn: Any) -> list[dict[str, Any]]:
+    """New-task rows (store.TASK_ROW_FIELDS) for every booked slot, as the writer builds them."""
+    from hippo_pcn.organisations.models import Organisation
+
+    practice = Organisation.objects.get(ods_code="A10001")
+    rows = []
+    for seen in inputs.sweep.seen:
+        patient = inputs.resolved.patients[seen.patient_number]
+        details = inputs.sweep.details[seen.slot_id]
+        rows.append(
+            {
+                "emis_appointment_id": f"papi-0-{seen.slot_id}-{seen.patient_number}",
+                "patient_nhs_number": patient.nhs_number,
+                "patient_family_name": patient.family_name,
+                "patient_given_name": patient.given_names,
+                "patient_birth_date": patient.birth_date,
+                "patient_gender": patient.gender,
+                "registered_practice_ods": patient.registered_practice_ods,
+                "registered_practice_name": patient.registered_practice_name,
+                "registered_practice": practice,
+                "booking_org_ods": "",
+                "booking_organisation": None,
+                "appointment_start": seen.start,
+                "appointment_end": seen.end,
+                "site_name": details.site_name,
+                "practitioner": details.practitioner,
+                "service": details.service,
+                "emis_version": "",
+                "emis_last_updated": None,
+                "emis_slot_id": seen.slot_id,
+                "emis_session_id": seen.session_id,
+                "emis_patient_number": seen.patient_number,
+                "emis_slot_status": seen.status,
+                "owner": pcn,
+                "due_at": seen.start - timedelta(hours=8),
+            }
+        )
+    return rows
+
+
+def _insert(kind: str, *, connection: Any, rows: list[dict[str, Any]]) -> int:
+    from django.db import transaction
+    from django.utils import timezone
+
+    from tracing.models import TaskSource
+    from tracing.poller import store
+
+    source = TaskSource.FOUND_BY_POLL
+    with transaction.atomic():
+        store.relax_commit_durability()
+        if kind == "copy":
+            return len(store.tracing_tasks_insert(connection=connection, rows=rows, source=source))
+        # The simplest fair alternative: the ORM's bulk_create(ignore_conflicts=True)
+        # and reading the new ids back (the SQLite path of the same store).
+        return len(
+            store._insert_tasks_portable(
+                connection=connection, rows=rows, source=source, now=timezone.now()
+            )
+        )
+
+
+# --- fan-out --------------------------------------------------------------------------------
+
+
+def _fanout_world(codes: list[str]) -> list[Any]:
+    """One live PCN connection per code, each PCN's sandbox EMIS holding two
+    sessions (tomorrow and the day after) of six slots with one booked; the
+    connections reach the sandbox in-process. Returns the sandbox organisations."""
+    from django.utils import timezone
 
     from emis_integration.crypto import encrypt_credentials
     from emis_integration.demo_identities import (
         HIPPO_CONSUMER_ASID,
         demo_client_secret,
+        demo_partner_application_id,
+        demo_partner_token,
         demo_provider_asid,
     )
     from emis_integration.models import ConnectionStatus, EmisConnection, EmisSystem
-    from emis_integration.sandbox.models import SandboxOrganisation
+    from emis_integration.sandbox import models as sandbox
     from hippo_pcn.organisations.models import Organisation
-    from tracing.models import PollRun
-    from tracing.tasks import poll_all_pcn_connections
+    from tests.emis_integration.sandbox.helpers import nhs_numbers
 
-    _flush()
-    settings.EMIS_HTTP_TRANSPORT_FACTORY = "emis_integration.inprocess.in_process_transport"
-    codes = [f"Y{i:05d}" for i in range(connections)]
     pcns = Organisation.objects.bulk_create(
         [Organisation(kind="pcn", ods_code=code, name=f"Fan-out PCN {code}") for code in codes]
     )
-    SandboxOrganisation.objects.bulk_create(
+    orgs = sandbox.SandboxOrganisation.objects.bulk_create(
         [
-            SandboxOrganisation(
+            sandbox.SandboxOrganisation(
                 ods_code=code,
                 name=f"Fan-out PCN {code}",
                 kind="pcn",
                 asid=demo_provider_asid(code),
                 client_secret=demo_client_secret(code),
+                partner_application_id=demo_partner_application_id(code),
+                partner_token=demo_partner_token(code),
             )
             for code in codes
         ]
     )
-    credentials = {
-        code: encrypt_credentials({"client_secret": demo_client_secret(code)}) for code in codes
-    }
     EmisConnection.objects.bulk_create(
         [
             EmisConnection(
@@ -319,28 +746,194 @@ def bench_fanout(record: Record, connections: int = 1250) -> None:
                 system=EmisSystem.EMIS_COMMUNITY,
                 status=ConnectionStatus.LIVE,
                 base_url=f"http://localhost/emis-sandbox/{pcn.ods_code}/fhir",
+                partner_base_url=f"http://localhost/emis-sandbox/{pcn.ods_code}/partner",
                 provider_ods_code=pcn.ods_code,
                 asid_from=HIPPO_CONSUMER_ASID,
                 asid_to=demo_provider_asid(pcn.ods_code),
-                credentials_encrypted=credentials[pcn.ods_code],
+                credentials_encrypted=encrypt_credentials(
+                    {
+                        "client_secret": demo_client_secret(pcn.ods_code),
+                        "partner_application_id": demo_partner_application_id(pcn.ods_code),
+                        "partner_token": demo_partner_token(pcn.ods_code),
+                    }
+                ),
             )
             for pcn in pcns
         ]
     )
+    sites = sandbox.Site.objects.bulk_create(
+        [
+            sandbox.Site(
+                organisation=org,
+                name="Hub",
+                address_line1="1 Clinic Road",
+                city="Testtown",
+                postcode="TT1 1AA",
+            )
+            for org in orgs
+        ]
+    )
+    nurses = sandbox.Practitioner.objects.bulk_create(
+        [
+            sandbox.Practitioner(organisation=org, family="Nurse", given="Alex", role="Nurse")
+            for org in orgs
+        ]
+    )
+    schedules = sandbox.Schedule.objects.bulk_create(
+        [
+            sandbox.Schedule(
+                organisation=org,
+                site=site,
+                practitioner=nurse,
+                service_type="Flu vaccination",
+                delivery_channel="In-person",
+            )
+            for org, site, nurse in zip(orgs, sites, nurses, strict=True)
+        ]
+    )
+    today = timezone.localdate()
+    days = [today + timedelta(days=1), today + timedelta(days=2)]
+    # Sessions and their slots as slots_create makes them (bulk, for 1,250 PCNs).
+    sessions = sandbox.AppointmentSession.objects.bulk_create(
+        [
+            sandbox.AppointmentSession(
+                organisation=schedule.organisation,
+                schedule=schedule,
+                site=schedule.site,
+                holder=schedule.practitioner,
+                name=schedule.service_type,
+                date=day,
+                start_time=clock(9),
+                end_time=clock(10),
+                slot_minutes=10,
+            )
+            for schedule in schedules
+            for day in days
+        ],
+        batch_size=2000,
+    )
+    slots = sandbox.Slot.objects.bulk_create(
+        [
+            sandbox.Slot(
+                organisation=session.organisation,
+                schedule=session.schedule,
+                session=session,
+                start=timezone.make_aware(datetime.combine(session.date, clock(9)))
+                + timedelta(minutes=10 * i),
+                end=timezone.make_aware(datetime.combine(session.date, clock(9)))
+                + timedelta(minutes=10 * i + 10),
+                status=sandbox.SlotStatus.BUSY if i == 0 else sandbox.SlotStatus.FREE,
+                allowed_ods=[session.organisation.ods_code],
+            )
+            for session in sessions
+            for i in range(6)
+        ],
+        batch_size=5000,
+    )
+    _book(
+        [slot for slot in slots if slot.status == sandbox.SlotStatus.BUSY],
+        nhs_numbers(len(sessions), start=991_000_000),
+    )
+    return list(orgs)
+
+
+def _book(slots: list[Any], numbers: list[str]) -> None:
+    """One appointment per slot, each with its own appointment-only patient record,
+    written straight into the sandbox (as EMIS staff booking)."""
+    from django.utils import timezone
+
+    from emis_integration.sandbox import models as sandbox
+
+    patients = sandbox.Patient.objects.bulk_create(
+        [
+            sandbox.Patient(
+                organisation_id=slot.organisation_id,
+                nhs_number=number,
+                family=f"Family{number}",
+                given="Pat",
+                birth_date=date(1960, 1, 1),
+                registration_type=sandbox.RegistrationType.APPOINTMENT_ONLY,
+            )
+            for slot, number in zip(slots, numbers, strict=True)
+        ],
+        batch_size=5000,
+    )
+    now = timezone.now()
+    sandbox.Appointment.objects.bulk_create(
+        [
+            sandbox.Appointment(
+                organisation_id=slot.organisation_id,
+                slot=slot,
+                status=sandbox.AppointmentStatus.BOOKED,
+                last_updated=now,
+                created=now,
+                start=slot.start,
+                end=slot.end,
+                booking_org_ods="",
+                booking_org_name="",
+                patient_nhs_number=patient.nhs_number,
+                patient_record=patient,
+            )
+            for slot, patient in zip(slots, patients, strict=True)
+        ],
+        batch_size=5000,
+    )
+    sandbox.Slot.objects.filter(pk__in=[slot.pk for slot in slots]).update(
+        status=sandbox.SlotStatus.BUSY
+    )
+
+
+def bench_fanout(record: Record, connections: int = 1250, changed_every: int = 50) -> None:
+    """One beat cycle over `connections` live PCN connections, each polled once
+    before; one PCN in `changed_every` has a new booking since."""
+    from django.conf import settings
+    from django.db.models import Sum
+
+    from emis_integration.sandbox import models as sandbox
+    from tests.emis_integration.sandbox.helpers import nhs_numbers
+    from tracing.models import PollRun
+    from tracing.tasks import poll_all_pcn_connections
+
+    _flush()
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = "emis_integration.inprocess.in_process_transport"
+    orgs = _fanout_world([f"Y{i:05d}" for i in range(connections)])
+    _analyze()
+    poll_all_pcn_connections()  # the previous cycle: each PCN's first (full) sweep
+    assert PollRun.objects.filter(status="succeeded").count() == connections
+    changed = orgs[::changed_every]
+    free = [
+        sandbox.Slot.objects.filter(organisation=org, status=sandbox.SlotStatus.FREE)
+        .order_by("start")
+        .first()
+        for org in changed
+    ]
+    _book(free, nhs_numbers(len(free), start=992_000_000))
+    _analyze()
+    cycle = PollRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     started = time.perf_counter()
     poll_all_pcn_connections()  # eager in the bench settings: one process, one by one
     elapsed = time.perf_counter() - started
-    runs = PollRun.objects.filter(status="succeeded").count()
-    assert runs == connections, runs
+    measured = PollRun.objects.filter(pk__gt=cycle)
+    assert measured.filter(status="succeeded").count() == connections
+    totals = measured.aggregate(calls=Sum("emis_calls"), created=Sum("created"))
+    assert totals["created"] == len(changed), totals
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = ""
     record(
         "fanout_1250_connections_s",
         elapsed,
         f"well inside the {settings.TRACING_POLL_INTERVAL_SECONDS} s interval",
-        f"{connections:,} live PCN connections, nothing new, one beat cycle run serially in "
-        "one process (Celery eager; a 2-process worker halves it), EMIS in-process over HTTP",
+        f"{connections:,} live PCN connections (each with 2 sessions of 6 slots, 1 booked, in "
+        f"its window), all polled once before; {len(changed)} of them (1 in {changed_every}) "
+        f"with a new booking since: one beat cycle run serially in one process (Celery eager; "
+        f"a Celery worker runs the polls in parallel), EMIS in-process over HTTP (WSGI transport, no "
+        f"sockets); {totals['calls']:,} EMIS calls in the cycle, {totals['created']} tasks "
+        f"created",
         "Fan-out over 1,250 PCN connections (s)",
     )
     _flush()
+
+
+# --- worklist -------------------------------------------------------------------------------
 
 
 def _worklist_tasks(total: int) -> tuple[Any, Any]:
@@ -456,15 +1049,13 @@ def bench_worklist(record: Record) -> None:
 
 
 def run(record: Record) -> None:
-    bench_poll(record)
+    bench_sweep(record)
+    bench_diff(record)
     bench_fanout(record)
     bench_worklist(record)
 
 
 if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     # Alone, use a database of its own: `make bench` may be flushing the shared one.
     os.environ.setdefault(
@@ -480,4 +1071,15 @@ if __name__ == "__main__":
     def show(key: str, value: float, target: str, how: str, label: str) -> None:
         print(f"{key}: {value:,.2f}  (target {target}; {how})", flush=True)
 
-    run(show)
+    only = set(sys.argv[1:])
+    benches: dict[str, Callable[[Record], None]] = {
+        "sweep": bench_sweep,
+        "diff": bench_diff,
+        "fanout": bench_fanout,
+        "worklist": bench_worklist,
+    }
+    for name, bench in benches.items():
+        if not only or name in only:
+            started = time.perf_counter()
+            bench(show)
+            print(f"({name}: {time.perf_counter() - started:.0f} s)", flush=True)

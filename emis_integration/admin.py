@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +19,7 @@ from hippo_pcn.organisations.selectors import user_is_support
 from . import services
 from .forms import EmisConnectionAdminForm, ReasonForm, SupportOnboardingRequestForm
 from .models import ConnectionStatus, EmisConnection, OnboardingRequest, OnboardingRequester
-from .selectors import onboarding_requests_for_user
+from .selectors import SECRET_LABELS, connection_secrets_stored, onboarding_requests_for_user
 
 BADGE_COLOURS = {
     ConnectionStatus.REQUESTED: "#4c6272",
@@ -117,11 +118,28 @@ class EmisConnectionAdmin(TenantScopedAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         endpoint = ["organisation", "base_url", "provider_ods_code", "asid_from", "asid_to"]
+        partner = ["partner_base_url"]
         if self.has_change_permission(request, obj):
             endpoint.append("client_secret")
+            partner += ["partner_application_id", "partner_token"]
         if obj is not None:
             endpoint.insert(1, "system")
-        fieldsets: list[Any] = [("Endpoint", {"fields": endpoint})]
+        fieldsets: list[Any] = [("Endpoint (GP Connect: booking)", {"fields": endpoint})]
+        if obj is None or obj.uses_partner_api:
+            fieldsets.append(
+                (
+                    "Partner API (finding appointments)",
+                    {
+                        "fields": partner,
+                        "description": (
+                            "EMIS Community (PCN) connections only. GP Connect has no list "
+                            "of the appointments made in EMIS, so hippo-pcn finds them "
+                            "through the EMIS Partner API; a PCN connection cannot go live "
+                            "without its base URL, application id and token."
+                        ),
+                    },
+                )
+            )
         if obj is not None:
             fieldsets += [
                 (
@@ -197,25 +215,35 @@ class EmisConnectionAdmin(TenantScopedAdmin):
 
     @admin.display(description="Credentials")
     def credentials_state(self, obj: EmisConnection) -> str:
-        return "Stored, encrypted" if obj.has_credentials else "None stored"
+        if not obj.has_credentials:
+            return "None stored"
+        stored = connection_secrets_stored(connection=obj)
+        if stored is None:
+            return "Stored, but they cannot be decrypted with the configured FERNET_KEYS"
+        names = [SECRET_LABELS[name] for name, present in stored.items() if present]
+        return f"Stored, encrypted: {', '.join(names)}" if names else "None stored"
 
     # --- saving through services -------------------------------------------------
     def save_model(
         self, request: HttpRequest, obj: EmisConnection, form: Any, change: bool
     ) -> None:
         data = form.cleaned_data
-        secret = data.get("client_secret") or None
-        config = {name: data.get(name, "") for name in services.CONFIG_FIELDS}
+        # Only what the form showed: a practice's change form has no Partner API part.
+        shown = set(flatten_fieldsets(self.get_fieldsets(request, obj if change else None)))
+        config = {name: data.get(name, "") for name in services.CONFIG_FIELDS if name in shown}
+        secrets = {name: data.get(name) or "" for name in services.SECRET_FIELDS if name in shown}
         if change:
             services.connection_update_config(
-                actor=request.user, connection=obj, client_secret=secret, **config
+                actor=request.user,
+                connection=obj,
+                client_secret=secrets.get("client_secret") or None,
+                partner_application_id=secrets.get("partner_application_id") or None,
+                partner_token=secrets.get("partner_token") or None,
+                **config,
             )
         else:
             created = services.connection_create(
-                actor=request.user,
-                organisation=data["organisation"],
-                client_secret=secret or "",
-                **config,
+                actor=request.user, organisation=data["organisation"], **secrets, **config
             )
             obj.pk = created.pk
             obj.refresh_from_db()

@@ -1,6 +1,8 @@
 """Demo EMIS connections: every demo practice's EMIS Web is live against the
 bundled sandbox; Riverside PCN's EMIS Community is in `testing` (so support can
-take it live), Hillside PCN's is `live` (so PCN booking works at once)."""
+take it live), Hillside PCN's is `live` (so PCN booking works at once). The PCN
+connections also reach the sandbox's EMIS Partner API, through which the poller
+finds the appointments made in them."""
 
 from __future__ import annotations
 
@@ -12,22 +14,47 @@ from django.db import transaction
 from hippo_pcn.audit.services import system_actor
 from hippo_pcn.organisations.models import Organisation
 
-from .demo_identities import HIPPO_CONSUMER_ASID, demo_client_secret, demo_provider_asid
+from .demo_identities import (
+    HIPPO_CONSUMER_ASID,
+    demo_client_secret,
+    demo_partner_application_id,
+    demo_partner_token,
+    demo_provider_asid,
+)
 from .models import ConnectionStatus, EmisConnection
-from .services import connection_create
+from .services import connection_create, connection_update_config
 
 ACTOR = system_actor("seed_demo")
 PCN_STATUS = {"U00001": ConnectionStatus.TESTING, "U00002": ConnectionStatus.LIVE}
 
 
+def partner_settings(org: Organisation, base: str) -> dict[str, str]:
+    """A demo PCN's Partner API settings (the sandbox holds the same values)."""
+    if not org.is_pcn:
+        return {}
+    return {
+        "partner_base_url": f"{base}/{org.ods_code}/partner",
+        "partner_application_id": demo_partner_application_id(org.ods_code),
+        "partner_token": demo_partner_token(org.ods_code),
+    }
+
+
 @transaction.atomic
 def seed_demo(*, stdout: TextIO) -> None:
     base = settings.EMIS_SANDBOX_BASE_URL.rstrip("/")
-    made = 0
+    made = updated = 0
     for org in Organisation.objects.filter(
         ods_code__in=[*PCN_STATUS, "A81001", "A81002", "A81003", "B82001", "B82002", "C83001"]
     ):
-        if EmisConnection.objects.filter(organisation=org).exists():
+        partner = partner_settings(org, base)
+        existing = EmisConnection.objects.filter(organisation=org).first()
+        if existing is not None:
+            # A connection from an older seed gains the Partner API settings; an
+            # unchanged one is left alone (the service only records real changes).
+            if partner:
+                before = existing.config_changed_at
+                changed = connection_update_config(actor=ACTOR, connection=existing, **partner)
+                updated += changed.config_changed_at != before
             continue
         status = PCN_STATUS.get(org.ods_code, ConnectionStatus.LIVE)
         connection_create(
@@ -40,8 +67,10 @@ def seed_demo(*, stdout: TextIO) -> None:
             client_secret=demo_client_secret(org.ods_code),
             status=status,
             reason="Demo connection to the bundled EMIS sandbox",
+            **partner,
         )
         made += 1
     stdout.write(
-        f"  EMIS connections: {made} created (demo practices live; U00001 testing; U00002 live)"
+        f"  EMIS connections: {made} created, {updated} given Partner API settings "
+        "(demo practices live; U00001 testing; U00002 live)"
     )

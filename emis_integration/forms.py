@@ -3,9 +3,20 @@ from django import forms
 from .models import EmisConnection, OnboardingRequest
 
 
+def _write_only(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=help_text,
+    )
+
+
 class EmisConnectionAdminForm(forms.ModelForm):
-    """Endpoint details. The client secret is write-only: it is never shown,
-    only replaced."""
+    """Endpoint details for GP Connect (booking) and, for a PCN's EMIS Community,
+    the EMIS Partner API (finding appointments). Secrets are write-only: never
+    shown, only replaced."""
 
     base_url = forms.URLField(
         label="FHIR base URL",
@@ -14,18 +25,41 @@ class EmisConnectionAdminForm(forms.ModelForm):
         assume_scheme="https",
         help_text="The GP Connect FHIR endpoint, e.g. https://emis.example.nhs.uk/gpconnect/fhir",
     )
-    client_secret = forms.CharField(
-        label="Client secret",
+    client_secret = _write_only(
+        "Client secret",
+        "Signs the GP Connect requests to EMIS. Stored encrypted and never shown again: "
+        "leave blank to keep the current one.",
+    )
+    partner_base_url = forms.URLField(
+        label="Partner API base URL",
+        max_length=500,
         required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Signs the requests to EMIS. Stored encrypted and never shown again: leave "
-        "blank to keep the current one.",
+        assume_scheme="https",
+        help_text="The EMIS Partner API base, e.g. https://emis.example.nhs.uk/partner. A PCN's "
+        "EMIS Community needs it (with the application id and token) to go live: hippo-pcn "
+        "finds the appointments made there through it.",
+    )
+    partner_application_id = _write_only(
+        "Partner API application id",
+        "The applicationId (the supplier's “party key”) EMIS's assurance lead gave hippo-pcn. "
+        "Stored encrypted and never shown again: leave blank to keep the current one.",
+    )
+    partner_token = _write_only(
+        "Partner API token",
+        "The bearer token for this organisation's Partner API. Stored encrypted and never "
+        "shown again: leave blank to keep the current one.",
     )
 
     class Meta:
         model = EmisConnection
-        fields = ["organisation", "base_url", "provider_ods_code", "asid_from", "asid_to"]
+        fields = [
+            "organisation",
+            "base_url",
+            "provider_ods_code",
+            "asid_from",
+            "asid_to",
+            "partner_base_url",
+        ]
 
 
 class ReasonForm(forms.Form):

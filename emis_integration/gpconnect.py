@@ -54,9 +54,8 @@ INTERACTION_SEARCH_PATIENT = "urn:nhs:names:services:gpconnect:fhir:rest:search:
 INTERACTION_REGISTER_PATIENT = (
     "urn:nhs:names:services:gpconnect:fhir:operation:gpc.registerpatient-1"
 )
-# GP Connect has no organisation-wide appointment listing. This is the seam where an
-# EMIS partner API plugs in; the sandbox serves it as a FHIR _lastUpdated search.
-INTERACTION_LIST_APPOINTMENTS = "urn:hippo-pcn:emis:rest:search:appointments-updated-1"
+# GP Connect has no organisation-wide appointment listing: the poller finds
+# appointments through the EMIS Partner API (docs/emis-partner-api-contract.md).
 
 # --- Spine error codes ---------------------------------------------------------------
 ERR_BAD_REQUEST = "BAD_REQUEST"

@@ -56,6 +56,16 @@ class EmisConnection(models.Model):
     asid_to = models.CharField(
         "ASID (to: the EMIS endpoint)", max_length=12, blank=True, validators=[asid_validator]
     )
+    partner_base_url = models.URLField(
+        "Partner API base URL",
+        max_length=500,
+        blank=True,
+        help_text="The EMIS Partner API base, e.g. https://emis.example.nhs.uk/partner. "
+        "Needed by a PCN's EMIS Community: hippo-pcn finds the appointments made there "
+        "through it (GP Connect has no appointment list).",
+    )
+    # Fernet-encrypted JSON: client_secret (GP Connect), partner_application_id and
+    # partner_token (the Partner API). Never shown again once stored.
     credentials_encrypted = models.TextField(blank=True, editable=False)
 
     status = models.CharField(
@@ -106,6 +116,11 @@ class EmisConnection(models.Model):
     @property
     def has_credentials(self) -> bool:
         return bool(self.credentials_encrypted)
+
+    @property
+    def uses_partner_api(self) -> bool:
+        """A PCN's EMIS Community: its appointments are found through the Partner API."""
+        return self.system == EmisSystem.EMIS_COMMUNITY
 
     def clean(self) -> None:
         if self.organisation_id is None or not self.system:

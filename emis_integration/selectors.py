@@ -14,8 +14,16 @@ from django.utils.module_loading import import_string
 from hippo_pcn.organisations.models import Organisation
 from hippo_pcn.organisations.selectors import UserLike, organisations_for_user, user_is_support
 
-from .client import EmisEndpoint, GPConnectClient, Requester, system_requester
-from .crypto import decrypt_credentials
+from .client import (
+    EmisEndpoint,
+    EmisRejected,
+    GPConnectClient,
+    PartnerApiClient,
+    PartnerEndpoint,
+    Requester,
+    system_requester,
+)
+from .crypto import CredentialsUnreadable, decrypt_credentials
 from .models import (
     OPEN_ONBOARDING_STATUSES,
     ConnectionStatus,
@@ -253,3 +261,62 @@ def emis_client(
         max_retries=settings.EMIS_MAX_RETRIES,
         retry_backoff=settings.EMIS_RETRY_BACKOFF,
     )
+
+
+def partner_endpoint_for(*, connection: EmisConnection) -> PartnerEndpoint:
+    credentials = decrypt_credentials(connection.credentials_encrypted)
+    return PartnerEndpoint(
+        base_url=connection.partner_base_url,
+        application_id=str(credentials.get("partner_application_id", "")),
+        token=str(credentials.get("partner_token", "")),
+        connect_timeout=settings.EMIS_CONNECT_TIMEOUT,
+        read_timeout=settings.EMIS_READ_TIMEOUT,
+    )
+
+
+def partner_client(*, connection: EmisConnection) -> PartnerApiClient:
+    """The one place that builds a Partner API client for a connection (a PCN's
+    EMIS Community: it finds the appointments made there)."""
+    if not connection.partner_base_url:
+        raise EmisRejected(
+            f"{connection} has no EMIS Partner API base URL: hippo-pcn cannot find the "
+            "appointments made in it until support sets one."
+        )
+    return PartnerApiClient(
+        partner_endpoint_for(connection=connection),
+        transport=_transport(),
+        max_retries=settings.EMIS_MAX_RETRIES,
+        retry_backoff=settings.EMIS_RETRY_BACKOFF,
+    )
+
+
+SECRET_LABELS = {
+    "client_secret": "client secret",
+    "partner_application_id": "Partner API application id",
+    "partner_token": "Partner API token",
+}
+
+
+def connection_secrets_stored(*, connection: EmisConnection) -> dict[str, bool] | None:
+    """Which secrets a connection holds (never their values), by name; None when
+    they cannot be decrypted with the configured FERNET_KEYS."""
+    try:
+        credentials = decrypt_credentials(connection.credentials_encrypted)
+    except CredentialsUnreadable:
+        return None
+    return {name: bool(credentials.get(name)) for name in SECRET_LABELS}
+
+
+def partner_settings_missing(*, connection: EmisConnection) -> list[str]:
+    """What a connection still lacks to reach the Partner API, in words ([] when
+    nothing)."""
+    missing = [] if connection.partner_base_url else ["Partner API base URL"]
+    stored = connection_secrets_stored(connection=connection)
+    if stored is None:
+        return [*missing, "Partner API credentials that can be decrypted"]
+    missing += [
+        SECRET_LABELS[name]
+        for name in ("partner_application_id", "partner_token")
+        if not stored.get(name)
+    ]
+    return missing

@@ -19,8 +19,8 @@ from hippo_pcn.organisations.models import Membership, Organisation
 from hippo_pcn.organisations.roles import OrganisationKind
 from hippo_pcn.organisations.selectors import user_is_support
 
-from .client import EmisAuthError, EmisError, EmisRejected, EmisUnavailable
-from .crypto import CredentialsUnreadable, encrypt_credentials, rotate_token
+from .client import EmisAuthError, EmisError, EmisRejected, EmisUnavailable, PatientNotFound
+from .crypto import CredentialsUnreadable, decrypt_credentials, encrypt_credentials, rotate_token
 from .models import (
     OPEN_ONBOARDING_STATUSES,
     SYSTEM_FOR_KIND,
@@ -30,7 +30,12 @@ from .models import (
     OnboardingRequester,
     OnboardingStatus,
 )
-from .selectors import emis_client, open_onboarding_request
+from .selectors import (
+    emis_client,
+    open_onboarding_request,
+    partner_client,
+    partner_settings_missing,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +50,15 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 # Changes that need a reason in words (recorded in the audit log).
 REASON_REQUIRED = frozenset({S.SUSPENDED, S.FAILED})
-CONFIG_FIELDS = ("base_url", "provider_ods_code", "asid_from", "asid_to")
+CONFIG_FIELDS = ("base_url", "provider_ods_code", "asid_from", "asid_to", "partner_base_url")
+# Stored encrypted together (one Fernet token of JSON); each is replaced on its own.
+SECRET_FIELDS = ("client_secret", "partner_application_id", "partner_token")
+# What the audit log calls a replaced secret ("credentials" is the GP Connect client secret).
+SECRET_AUDIT_NAMES = {
+    "client_secret": "credentials",
+    "partner_application_id": "partner_application_id",
+    "partner_token": "partner_token",
+}
 
 
 class TransitionRefused(ValidationError):
@@ -53,6 +66,11 @@ class TransitionRefused(ValidationError):
 
 
 # --- connections ----------------------------------------------------------------------
+
+
+def _secrets_given(**values: str | None) -> dict[str, str]:
+    """The secrets actually entered (blank means "keep what is stored")."""
+    return {name: value.strip() for name, value in values.items() if value and value.strip()}
 
 
 @transaction.atomic
@@ -65,6 +83,9 @@ def connection_create(
     asid_from: str = "",
     asid_to: str = "",
     client_secret: str = "",
+    partner_base_url: str = "",
+    partner_application_id: str = "",
+    partner_token: str = "",
     status: str = ConnectionStatus.REQUESTED,
     reason: str = "",
 ) -> EmisConnection:
@@ -76,13 +97,19 @@ def connection_create(
         provider_ods_code=(provider_ods_code or organisation.ods_code).strip().upper(),
         asid_from=asid_from.strip(),
         asid_to=asid_to.strip(),
+        partner_base_url=partner_base_url.strip(),
         status=status,
         status_changed_at=now,
         status_reason=reason,
         config_changed_at=now,
     )
-    if client_secret:
-        connection.credentials_encrypted = encrypt_credentials({"client_secret": client_secret})
+    secrets = _secrets_given(
+        client_secret=client_secret,
+        partner_application_id=partner_application_id,
+        partner_token=partner_token,
+    )
+    if secrets:
+        connection.credentials_encrypted = encrypt_credentials(secrets)
     connection.full_clean()
     connection.save()
     audit_record(
@@ -94,11 +121,32 @@ def connection_create(
             "system": connection.system,
             "status": status,
             "base_url": connection.base_url,
-            "credentials": "stored" if client_secret else "none",
+            "partner_base_url": connection.partner_base_url,
+            # Which secrets were stored, never their values.
+            "credentials": ", ".join(sorted(secrets)) if secrets else "none",
             "reason": reason,
         },
     )
     return connection
+
+
+def _merged_credentials(
+    connection: EmisConnection, replacements: dict[str, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The connection's secrets with `replacements` merged in (never dropping the
+    others), and the names of those that really changed."""
+    try:
+        credentials = decrypt_credentials(connection.credentials_encrypted)
+    except CredentialsUnreadable as exc:
+        if set(replacements) != set(SECRET_FIELDS):
+            raise ValidationError(
+                "The stored EMIS credentials cannot be decrypted with the configured "
+                "FERNET_KEYS, so one of them cannot be replaced on its own: enter the client "
+                "secret, the Partner API application id and the Partner API token together."
+            ) from exc
+        credentials = {}
+    changed = [name for name, value in replacements.items() if credentials.get(name) != value]
+    return {**credentials, **replacements}, changed
 
 
 @transaction.atomic
@@ -107,10 +155,13 @@ def connection_update_config(
     actor: Actor,
     connection: EmisConnection,
     client_secret: str | None = None,
+    partner_application_id: str | None = None,
+    partner_token: str | None = None,
     **fields: str,
 ) -> EmisConnection:
-    """Change the endpoint details and/or replace the credentials. A change means
-    the connection must be tested again before it can go live."""
+    """Change the endpoint details and/or replace any of the secrets (a blank or
+    None secret keeps the stored one). A change means the connection must be
+    tested again before it can go live."""
     unknown = set(fields) - set(CONFIG_FIELDS)
     if unknown:
         raise ValueError(f"Cannot update {', '.join(sorted(unknown))} on a connection.")
@@ -123,9 +174,16 @@ def connection_update_config(
         if getattr(locked, name) != value:
             setattr(locked, name, value)
             changed.append(name)
-    if client_secret:
-        locked.credentials_encrypted = encrypt_credentials({"client_secret": client_secret})
-        changed.append("credentials")
+    replacements = _secrets_given(
+        client_secret=client_secret,
+        partner_application_id=partner_application_id,
+        partner_token=partner_token,
+    )
+    if replacements:
+        credentials, replaced = _merged_credentials(locked, replacements)
+        if replaced:
+            locked.credentials_encrypted = encrypt_credentials(credentials)
+            changed += [SECRET_AUDIT_NAMES[name] for name in replaced]
     if not changed:
         return locked
     locked.config_changed_at = timezone.now()
@@ -137,10 +195,19 @@ def connection_update_config(
         target=locked,
         organisation=locked.organisation,
         # Names of what changed, never the credentials themselves.
-        details={"changed": changed, "base_url": locked.base_url},
+        details={
+            "changed": changed,
+            "base_url": locked.base_url,
+            "partner_base_url": locked.partner_base_url,
+        },
     )
     connection.refresh_from_db()
     return locked
+
+
+def _words(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _refuse(connection: EmisConnection, to_status: str, why: str) -> TransitionRefused:
@@ -175,6 +242,17 @@ def connection_change_status(
     if to_status == S.LIVE:
         if not locked.base_url or not locked.asid_to:
             raise _refuse(locked, to_status, "its base URL and ASID are not set.")
+        if locked.uses_partner_api:
+            missing = partner_settings_missing(connection=locked)
+            if missing:
+                raise _refuse(
+                    locked,
+                    to_status,
+                    "a PCN's EMIS Community needs its EMIS Partner API settings, through "
+                    "which hippo-pcn finds the appointments made there; "
+                    f"{_words(missing)} {'is' if len(missing) == 1 else 'are'} not set. "
+                    "Enter them, test the connection again, then mark it live.",
+                )
         tested_after_change = (
             locked.last_test_ok
             and locked.last_test_at is not None
@@ -247,6 +325,8 @@ class ConnectionTestResult:
     message: str
     latency_ms: int
     free_slots: int | None = None
+    # Partner API sessions today and tomorrow (PCN connections only).
+    sessions: int | None = None
 
 
 def _plain_reason(exc: Exception) -> str:
@@ -263,11 +343,31 @@ def _plain_reason(exc: Exception) -> str:
     return f"The test could not run ({type(exc).__name__})."
 
 
-def connection_test(*, actor: Actor, connection: EmisConnection) -> ConnectionTestResult:
-    """Round-trip to EMIS: the capability statement, then a one-day slot search.
-    Stores the result and latency on the connection; never changes its status."""
-    started = time.perf_counter()
-    free_slots: int | None = None
+def _partner_reason(exc: Exception) -> str:
+    if isinstance(exc, CredentialsUnreadable):
+        return f"The Partner API could not be tried: {exc}"
+    if isinstance(exc, EmisAuthError):
+        said = f": {exc.diagnostics}" if exc.diagnostics else "."
+        return (
+            "The Partner API refused hippo-pcn's application id or token "
+            f"(HTTP {exc.status_code}){said}"
+        )
+    if isinstance(exc, EmisUnavailable):
+        return f"The Partner API did not answer usefully: {exc.message}"
+    if isinstance(exc, EmisRejected | PatientNotFound):
+        return f"The Partner API answered, but not as EMIS's Partner API should: {exc.message}"
+    if isinstance(exc, EmisError):
+        return f"The Partner API failed: {exc.message}"
+    return f"The Partner API test could not run ({type(exc).__name__})."
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def _test_gp_connect(connection: EmisConnection) -> tuple[bool, str, int | None]:
+    """GP Connect: the capability statement, then a one-day slot search."""
     try:
         if not connection.base_url:
             raise EmisRejected("The connection has no base URL yet.")
@@ -275,12 +375,56 @@ def connection_test(*, actor: Actor, connection: EmisConnection) -> ConnectionTe
             client.metadata()
             now = timezone.now()
             free_slots = len(client.search_free_slots(now, now + timedelta(days=1)))
-        ok, message = True, "EMIS answered the capability statement and a slot search."
     except (EmisError, CredentialsUnreadable) as exc:
-        ok, message = False, _plain_reason(exc)
+        return False, f"GP Connect failed: {_plain_reason(exc)}", None
+    return (
+        True,
+        "GP Connect answered: EMIS gave its capability statement and a slot search "
+        f"({free_slots} free slot(s) in the next 24 hours).",
+        free_slots,
+    )
+
+
+def _test_partner_api(connection: EmisConnection) -> tuple[bool, str, int | None]:
+    """The Partner API: today's and tomorrow's appointment sessions."""
+    missing = partner_settings_missing(connection=connection)
+    if missing:
+        return (
+            False,
+            f"The Partner API is not set up: {_words(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} missing. A PCN's EMIS Community needs "
+            "them for hippo-pcn to find the appointments made there.",
+            None,
+        )
+    try:
+        with partner_client(connection=connection) as client:
+            today = timezone.localdate()
+            sessions = client.appointment_sessions(start=today, end=today + timedelta(days=1))
+            skipped = len(client.warnings)
+    except (EmisError, CredentialsUnreadable) as exc:
+        return False, _partner_reason(exc), None
+    message = f"The Partner API answered: {len(sessions)} appointment session(s) today and tomorrow"
+    if skipped:
+        message += f" ({skipped} more could not be read)"
+    return True, message + ".", len(sessions)
+
+
+def connection_test(*, actor: Actor, connection: EmisConnection) -> ConnectionTestResult:
+    """Round-trip to EMIS through both interfaces a connection uses: GP Connect
+    (the capability statement, then a one-day slot search) and, for a PCN's EMIS
+    Community, the Partner API (today's and tomorrow's sessions). Both are tried
+    even when one fails, and the message says what each found or why it failed.
+    Stores the result and latency on the connection; never changes its status."""
+    started = time.perf_counter()
+    ok, message, free_slots = _test_gp_connect(connection)
+    parts = [message]
+    sessions: int | None = None
+    if connection.uses_partner_api:
+        partner_ok, partner_message, sessions = _test_partner_api(connection)
+        ok = ok and partner_ok
+        parts.append(partner_message)
     latency_ms = int((time.perf_counter() - started) * 1000)
-    if ok:
-        message = f"{message} {free_slots} free slot(s) in the next 24 hours; {latency_ms} ms."
+    message = " ".join(_sentence(part) for part in [*parts, f"Took {latency_ms} ms"])
     now = timezone.now()
     updates: dict[str, Any] = {
         "last_test_at": now,
@@ -306,7 +450,7 @@ def connection_test(*, actor: Actor, connection: EmisConnection) -> ConnectionTe
     if not ok:
         logger.warning("EMIS connection %s failed its test: %s", connection.pk, message)
     return ConnectionTestResult(
-        ok=ok, message=message, latency_ms=latency_ms, free_slots=free_slots
+        ok=ok, message=message, latency_ms=latency_ms, free_slots=free_slots, sessions=sessions
     )
 
 

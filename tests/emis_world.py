@@ -13,10 +13,13 @@ from emis_integration import services as emis_services
 from emis_integration.demo_identities import (
     HIPPO_CONSUMER_ASID,
     demo_client_secret,
+    demo_partner_application_id,
+    demo_partner_token,
     demo_provider_asid,
 )
 from emis_integration.models import ConnectionStatus, EmisConnection
 from emis_integration.sandbox import models as sandbox
+from emis_integration.sandbox import services as sandbox_services
 from hippo_pcn.audit.services import system_actor
 
 ACTOR = system_actor("tests")
@@ -32,6 +35,8 @@ def sandbox_org(org, *, pcn=None) -> sandbox.SandboxOrganisation:
             "pcn": pcn,
             "asid": demo_provider_asid(org.ods_code),
             "client_secret": demo_client_secret(org.ods_code),
+            "partner_application_id": demo_partner_application_id(org.ods_code),
+            "partner_token": demo_partner_token(org.ods_code),
             "phone": "01632 960100",
         },
     )
@@ -42,18 +47,31 @@ def sandbox_org(org, *, pcn=None) -> sandbox.SandboxOrganisation:
 
 
 def connect(org, base_url: str, status: str = ConnectionStatus.LIVE) -> EmisConnection:
+    """A connection to the sandbox organisation with the same ODS code: GP Connect
+    for every organisation, and the Partner API too for a PCN."""
     existing = EmisConnection.objects.filter(organisation=org).first()
     if existing is not None:
         return existing
+    sandbox_base = f"{base_url.rstrip('/')}/emis-sandbox/{org.ods_code}"
+    partner = (
+        {
+            "partner_base_url": f"{sandbox_base}/partner",
+            "partner_application_id": demo_partner_application_id(org.ods_code),
+            "partner_token": demo_partner_token(org.ods_code),
+        }
+        if org.is_pcn
+        else {}
+    )
     return emis_services.connection_create(
         actor=ACTOR,
         organisation=org,
-        base_url=f"{base_url.rstrip('/')}/emis-sandbox/{org.ods_code}/fhir",
+        base_url=f"{sandbox_base}/fhir",
         provider_ods_code=org.ods_code,
         asid_from=HIPPO_CONSUMER_ASID,
         asid_to=demo_provider_asid(org.ods_code),
         client_secret=demo_client_secret(org.ods_code),
         status=status,
+        **partner,
     )
 
 
@@ -126,17 +144,12 @@ class EmisWorld:
                 ]
             else:
                 allowed_ods = [org.ods_code]
-        return sandbox.Slot.objects.bulk_create(
-            [
-                sandbox.Slot(
-                    organisation=org,
-                    schedule=schedule,
-                    start=start,
-                    end=start + timedelta(minutes=minutes),
-                    allowed_ods=allowed_ods,
-                )
-                for start in starts
-            ]
+        return sandbox_services.slots_create(
+            schedule=schedule,
+            starts=starts,
+            minutes=minutes,
+            allowed_ods=allowed_ods,
+            allowed_org_types=[],
         )
 
     def faults(self, ods: str, **knobs) -> None:

@@ -226,6 +226,7 @@ class TracingTaskAdmin(TenantScopedAdmin):
                     "appointment",
                     "practitioner",
                     "service",
+                    "emis_slot_status",
                     "emis_appointment_id",
                     "booking_org_ods",
                     "source",
@@ -260,6 +261,7 @@ class TracingTaskAdmin(TenantScopedAdmin):
         "appointment",
         "practitioner",
         "service",
+        "emis_slot_status",
         "emis_appointment_id",
         "booking_org_ods",
         "source",
@@ -321,8 +323,13 @@ class TracingTaskAdmin(TenantScopedAdmin):
     @admin.display(description="NHS number", ordering="patient_nhs_number")
     def nhs_number(self, obj: TracingTask) -> str:
         if not obj.has_nhs_number:
+            label = (
+                "NHS number not yet known (asked of EMIS again at each poll)"
+                if obj.emis_patient_number is not None and obj.is_active
+                else "No NHS number"
+            )
             return format_html(
-                '<span class="hippo-badge" style="background:#d5281b">{}</span>', "No NHS number"
+                '<span class="hippo-badge" style="background:#d5281b">{}</span>', label
             )
         return obj.nhs_number_display
 
@@ -574,14 +581,14 @@ class PollCursorAdmin(TenantScopedAdmin):
         "connection",
         "health",
         "last_success_at",
-        "cursor_at",
+        "last_full_sweep_at",
         "last_error_at",
         "last_error_short",
     )
     list_select_related = ("connection", "connection__organisation")
     readonly_fields = (
         "connection",
-        "cursor_at",
+        "last_full_sweep_at",
         "last_success_at",
         "last_error",
         "last_error_at",
@@ -609,14 +616,23 @@ class PollRunAdmin(TenantScopedAdmin):
         "started_at",
         "finished_at",
         "status",
-        "appointments_seen",
+        "full_sweep",
+        "emis_calls",
+        "sessions_fetched",
         "created",
+        "cancelled",
+        "moved",
         "updated",
+        "has_warnings",
         "error",
     )
-    list_filter = ("status",)
+    list_filter = ("status", "full_sweep")
     list_select_related = ("connection", "connection__organisation")
     readonly_fields = [f.name for f in PollRun._meta.fields]
+
+    @admin.display(description="Warnings", boolean=True)
+    def has_warnings(self, obj: PollRun) -> bool:
+        return bool(obj.warnings)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False

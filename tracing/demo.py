@@ -33,13 +33,15 @@ from emis_integration.sandbox.models import (
     Patient,
     RegistrationType,
     SandboxOrganisation,
+    Slot,
+    SlotStatus,
 )
 from hippo_pcn.organisations.models import Organisation
 
 from .models import CannotTraceReason, PolicyMode, TaskStatus, TracingPolicy, TracingTask
+from .poller import poll_connection
 from .services import (
     TracingActionError,
-    poll_connection,
     tracing_task_cannot_trace,
     tracing_task_claim,
     tracing_task_mark_traced,
@@ -134,9 +136,14 @@ def _tasks_in_every_state(pcn: Organisation, stdout: TextIO) -> None:
     except TracingActionError as exc:
         stdout.write(f"  Demo tracing step skipped: {exc.message}")
     # Cancelled in EMIS: the next poll follows.
-    Appointment.objects.filter(pk=int(tasks[4].emis_appointment_id)).update(
-        status="cancelled", last_updated=timezone.now(), version=F("version") + 1
-    )
+    cancelled = Appointment.objects.filter(
+        organisation=sandbox_pcn, patient_record_id=tasks[4].emis_patient_number, status="booked"
+    ).first()
+    if cancelled is not None:
+        Appointment.objects.filter(pk=cancelled.pk).update(
+            status="cancelled", last_updated=timezone.now(), version=F("version") + 1
+        )
+        Slot.objects.filter(pk=cancelled.slot_id).update(status=SlotStatus.FREE)
     poll_connection(connection=connection)
     stdout.write(
         f"  Tracing tasks at {pcn.name}: "
@@ -243,5 +250,5 @@ def seed_demo(*, stdout: TextIO) -> None:
     stdout.write(
         f"  Beat polls live PCN connections every {settings.TRACING_POLL_INTERVAL_SECONDS} s "
         "(set TRACING_POLL_INTERVAL_SECONDS=30 for a quicker demo); try "
-        f"`manage.py simulate_emis_bookings --pcn {LIVE_PCN} --count 5`."
+        f"`manage.py simulate_emis_bookings --pcn {LIVE_PCN} --count 5 --cancel 1 --move 1`."
     )

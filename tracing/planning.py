@@ -9,8 +9,9 @@ next working day."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -122,3 +123,20 @@ def plan_due(*, policy: PolicyView, found_at: datetime, appointment_start: datet
     else:
         due = next_daily_batch(found_at, policy.batch_time)
     return min(due, appointment_start)
+
+
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def page_due_planner(view: PolicyView, found_at: datetime) -> Callable[[datetime], datetime]:
+    """plan_due for many appointments found at the same moment (one poll). Under every
+    policy the planned time depends on when the task was found, except that it
+    is the appointment start on the day (and never after it): so the page's
+    planned time is computed once and each task takes the earlier of it and its
+    appointment's start. Equivalence with plan_due is tested per policy."""
+    page_due = plan_due(policy=view, found_at=found_at, appointment_start=_FAR_FUTURE)
+
+    def due(appointment_start: datetime) -> datetime:
+        return min(page_due, appointment_start)
+
+    return due

@@ -4,15 +4,11 @@ time from the PCN's policy."""
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
-from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,30 +22,23 @@ from emis_integration.client import (
 )
 from emis_integration.models import ConnectionStatus, EmisConnection, EmisSystem
 from emis_integration.selectors import emis_client
-from emis_integration.services import connection_record_call
 from hippo_pcn.audit.services import (
     Actor,
-    AuditRow,
-    audit_bulk_append,
     audit_record,
     system_actor,
 )
-from hippo_pcn.db import concrete_field, values_rows
 from hippo_pcn.organisations.models import Organisation
-from hippo_pcn.prefetch import prefetched
 
 from .models import (
     ACTIVE_STATUSES,
     CannotTraceReason,
     PollCursor,
-    PollRun,
-    PollRunStatus,
     TaskSource,
     TaskStatus,
     TracingPolicy,
     TracingTask,
 )
-from .planning import PolicyView, is_batch_day, plan_due
+from .planning import is_batch_day, plan_due
 from .selectors import policy_for_pcn, policy_view, task_owner
 
 logger = logging.getLogger(__name__)
@@ -112,12 +101,22 @@ def task_fields_for_appointment(
         "service": appointment.description[:200],
         "emis_version": appointment.version[:32],
         "emis_last_updated": appointment.last_updated,
+        "emis_slot_id": emis_slot_id(appointment),
         "owner": owner,
         "due_at": due_at
         or plan_due(
             policy=policy_view(policy), found_at=found_at, appointment_start=appointment.start
         ),
     }
+
+
+def emis_slot_id(appointment: AppointmentRecord) -> int | None:
+    """The slot the appointment fills, as a number: GP Connect's Slot id, which
+    is the slot id the Partner API shows the poller."""
+    for slot_id in appointment.slot_ids:
+        if slot_id.isdigit() and len(slot_id) <= 18:
+            return int(slot_id)
+    return None
 
 
 @transaction.atomic
@@ -133,6 +132,21 @@ def tracing_task_open_for_booking(
     )
     fields.pop("connection")
     fields.pop("emis_appointment_id")
+    slot_id = fields["emis_slot_id"]
+    if slot_id is not None and appointment.patient_nhs_number:
+        # The poller may have found this appointment in its slot first.
+        found = (
+            TracingTask.objects.filter(
+                connection=connection,
+                emis_slot_id=slot_id,
+                patient_nhs_number=appointment.patient_nhs_number,
+                appointment_start=appointment.start,
+            )
+            .exclude(status=TaskStatus.CANCELLED)
+            .first()
+        )
+        if found is not None:
+            return found
     task, created = TracingTask.objects.get_or_create(
         connection=connection,
         emis_appointment_id=appointment.appointment_id,
@@ -160,554 +174,6 @@ class TracingActionError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-class PollRefused(ValueError):
-    """A connection the poller must not read (not a live PCN connection)."""
-
-
-# --- the poller ----------------------------------------------------------------------
-
-
-@dataclass
-class PageResult:
-    seen: int = 0
-    created: int = 0
-    updated: int = 0
-
-
-def _audit_row(
-    *, action: str, task_id: int, task_repr: str, pcn_id: int, details: dict[str, Any]
-) -> AuditRow:
-    return AuditRow(
-        actor_label=POLLER,
-        action=action,
-        content_type_id=ContentType.objects.get_for_model(TracingTask).pk,
-        object_id=str(task_id),
-        object_repr=task_repr[:200],
-        organisation_id=pcn_id,
-        details=details,
-    )
-
-
-def _latest_by_id(records: Iterable[AppointmentRecord]) -> dict[str, AppointmentRecord]:
-    """One record per appointment id: the most recently updated wins."""
-    latest: dict[str, AppointmentRecord] = {}
-    for record in records:
-        known = latest.get(record.appointment_id)
-        if (
-            known is None
-            or known.last_updated is None
-            or (record.last_updated is not None and record.last_updated >= known.last_updated)
-        ):
-            latest[record.appointment_id] = record
-    return latest
-
-
-_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
-
-
-def page_due_planner(view: PolicyView, found_at: datetime) -> Callable[[datetime], datetime]:
-    """plan_due for many appointments found at the same moment. Under every
-    policy the planned time depends on when the task was found, except that it
-    is the appointment start on the day (and never after it): so the page's
-    planned time is computed once and each task takes the earlier of it and its
-    appointment's start. Equivalence with plan_due is tested per policy."""
-    page_due = plan_due(policy=view, found_at=found_at, appointment_start=_FAR_FUTURE)
-
-    def due(appointment_start: datetime) -> datetime:
-        return min(page_due, appointment_start)
-
-    return due
-
-
-# Columns of a new task that vary per appointment, in the order the PostgreSQL
-# INSERT ... SELECT FROM unnest(...) takes them; the rest are constants.
-_TASK_ROW_FIELDS = (
-    "emis_appointment_id",
-    "patient_nhs_number",
-    "patient_family_name",
-    "patient_given_name",
-    "patient_birth_date",
-    "patient_gender",
-    "registered_practice_ods",
-    "registered_practice_name",
-    "registered_practice",
-    "booking_org_ods",
-    "booking_organisation",
-    "appointment_start",
-    "appointment_end",
-    "site_name",
-    "practitioner",
-    "service",
-    "emis_version",
-    "emis_last_updated",
-    "owner",
-    "due_at",
-)
-
-
-@dataclass(frozen=True)
-class InsertedTask:
-    pk: int
-    emis_appointment_id: str
-    owner_id: int
-    due_at: datetime
-
-
-_STAGING_TABLE = "tracing_task_staging"
-
-
-def _insert_tasks_postgresql(
-    *, connection: EmisConnection, rows: list[dict[str, Any]], source: str, now: datetime
-) -> list[InsertedTask]:
-    """The page's new tasks go through a session-private staging table: COPY
-    (psycopg writes its rows in C) and then one INSERT ... SELECT, where ON
-    CONFLICT leaves an appointment that another poll (or a booking) has just
-    stored alone. The staging table empties itself at commit. Returns the rows
-    this insert stored."""
-    meta = TracingTask._meta
-    varying = [concrete_field(TracingTask, name) for name in _TASK_ROW_FIELDS]
-    constants = {
-        "connection": connection.pk,
-        "pcn": connection.organisation_id,
-        "source": source,
-        "status": TaskStatus.OPEN,
-        "cannot_trace_reason": "",
-        "cannot_trace_note": "",
-        "verification_note": "",
-        "created_at": now,
-        "updated_at": now,
-    }
-    constant_fields = [concrete_field(TracingTask, name) for name in constants]
-    staging_columns = ", ".join(f"c{i} {f.db_type(db_connection)}" for i, f in enumerate(varying))
-    columns = ", ".join(f'"{f.column}"' for f in [*constant_fields, *varying])
-    select = ", ".join(["%s"] * len(constant_fields) + [f"c{i}" for i in range(len(varying))])
-    unique = ", ".join(
-        f'"{concrete_field(TracingTask, name).column}"'
-        for name in ("connection", "emis_appointment_id")
-    )
-    # Identifiers come from the model's own metadata; every value is a parameter
-    # or travels by COPY.
-    insert = (
-        f'INSERT INTO "{meta.db_table}" ({columns}) '  # noqa: S608
-        f"SELECT {select} FROM {_STAGING_TABLE} "
-        f"ON CONFLICT ({unique}) DO NOTHING "
-        'RETURNING "id", "emis_appointment_id"'
-    )
-    getters = [(f.name, f.is_relation) for f in varying]
-    with db_connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING_TABLE} ({staging_columns}) "
-            "ON COMMIT DELETE ROWS"
-        )
-        cursor.execute(f"TRUNCATE {_STAGING_TABLE}")  # rows of an earlier call this transaction
-        with cursor.cursor.copy(f"COPY {_STAGING_TABLE} FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    [
-                        (row[name].pk if row[name] is not None else None)
-                        if is_relation
-                        else row[name]
-                        for name, is_relation in getters
-                    ]
-                )
-        params: list[Any] = list(constants.values())
-        cursor.execute(insert, params)
-        stored = cursor.fetchall()
-    # Owner and due time as written (reading them back would cost a date-time parse
-    # each through Django's cursor).
-    by_id = {row["emis_appointment_id"]: row for row in rows}
-    return [
-        InsertedTask(
-            pk,
-            appointment_id,
-            by_id[appointment_id]["owner"].pk,
-            by_id[appointment_id]["due_at"],
-        )
-        for pk, appointment_id in stored
-    ]
-
-
-def _insert_tasks_portable(
-    *, connection: EmisConnection, rows: list[dict[str, Any]], source: str, now: datetime
-) -> list[InsertedTask]:
-    """The same through the ORM, for SQLite (the demo's embedded database)."""
-    TracingTask.objects.bulk_create(
-        [TracingTask(**row, connection=connection, source=source) for row in rows],
-        batch_size=500,
-        ignore_conflicts=True,
-    )
-    stored = TracingTask.objects.filter(
-        connection=connection,
-        emis_appointment_id__in=[row["emis_appointment_id"] for row in rows],
-        source=source,
-        created_at__gte=now,
-    ).values_list("pk", "emis_appointment_id", "owner_id", "due_at")
-    return [InsertedTask(*found) for found in stored]
-
-
-def tracing_tasks_insert(
-    *, connection: EmisConnection, rows: list[dict[str, Any]], source: str
-) -> list[InsertedTask]:
-    """Insert new tasks (fields from task_fields_for_appointment, without the
-    connection), skipping appointments that already have one; returns those
-    inserted now."""
-    if not rows:
-        return []
-    now = timezone.now()
-    if db_connection.vendor == "postgresql":
-        return _insert_tasks_postgresql(connection=connection, rows=rows, source=source, now=now)
-    return _insert_tasks_portable(connection=connection, rows=rows, source=source, now=now)
-
-
-@dataclass
-class _Known:
-    """What the upsert needs of a stored task."""
-
-    pk: int
-    emis_appointment_id: str
-    pcn_id: int
-    status: str
-    appointment_start: datetime
-    appointment_end: datetime
-    created_at: datetime
-
-
-def _task_update(known: _Known, **changes: Any) -> TracingTask:
-    """A partial TracingTask for bulk_update: only the fields being written."""
-    task = TracingTask(
-        pk=known.pk,
-        emis_appointment_id=known.emis_appointment_id,
-        pcn_id=known.pcn_id,
-        status=known.status,
-    )
-    for name, value in changes.items():
-        setattr(task, name, value)
-    return task
-
-
-def tracing_tasks_upsert_page(
-    *,
-    connection: EmisConnection,
-    records: list[AppointmentRecord],
-    policy: TracingPolicy,
-    found_at: datetime,
-) -> PageResult:
-    """Store one page of EMIS appointments as tracing tasks, in the caller's
-    transaction, with a constant number of queries per page:
-
-    - a booked appointment never seen before opens a task (owner and due time by
-      the policy, source "found by poll");
-    - a cancelled one cancels its open or claimed task;
-    - a moved one (new start or end) is re-dated, its due time re-planned;
-    - a booked one whose task was cancelled (re-booked) reopens it;
-    - anything else is left untouched. A cancelled appointment never seen makes
-      no task."""
-    latest = _latest_by_id(records)
-    result = PageResult(seen=len(records))
-    if not latest:
-        return result
-    existing = {
-        row[1]: _Known(*row)
-        for row in values_rows(
-            TracingTask.objects.filter(
-                connection=connection, emis_appointment_id__in=list(latest)
-            ).values_list(
-                "id",
-                "emis_appointment_id",
-                "pcn_id",
-                "status",
-                "appointment_start",
-                "appointment_end",
-                "created_at",
-            )
-        )
-    }
-    view = policy_view(policy)
-    due_for = page_due_planner(view, found_at)
-    organisations: dict[str, Organisation] | None = None
-    audit: list[AuditRow] = []
-    new_rows: list[dict[str, Any]] = []
-    # Partial tasks, grouped by the fields they change: bulk_update writes every
-    # listed field of every object, so each group is written on its own.
-    changed: dict[frozenset[str], list[TracingTask]] = {}
-
-    def change(known: _Known, **changes: Any) -> TracingTask:
-        task = _task_update(known, **changes)
-        changed.setdefault(frozenset(changes), []).append(task)
-        return task
-
-    for appointment_id, record in latest.items():
-        known = existing.get(appointment_id)
-        if known is None:
-            if record.is_cancelled:
-                continue
-            if organisations is None:
-                organisations = _organisations_by_ods(
-                    {r.booking_org_ods for r in latest.values()}
-                    | {r.registered_practice_ods for r in latest.values()}
-                )
-            fields = task_fields_for_appointment(
-                connection=connection,
-                appointment=record,
-                found_at=found_at,
-                organisations=organisations,
-                policy=policy,
-                due_at=due_for(record.start),
-            )
-            del fields["connection"]
-            new_rows.append(fields)
-            continue
-        if record.is_cancelled:
-            if known.status in ACTIVE_STATUSES:
-                task = change(known, status=TaskStatus.CANCELLED, claimed_by=None, claimed_at=None)
-                audit.append(
-                    _audit_row(
-                        action="tracing_task.cancelled",
-                        task_id=known.pk,
-                        task_repr=str(task),
-                        pcn_id=known.pcn_id,
-                        details={"reason": "appointment cancelled in EMIS"},
-                    )
-                )
-            continue
-        moved = record.start != known.appointment_start or record.end != known.appointment_end
-        if known.status == TaskStatus.CANCELLED:
-            task = change(
-                known,
-                status=TaskStatus.OPEN,
-                appointment_start=record.start,
-                appointment_end=record.end,
-                due_at=due_for(record.start),
-            )
-            audit.append(
-                _audit_row(
-                    action="tracing_task.reopened",
-                    task_id=known.pk,
-                    task_repr=str(task),
-                    pcn_id=known.pcn_id,
-                    details={
-                        "reason": "appointment re-booked in EMIS",
-                        "previous_start": known.appointment_start,
-                        "appointment_start": record.start,
-                        "due_at": task.due_at,
-                    },
-                )
-            )
-        elif moved:
-            moves: dict[str, Any] = {
-                "appointment_start": record.start,
-                "appointment_end": record.end,
-            }
-            if known.status in ACTIVE_STATUSES:
-                moves["due_at"] = plan_due(
-                    policy=view, found_at=known.created_at, appointment_start=record.start
-                )
-            task = change(known, **moves)
-            audit.append(
-                _audit_row(
-                    action="tracing_task.redated",
-                    task_id=known.pk,
-                    task_repr=str(task),
-                    pcn_id=known.pcn_id,
-                    details={
-                        "reason": "appointment moved in EMIS",
-                        "previous_start": known.appointment_start,
-                        "appointment_start": record.start,
-                        # re-planned only while the task is still to be worked
-                        **({"due_at": moves["due_at"]} if "due_at" in moves else {}),
-                    },
-                )
-            )
-    if new_rows:
-        inserted = tracing_tasks_insert(
-            connection=connection, rows=new_rows, source=TaskSource.FOUND_BY_POLL
-        )
-        owners = {org.pk: org.ods_code for org in (organisations or {}).values()}
-        owners[connection.organisation_id] = connection.organisation.ods_code
-        open_label = TaskStatus.OPEN.label
-        for task_row in inserted:
-            result.created += 1
-            audit.append(
-                _audit_row(
-                    action="tracing_task.created",
-                    task_id=task_row.pk,
-                    task_repr=f"Trace appointment {task_row.emis_appointment_id} ({open_label})",
-                    pcn_id=connection.organisation_id,
-                    details={
-                        "source": TaskSource.FOUND_BY_POLL,
-                        "owner": owners.get(task_row.owner_id, ""),
-                        "due_at": task_row.due_at,
-                    },
-                )
-            )
-    now = timezone.now()
-    for fields_changed, tasks in changed.items():
-        for task in tasks:
-            task.updated_at = now
-        TracingTask.objects.bulk_update(
-            tasks, sorted(fields_changed | {"updated_at"}), batch_size=1000
-        )
-        result.updated += len(tasks)
-    audit_bulk_append(audit)
-    return result
-
-
-def _lease_acquire(*, cursor: PollCursor, now: datetime) -> str | None:
-    token = str(uuid.uuid4())
-    won = PollCursor.objects.filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=cursor.pk
-    ).update(
-        lease_token=token, lease_until=now + timedelta(seconds=settings.TRACING_POLL_LEASE_SECONDS)
-    )
-    return token if won == 1 else None
-
-
-def _lease_release(*, cursor: PollCursor, token: str) -> None:
-    PollCursor.objects.filter(pk=cursor.pk, lease_token=token).update(
-        lease_token="", lease_until=None
-    )
-
-
-def _relax_commit_durability() -> None:
-    """On PostgreSQL, let this page's commit return before its WAL reaches disk.
-    Safe here, and only here: the page's tasks and the cursor move in the same
-    transaction, so a crash that loses the last few pages loses the cursor move
-    with them, and the next poll reads those appointments again. It saves a disk
-    flush per page (most of a page's time on a fast poll)."""
-    if db_connection.vendor == "postgresql":
-        with db_connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
-class LeaseLost(Exception):
-    """Another worker took over this connection's poll (our lease expired)."""
-
-
-def poll_connection(*, connection: EmisConnection) -> PollRun:
-    """Read one live PCN connection's changed appointments from EMIS into tracing
-    tasks. One transaction per page: the page's tasks and the cursor move
-    together, so a failure (or a killed worker) loses nothing and the next poll
-    re-reads from the unchanged cursor. A per-connection lease keeps two workers
-    apart; the unique (connection, appointment id) keeps rows single anyway.
-
-    EMIS failures are recorded on the run and the cursor; `EmisUnavailable` is
-    raised again afterwards so a Celery task can retry it."""
-    if connection.system != EmisSystem.EMIS_COMMUNITY:
-        raise PollRefused(
-            f"Connection {connection.pk} is a practice's EMIS Web: only PCN EMIS Community "
-            "connections are polled for tracing."
-        )
-    if connection.status != ConnectionStatus.LIVE:
-        raise PollRefused(
-            f"Connection {connection.pk} is {connection.get_status_display().lower()}, "
-            "not live: it is not polled."
-        )
-    now = timezone.now()
-    cursor, _ = PollCursor.objects.get_or_create(connection=connection)
-    token = _lease_acquire(cursor=cursor, now=now)
-    if token is None:
-        return PollRun.objects.create(
-            connection=connection,
-            started_at=now,
-            finished_at=now,
-            status=PollRunStatus.SKIPPED,
-            error="Another poll of this connection is running.",
-        )
-    run = PollRun.objects.create(connection=connection, started_at=now)
-    cursor.refresh_from_db()
-    start_from = cursor.cursor_at or (
-        now - timedelta(days=settings.TRACING_POLL_INITIAL_LOOKBACK_DAYS)
-    )
-    updated_since = start_from - timedelta(seconds=settings.TRACING_POLL_OVERLAP_SECONDS)
-    policy = policy_for_pcn(pcn=connection.organisation)
-    failure: BaseException | None = None
-    try:
-        client = emis_client(connection=connection, purpose="poller")
-        try:
-            pages = client.list_appointments(
-                updated_since, page_size=settings.TRACING_POLL_PAGE_SIZE
-            )
-            if settings.TRACING_POLL_PREFETCH:
-                # Fetch the next page from EMIS while this one is stored.
-                pages = prefetched(pages, name=f"poll-prefetch-{connection.pk}")
-            for page in pages:
-                with transaction.atomic():
-                    _relax_commit_durability()
-                    result = tracing_tasks_upsert_page(
-                        connection=connection, records=page, policy=policy, found_at=timezone.now()
-                    )
-                    newest = max(
-                        (r.last_updated for r in page if r.last_updated is not None),
-                        default=None,
-                    )
-                    moves: dict[str, Any] = {
-                        "lease_until": timezone.now()
-                        + timedelta(seconds=settings.TRACING_POLL_LEASE_SECONDS)
-                    }
-                    if newest is not None and (
-                        cursor.cursor_at is None or newest > cursor.cursor_at
-                    ):
-                        moves["cursor_at"] = newest
-                    if (
-                        PollCursor.objects.filter(pk=cursor.pk, lease_token=token).update(**moves)
-                        != 1
-                    ):
-                        raise LeaseLost(
-                            "Another worker took over this connection's poll; this page was "
-                            "rolled back."
-                        )
-                    if "cursor_at" in moves:
-                        cursor.cursor_at = moves["cursor_at"]
-                run.pages += 1
-                run.appointments_seen += result.seen
-                run.created += result.created
-                run.updated += result.updated
-        finally:
-            client.close()
-    except LeaseLost as exc:
-        # Another worker holds the connection now and carries on from the cursor.
-        run.status = PollRunStatus.SKIPPED
-        run.error = str(exc)
-        run.finished_at = timezone.now()
-        run.save()
-        return run
-    except EmisError as exc:
-        failure = exc
-    except Exception as exc:  # recorded, then raised: the run must not stay "running"
-        failure = exc
-    finished = timezone.now()
-    run.finished_at = finished
-    if failure is None:
-        run.status = PollRunStatus.SUCCEEDED
-        PollCursor.objects.filter(pk=cursor.pk).update(last_success_at=finished)
-        connection_record_call(connection=connection)
-    else:
-        run.status = PollRunStatus.FAILED
-        reason = str(failure) if isinstance(failure, EmisError) else type(failure).__name__
-        run.error = (reason or type(failure).__name__)[:2000]
-        PollCursor.objects.filter(pk=cursor.pk).update(last_error=run.error, last_error_at=finished)
-        if isinstance(failure, EmisError):
-            connection_record_call(connection=connection, error=failure)
-        logger.warning(
-            "Poll of connection %s failed: %s", connection.pk, run.error, exc_info=failure
-        )
-    run.save()
-    _lease_release(cursor=cursor, token=token)
-    if failure is not None and (
-        isinstance(failure, EmisUnavailable) or not isinstance(failure, EmisError)
-    ):
-        raise failure
-    return run
-
-
-def live_pcn_connections() -> list[EmisConnection]:
-    return list(
-        EmisConnection.objects.filter(
-            system=EmisSystem.EMIS_COMMUNITY, status=ConnectionStatus.LIVE
-        ).select_related("organisation")
-    )
 
 
 # --- staff actions on tasks ------------------------------------------------------------

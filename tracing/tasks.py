@@ -21,7 +21,7 @@ from emis_integration.models import EmisConnection, EmisSystem
 )
 def poll_pcn_connection(connection_id: int) -> None:
     """Poll one live PCN connection; only `EmisUnavailable` is retried."""
-    from .services import poll_connection
+    from .poller import poll_connection
 
     connection = (
         EmisConnection.objects.select_related("organisation").filter(pk=connection_id).first()

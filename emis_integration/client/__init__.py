@@ -1,9 +1,9 @@
 """The EMIS seam: `EmisClient` is what the product uses; `GPConnectClient` speaks
-GP Connect Appointment Management 1.2.x (FHIR STU3) over httpx."""
+GP Connect Appointment Management 1.2.x (FHIR STU3) over httpx, for booking;
+`PartnerApiClient` speaks the EMIS Partner API (IM1), for finding appointments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -17,13 +17,18 @@ from .errors import (
     SlotUnavailable,
 )
 from .gpconnect import EmisEndpoint, GPConnectClient
+from .partner import PartnerApiClient, PartnerEndpoint
 from .tokens import Requester, system_requester
 from .types import (
     AppointmentRecord,
+    AppointmentSession,
+    BookedPatient,
     BookingOrganisation,
     FreeSlot,
+    PatientDemographics,
     PatientDetails,
     PatientRecord,
+    SessionSlot,
     SlotLike,
     SlotRef,
 )
@@ -48,10 +53,6 @@ class EmisClient(Protocol):
 
     def get_appointment(self, appointment_id: str) -> AppointmentRecord: ...
 
-    def list_appointments(
-        self, updated_since: datetime, *, page_size: int = 500
-    ) -> Iterator[list[AppointmentRecord]]: ...
-
     def find_patient(self, nhs_number: str) -> PatientRecord | None: ...
 
     def register_patient(self, patient: PatientDetails) -> PatientRecord: ...
@@ -61,6 +62,8 @@ class EmisClient(Protocol):
 
 __all__ = [
     "AppointmentRecord",
+    "AppointmentSession",
+    "BookedPatient",
     "BookingOrganisation",
     "EmisAuthError",
     "EmisClient",
@@ -70,11 +73,15 @@ __all__ = [
     "EmisUnavailable",
     "FreeSlot",
     "GPConnectClient",
+    "PartnerApiClient",
+    "PartnerEndpoint",
     "PatientAlreadyRegistered",
+    "PatientDemographics",
     "PatientDetails",
     "PatientNotFound",
     "PatientRecord",
     "Requester",
+    "SessionSlot",
     "SlotLike",
     "SlotRef",
     "SlotUnavailable",

@@ -25,7 +25,22 @@ class EmisError(Exception):
 
 class EmisUnavailable(EmisError):
     """EMIS did not answer usefully: timeouts, refused connections, 5xx, 429.
-    The only error that is retried."""
+    The only error that is retried. `retry_after`: the seconds a 429 (or 503)
+    asked us to wait, when it said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        spine_code: str = "",
+        diagnostics: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, spine_code=spine_code, diagnostics=diagnostics
+        )
+        self.retry_after = retry_after
 
 
 class SlotUnavailable(EmisError):
@@ -37,8 +52,8 @@ class PatientNotFound(EmisError):
 
 
 class EmisRejected(EmisError):
-    """EMIS refused the request as invalid (400/404/409/422) or answered with
-    something that is not the FHIR it should be. Not retried."""
+    """EMIS refused the request as invalid (400/404/409/422, 501) or answered with
+    something that is not the FHIR (or Partner API JSON) it should be. Not retried."""
 
 
 class PatientAlreadyRegistered(EmisRejected):

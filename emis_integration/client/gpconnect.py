@@ -6,17 +6,15 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from emis_integration import gpconnect as gpc
 
-from . import lean, parsing, tokens
+from . import parsing, tokens
 from .errors import (
     EmisAuthError,
     EmisError,
@@ -26,6 +24,7 @@ from .errors import (
     PatientNotFound,
     SlotUnavailable,
 )
+from .transport import host_of, http_client, parse_retry_after, send, with_retries
 from .types import (
     AppointmentRecord,
     BookingOrganisation,
@@ -38,7 +37,6 @@ from .types import (
 logger = logging.getLogger(__name__)
 
 MAX_SLOT_WINDOW = timedelta(days=14)
-MAX_RETRY_SLEEP = 5.0
 # POST/PUT change things: retry them only when the request surely was not processed.
 SAFE_TO_RETRY_WRITE_STATUSES = {429, 503}
 
@@ -90,13 +88,11 @@ class GPConnectClient:
         self.max_retries = max(0, max_retries)
         self.retry_backoff = max(0.0, retry_backoff)
         self.base_url = endpoint.base_url.rstrip("/")
-        timeout = httpx.Timeout(
-            connect=endpoint.connect_timeout,
-            read=endpoint.read_timeout,
-            write=endpoint.read_timeout,
-            pool=endpoint.connect_timeout,
+        self._http = http_client(
+            connect_timeout=endpoint.connect_timeout,
+            read_timeout=endpoint.read_timeout,
+            transport=transport,
         )
-        self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
         self.calls = 0  # HTTP attempts made, retries included
 
     # --- lifecycle -------------------------------------------------------------
@@ -138,40 +134,29 @@ class GPConnectClient:
         extra_headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         is_write = method in {"POST", "PUT"}
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._attempt(
-                    method,
-                    url,
-                    interaction=interaction,
-                    scope=scope,
-                    params=params,
-                    body=body,
-                    extra_headers=extra_headers,
-                )
-            except EmisUnavailable as exc:
-                retryable = (
-                    not is_write
-                    or exc.status_code in SAFE_TO_RETRY_WRITE_STATUSES
-                    or (exc.status_code is None and exc.spine_code == "CONNECT")
-                )
-                if attempt > self.max_retries or not retryable:
-                    raise
-                delay = min(self.retry_backoff * (2 ** (attempt - 1)), MAX_RETRY_SLEEP)
-                retry_after = exc.diagnostics if exc.status_code == 429 else ""
-                if retry_after.isdigit():
-                    delay = min(float(retry_after), MAX_RETRY_SLEEP)
-                logger.warning(
-                    "EMIS %s unavailable (%s), retry %d/%d in %.2fs",
-                    interaction.rsplit(":", 1)[-1],
-                    exc.status_code or exc.spine_code,
-                    attempt,
-                    self.max_retries,
-                    delay,
-                )
-                time.sleep(delay)
+
+        def retryable(exc: EmisUnavailable) -> bool:
+            return (
+                not is_write
+                or exc.status_code in SAFE_TO_RETRY_WRITE_STATUSES
+                or (exc.status_code is None and exc.spine_code == "CONNECT")
+            )
+
+        return with_retries(
+            lambda: self._attempt(
+                method,
+                url,
+                interaction=interaction,
+                scope=scope,
+                params=params,
+                body=body,
+                extra_headers=extra_headers,
+            ),
+            max_retries=self.max_retries,
+            backoff=self.retry_backoff,
+            label=interaction.rsplit(":", 1)[-1],
+            retryable=retryable,
+        )
 
     def _attempt(
         self,
@@ -189,37 +174,19 @@ class GPConnectClient:
             headers["Content-Type"] = f"{gpc.FHIR_JSON}; charset=utf-8"
         if extra_headers:
             headers.update(extra_headers)
-        host = urlsplit(url).netloc or "EMIS"
+        host = host_of(url)
         started = time.perf_counter()
         self.calls += 1
-        try:
-            response = self._http.request(
-                method,
-                url,
-                params=params,
-                content=json.dumps(body).encode() if body is not None else None,
-                headers=headers,
-            )
-        except httpx.ConnectTimeout as exc:
-            raise EmisUnavailable(
-                f"Could not connect to {host} within {self.endpoint.connect_timeout:g} seconds.",
-                spine_code="CONNECT",
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise EmisUnavailable(
-                f"EMIS at {host} did not answer within {self.endpoint.read_timeout:g} seconds.",
-                spine_code="TIMEOUT",
-            ) from exc
-        except httpx.ConnectError as exc:
-            raise EmisUnavailable(
-                f"Could not connect to {host}: the connection was refused or the host was not "
-                "found. Check the base URL.",
-                spine_code="CONNECT",
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise EmisUnavailable(
-                f"The connection to {host} failed ({type(exc).__name__}).", spine_code="NETWORK"
-            ) from exc
+        response = send(
+            self._http,
+            method,
+            url,
+            connect_timeout=self.endpoint.connect_timeout,
+            read_timeout=self.endpoint.read_timeout,
+            params=params,
+            content=json.dumps(body).encode() if body is not None else None,
+            headers=headers,
+        )
         elapsed_ms = (time.perf_counter() - started) * 1000
         logger.info(
             "EMIS %s %s -> %s in %.0f ms (trace %s)",
@@ -245,15 +212,17 @@ class GPConnectClient:
             f" ({code}: {diagnostics})" if code and diagnostics else (f" ({code})" if code else "")
         )
         if status == 429 or status >= 500:
-            error = EmisUnavailable(
+            raise EmisUnavailable(
                 f"EMIS at {host} is unavailable (HTTP {status}){detail}.",
                 status_code=status,
                 spine_code=code,
                 diagnostics=response.headers.get("Retry-After", "")
                 if status == 429
                 else diagnostics,
+                retry_after=parse_retry_after(response.headers.get("Retry-After"))
+                if status == 429
+                else None,
             )
-            raise error
         if status in (401, 403):
             raise EmisAuthError(
                 f"EMIS refused our credentials (HTTP {status}){detail}. Check the client "
@@ -417,38 +386,6 @@ class GPConnectClient:
         return parsing.appointment_from_dict(
             parsing.validate_resource(self._json(response), "Appointment")
         )
-
-    def list_appointments(
-        self, updated_since: datetime, *, page_size: int = 500
-    ) -> Iterator[list[AppointmentRecord]]:
-        """Pages of appointments changed after `updated_since`, oldest change
-        first. Not part of GP Connect: the seam where an EMIS partner API plugs in.
-        Pages are decoded straight from the bytes by the lean msgspec decoder (no
-        full FHIR model validation): this is the hot polling path."""
-        url = f"{self.base_url}/Appointment"
-        params: list[tuple[str, str]] | None = [
-            (
-                "_lastUpdated",
-                f"gt{updated_since.astimezone(UTC).isoformat(timespec='microseconds')}",
-            ),
-            ("_count", str(page_size)),
-            ("_sort", "_lastUpdated"),
-        ]
-        while url:
-            response = self._request(
-                "GET",
-                url,
-                params=params,
-                interaction=gpc.INTERACTION_LIST_APPOINTMENTS,
-                scope=gpc.SCOPE_ORGANISATION_READ,
-            )
-            records, url = lean.appointment_page(response.content)
-            yield records
-            if url and urlsplit(url).netloc != urlsplit(self.base_url).netloc:
-                raise EmisRejected(
-                    "EMIS sent a next-page link to another host; refusing to follow it."
-                )
-            params = None
 
     def find_patient(self, nhs_number: str) -> PatientRecord | None:
         response = self._request(

@@ -1,11 +1,9 @@
 """The lean Appointment decoder: msgspec Structs over only the fields hippo-pcn
 reads, decoded straight from the response bytes.
 
-This is the hot polling path (`list_appointments` pages of hundreds of
-appointments every few minutes for every PCN): json.loads + a dict walk costs
-several times more than decoding into these Structs. The same Structs map single
-Appointments (`appointment_from_dict` converts an already validated dict), so
-there is one mapping from GP Connect to `AppointmentRecord`, not two.
+`appointment_from_dict` maps one Appointment (a booking's answer, a read, a
+cancellation; already validated as FHIR) to an `AppointmentRecord`: the one
+mapping from GP Connect's Appointment to what the product handles.
 
 Unknown fields are ignored; wrong types, missing required fields and naive
 date-times become `EmisRejected`."""
@@ -89,24 +87,6 @@ class _Resource(msgspec.Struct, gc=False):
     slot: list[_Reference] = []
     participant: list[_Participant] = []
     description: str = ""
-
-
-class _Entry(msgspec.Struct, gc=False):
-    resource: _Resource
-
-
-class _Link(msgspec.Struct, gc=False):
-    relation: str = ""
-    url: str = ""
-
-
-class _Bundle(msgspec.Struct, gc=False):
-    resourceType: str  # noqa: N815
-    entry: list[_Entry] = []
-    link: list[_Link] = []
-
-
-_BUNDLE_DECODER = msgspec.json.Decoder(_Bundle)
 
 
 def _malformed(what: str) -> EmisRejected:
@@ -249,25 +229,3 @@ def appointment_from_dict(resource: Mapping[str, Any]) -> AppointmentRecord:
     except msgspec.ValidationError as exc:
         raise _malformed(f"the Appointment does not decode ({_explain(exc)})") from exc
     return _record(struct)
-
-
-def appointment_page(content: bytes) -> tuple[list[AppointmentRecord], str]:
-    """A searchset Bundle of Appointments, straight from the response body:
-    the Appointments as records (other resource types are skipped) and the
-    next-page link ("" on the last page)."""
-    try:
-        bundle = _BUNDLE_DECODER.decode(content)
-    except msgspec.DecodeError as exc:
-        raise EmisRejected(
-            f"EMIS answered an appointment search with something that is not a valid "
-            f"Bundle ({_explain(exc)})."
-        ) from exc
-    if bundle.resourceType != "Bundle":
-        raise _malformed(f"expected a Bundle, got {bundle.resourceType or 'nothing'}")
-    records = [
-        _record(entry.resource)
-        for entry in bundle.entry
-        if entry.resource.resourceType == "Appointment"
-    ]
-    next_url = next((link.url for link in bundle.link if link.relation == "next"), "")
-    return records, next_url

@@ -103,3 +103,82 @@ class AppointmentRecord:
     @property
     def is_cancelled(self) -> bool:
         return self.status == "cancelled"
+
+
+# --- the EMIS Partner API (finding appointments) --------------------------------------
+# (typeID, total, booked, blocked, embargoed, available) for one slot type of a session.
+SlotTypeCount = tuple[str, int, int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentSession:
+    """One appointment session (GetAppointmentSessions): a holder's block of slots
+    at a site on one day. `counts` is in a stable order (by slot type id): when it
+    has not changed since the last poll, the session's slots need not be fetched."""
+
+    id: int
+    name: str
+    date: date
+    start: datetime  # aware, Europe/London
+    end: datetime
+    slot_minutes: int | None = None
+    site_id: int | None = None
+    site_name: str = ""
+    holders: tuple[str, ...] = ()
+    booked: int = 0
+    counts: tuple[SlotTypeCount, ...] = ()
+    slot_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSlot:
+    """One slot of a session (GetSlotsForSessionV2), with its patient when booked.
+    `status` is EMIS's text as sent ("Booked", "Available", "Arrived", ...); the
+    slot `id` is the id GP Connect uses for the same slot."""
+
+    id: int
+    session_id: int
+    start: datetime  # aware, Europe/London
+    end: datetime
+    slot_type: str = ""
+    slot_type_id: str = ""
+    status: str = ""
+    patient_number: int | None = None
+    patient_family_name: str = ""
+    patient_given_names: str = ""
+
+    @property
+    def has_patient(self) -> bool:
+        return self.patient_number is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientDemographics:
+    """A patient's registration at one EMIS organisation (GetPatientDemographics)."""
+
+    patient_number: int
+    nhs_number: str = ""  # 10 digits, or "" when EMIS holds none
+    family_name: str = ""
+    given_names: str = ""
+    birth_date: date | None = None
+    gender: str = "unknown"  # male | female | other | unknown
+    registered_practice_ods: str = ""
+    registered_practice_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BookedPatient:
+    """One booked appointment with its patient (GetBookedPatientsV2)."""
+
+    slot_id: int
+    session_id: int | None
+    start: datetime  # aware, Europe/London
+    session_name: str = ""
+    site_name: str = ""
+    slot_type: str = ""
+    patient_number: int | None = None
+    nhs_number: str = ""
+    family_name: str = ""
+    given_names: str = ""
+    birth_date: date | None = None
+    gender: str = "unknown"

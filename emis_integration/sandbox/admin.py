@@ -1,5 +1,6 @@
 """The EMIS sandbox in the admin: for the support team only. Organisations carry
-the fault knobs; slots are read-mostly, appointments read-only."""
+the fault knobs and the Partner API credentials; slots are read-mostly, sessions
+and appointments read-only."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from django.utils import timezone
 
 from hippo_pcn.admin_site import SupportOnlyAdminMixin
 
-from .models import Appointment, BookingCap, Patient, SandboxOrganisation, Slot
+from .models import (
+    Appointment,
+    AppointmentSession,
+    BookingCap,
+    Patient,
+    SandboxOrganisation,
+    Slot,
+)
 
 
 def _local(value: Any) -> str:
@@ -41,6 +49,13 @@ class SandboxOrganisationAdmin(SupportOnlyAdminMixin, admin.ModelAdmin):
         (None, {"fields": ("ods_code", "name", "kind", "pcn", "phone")}),
         ("Credentials", {"fields": ("asid", "client_secret")}),
         (
+            "Partner API",
+            {
+                "description": "Either blank: the Partner API answers 401 for this organisation.",
+                "fields": ("partner_application_id", "partner_token"),
+            },
+        ),
+        (
             "Fault knobs",
             {
                 "description": "Applied to every request before anything else is checked.",
@@ -56,17 +71,53 @@ class SandboxOrganisationAdmin(SupportOnlyAdminMixin, admin.ModelAdmin):
     )
 
 
+@admin.register(AppointmentSession)
+class AppointmentSessionAdmin(SupportOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: sessions are made with their slots (services.slots_create)."""
+
+    list_display = (
+        "id",
+        "organisation",
+        "date",
+        "start_time",
+        "end_time",
+        "name",
+        "site",
+        "holder",
+        "slot_minutes",
+    )
+    list_filter = ("organisation__kind", "name")
+    search_fields = ("=id", "organisation__ods_code", "name")
+    list_select_related = ("organisation", "site", "holder")
+    raw_id_fields = ("organisation", "schedule", "site", "holder")
+    ordering = ("-date", "-start_time", "-id")
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in AppointmentSession._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Slot)
 class SlotAdmin(SupportOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "organisation", "start_local", "end_local", "status", "service_type")
     list_filter = ("status", "organisation__kind", "schedule__service_type")
     search_fields = ("=id", "organisation__ods_code")
     list_select_related = ("organisation", "schedule")
-    raw_id_fields = ("organisation", "schedule")
-    readonly_fields = ("organisation", "schedule", "start", "end", "status")
+    raw_id_fields = ("organisation", "schedule", "session")
+    readonly_fields = ("organisation", "schedule", "session", "start", "end", "status")
     fields = (
         "organisation",
         "schedule",
+        "session",
         "start",
         "end",
         "status",
@@ -107,7 +158,7 @@ class AppointmentAdmin(SupportOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "organisation__kind")
     search_fields = ("=id", "=booking_org_ods", "=patient_nhs_number", "organisation__ods_code")
     list_select_related = ("organisation",)
-    raw_id_fields = ("organisation", "slot", "patient")
+    raw_id_fields = ("organisation", "slot", "patient", "patient_record")
     ordering = ("-last_updated", "-id")
     show_full_result_count = False
 

@@ -1,6 +1,6 @@
 """Demo data for the bundled EMIS sandbox: an EMIS organisation for every demo
-practice and PCN, with sites, practitioners, six weeks of weekday slots,
-registered patients and booking caps. Idempotent: a second run adds only what
+practice and PCN (with Partner API credentials), with sites, practitioners, six
+weeks of weekday slots in daily sessions, registered patients and booking caps. Idempotent: a second run adds only what
 is missing (new days of slots as time moves on)."""
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ import nhs_number
 from django.db import transaction
 from django.utils import timezone
 
-from emis_integration.demo_identities import demo_client_secret, demo_provider_asid
+from emis_integration.demo_identities import (
+    demo_client_secret,
+    demo_partner_application_id,
+    demo_partner_token,
+    demo_provider_asid,
+)
 from hippo_pcn.organisations.demo import PCNS, PRACTICES
 
 from .models import (
@@ -30,6 +35,7 @@ from .models import (
     Site,
     Slot,
 )
+from .services import slots_create
 
 WEEKS_OF_SLOTS = 6
 SLOT_MINUTES = 10
@@ -222,11 +228,18 @@ def _organisation(
             "pcn": pcn,
             "asid": demo_provider_asid(ods),
             "client_secret": demo_client_secret(ods),
+            "partner_application_id": demo_partner_application_id(ods),
+            "partner_token": demo_partner_token(ods),
             "phone": _phone(100 + index),
         },
     )
     if created:
         counts.add("organisations")
+    elif not organisation.partner_application_id and not organisation.partner_token:
+        # Seeded before the sandbox served the Partner API.
+        organisation.partner_application_id = demo_partner_application_id(ods)
+        organisation.partner_token = demo_partner_token(ods)
+        organisation.save(update_fields=["partner_application_id", "partner_token"])
     return organisation
 
 
@@ -290,24 +303,20 @@ def _schedules(
                 "start", flat=True
             )
         }
-        new_slots = []
-        for day in days:
-            if day in have:
-                continue
-            session = timezone.make_aware(datetime.combine(day, spec.session_start))
-            for offset in range(0, spec.session_minutes, SLOT_MINUTES):
-                start = session + timedelta(minutes=offset)
-                new_slots.append(
-                    Slot(
-                        organisation=organisation,
-                        schedule=schedule,
-                        start=start,
-                        end=start + timedelta(minutes=SLOT_MINUTES),
-                        allowed_ods=list(allowed_ods),
-                        allowed_org_types=[],
-                    )
-                )
-        Slot.objects.bulk_create(new_slots, batch_size=1000)
+        starts = [
+            timezone.make_aware(datetime.combine(day, spec.session_start))
+            + timedelta(minutes=offset)
+            for day in days
+            if day not in have
+            for offset in range(0, spec.session_minutes, SLOT_MINUTES)
+        ]
+        new_slots = slots_create(
+            schedule=schedule,
+            starts=starts,
+            minutes=SLOT_MINUTES,
+            allowed_ods=list(allowed_ods),
+            allowed_org_types=[],
+        )
         counts.add("slots", len(new_slots))
 
 

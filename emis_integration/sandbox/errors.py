@@ -113,3 +113,11 @@ class NotImplementedAtServer(SandboxError):
     status = 501
     code = gpc.ERR_NOT_IMPLEMENTED
     issue_type = "not-supported"
+
+
+class UnsupportedMediaType(SandboxError):
+    """The Partner API answers JSON only (a real EMIS also speaks XML)."""
+
+    status = 415
+    code = gpc.ERR_BAD_REQUEST
+    issue_type = "not-supported"

@@ -25,7 +25,7 @@ from .models import (
     Site,
     Slot,
 )
-from .types import AppointmentRow, SlotWindow
+from .types import SlotWindow
 
 FHIR_VERSION = "3.0.1"
 GPCONNECT_VERSION = "1.2.7"
@@ -124,9 +124,7 @@ def capability_statement(*, organisation: SandboxOrganisation, base_url: str) ->
                             {"code": "read"},
                             {"code": "create"},
                             {"code": "update"},
-                            {"code": "search-type"},
                         ],
-                        "searchParam": [{"name": "_lastUpdated", "type": "date"}],
                     },
                     {
                         "type": "Patient",
@@ -288,7 +286,7 @@ def slot_bundle(
     return searchset(entries, self_url=self_url)
 
 
-def _contained_patient(appointment: Appointment | AppointmentRow) -> dict[str, Any]:
+def _contained_patient(appointment: Appointment) -> dict[str, Any]:
     snapshot = appointment.patient_snapshot or {}
     name: dict[str, Any] = {"use": "official", "family": snapshot.get("family") or ""}
     if snapshot.get("given"):
@@ -317,7 +315,7 @@ def _contained_patient(appointment: Appointment | AppointmentRow) -> dict[str, A
     return patient
 
 
-def _contained_booking_organisation(appointment: Appointment | AppointmentRow) -> dict[str, Any]:
+def _contained_booking_organisation(appointment: Appointment) -> dict[str, Any]:
     organisation: dict[str, Any] = {
         "resourceType": "Organization",
         "id": "booking-org",
@@ -342,7 +340,7 @@ def _contained_booking_organisation(appointment: Appointment | AppointmentRow) -
     return organisation
 
 
-def appointment_resource(appointment: Appointment | AppointmentRow) -> dict[str, Any]:
+def appointment_resource(appointment: Appointment) -> dict[str, Any]:
     extensions: list[dict[str, Any]] = [
         {"url": gpc.EXT_BOOKING_ORGANISATION, "valueReference": {"reference": "#booking-org"}}
     ]
@@ -388,13 +386,6 @@ def appointment_resource(appointment: Appointment | AppointmentRow) -> dict[str,
     if appointment.comment:
         resource["comment"] = appointment.comment
     return resource
-
-
-def appointment_bundle(
-    appointments: list[AppointmentRow], *, base_url: str, self_url: str, next_url: str
-) -> dict[str, Any]:
-    entries = [_entry(base_url, appointment_resource(a), "match") for a in appointments]
-    return searchset(entries, self_url=self_url, next_url=next_url)
 
 
 def patient_resource(patient: Patient, *, practice_name: str = "") -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """What every sandbox request goes through before its endpoint runs: the
-organisation's fault knobs, the Ssp-* headers and the bearer JWT
-(docs/emis-wire-contract.md, "Every request")."""
+organisation's fault knobs, then its credentials: for GP Connect the Ssp-*
+headers and the bearer JWT (docs/emis-wire-contract.md, "Every request"), for
+the Partner API the applicationId header and the bearer token
+(docs/emis-partner-api-contract.md, "Every request")."""
 
 from __future__ import annotations
 
+import hmac
 import random
 import re
 import time
@@ -190,3 +193,26 @@ def authenticate(
 ) -> Requester:
     token = check_headers(request, organisation=organisation, interaction=interaction)
     return verify_jwt(token, secret=organisation.client_secret)
+
+
+def authenticate_partner(request: HttpRequest, *, organisation: SandboxOrganisation) -> None:
+    """The Partner API's credentials (docs/emis-partner-api-contract.md, "Every
+    request"): the applicationId header and `Authorization: Bearer <token>` must
+    be the organisation's; anything missing or wrong, or the Partner API switched
+    off (no credentials set), → 401."""
+    if not organisation.partner_api_enabled:
+        raise AccessDenied(f"The Partner API is not enabled for {organisation.ods_code}.")
+    application_id = (request.headers.get("applicationId") or "").strip()
+    if not application_id:
+        raise AccessDenied("The applicationId header is missing.")
+    if not hmac.compare_digest(
+        application_id.encode(), organisation.partner_application_id.encode()
+    ):
+        raise AccessDenied(
+            f"The applicationId is not the one {organisation.ods_code} knows for this supplier."
+        )
+    scheme, _, token = (request.headers.get("Authorization") or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AccessDenied("The Authorization header must be 'Bearer <access token>'.")
+    if not hmac.compare_digest(token.strip().encode(), organisation.partner_token.encode()):
+        raise AccessDenied(f"The access token is not valid for {organisation.ods_code}.")

@@ -51,6 +51,7 @@ class SlotStatus(models.TextChoices):
 class RegistrationType(models.TextChoices):
     REGULAR = "R", "Regular"
     TEMPORARY = "T", "Temporary"
+    APPOINTMENT_ONLY = "A", "Not registered: record made for an appointment"
 
 
 class AppointmentStatus(models.TextChoices):
@@ -104,6 +105,19 @@ class SandboxOrganisation(models.Model):
     reject_auth = models.BooleanField(
         default=False, help_text="Answer every request with 401 ACCESS DENIED."
     )
+    partner_application_id = models.CharField(
+        "Partner API application id",
+        max_length=100,
+        blank=True,
+        help_text="The applicationId header (the supplier's party key) the Partner API "
+        "accepts. Blank: the Partner API is off for this organisation (401).",
+    )
+    partner_token = models.CharField(
+        "Partner API bearer token",
+        max_length=200,
+        blank=True,
+        help_text="The bearer token the Partner API accepts. Plain text: this is a fake EMIS.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -132,6 +146,10 @@ class SandboxOrganisation(models.Model):
     @property
     def org_type(self) -> str:
         return ORG_TYPE_FOR_KIND[OrganisationKind(self.kind)]
+
+    @property
+    def partner_api_enabled(self) -> bool:
+        return bool(self.partner_application_id and self.partner_token)
 
 
 class Site(models.Model):
@@ -209,6 +227,46 @@ class Schedule(models.Model):
         return f"{self.service_type} · {self.site.name}"
 
 
+class AppointmentSession(models.Model):
+    """One schedule's day of slots, as EMIS groups them: a site, a holder (the
+    clinician) and one slot type (the schedule). The Partner API lists these."""
+
+    organisation = models.ForeignKey(
+        SandboxOrganisation, on_delete=models.CASCADE, related_name="sessions"
+    )
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="sessions")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="sessions")
+    holder = models.ForeignKey(
+        Practitioner,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sessions",
+    )
+    name = models.CharField(max_length=100)
+    date = models.DateField(help_text="UK local date.")
+    start_time = models.TimeField(help_text="UK local time of its first slot.")
+    end_time = models.TimeField(help_text="UK local time its last slot ends.")
+    slot_minutes = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["organisation", "date", "start_time", "id"]
+        verbose_name = "appointment session"
+        indexes = [
+            models.Index(
+                fields=["organisation", "date", "start_time"], name="sandboxsession_org_date"
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "date"], name="sandboxsession_one_per_schedule_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.date:%d/%m/%Y} {self.start_time:%H:%M}"
+
+
 class Slot(models.Model):
     """A bookable time. Booking restrictions: `allowed_ods` (ODS codes) and
     `allowed_org_types` (GPConnect-OrganisationType-1 codes); both empty means
@@ -218,6 +276,15 @@ class Slot(models.Model):
         SandboxOrganisation, on_delete=models.CASCADE, related_name="slots"
     )
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="slots")
+    session = models.ForeignKey(
+        AppointmentSession,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="slots",
+        db_index=False,  # sandboxslot_session_start covers it
+        help_text="The schedule's session that day (services.slots_create sets it).",
+    )
     start = models.DateTimeField()
     end = models.DateTimeField()
     status = models.CharField(max_length=10, choices=SlotStatus.choices, default=SlotStatus.FREE)
@@ -233,7 +300,10 @@ class Slot(models.Model):
 
     class Meta:
         ordering = ["start", "id"]
-        indexes = [models.Index(fields=["organisation", "start"], name="sandboxslot_org_start")]
+        indexes = [
+            models.Index(fields=["organisation", "start"], name="sandboxslot_org_start"),
+            models.Index(fields=["session", "start"], name="sandboxslot_session_start"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(end__gt=models.F("start")), name="sandboxslot_end_after_start"
@@ -278,8 +348,10 @@ class BookingCap(models.Model):
 
 
 class Patient(models.Model):
-    """A patient registered at one sandbox organisation: regular (their home
-    practice) or temporary (e.g. at a PCN, through $gpc.registerpatient)."""
+    """A patient record at one sandbox organisation: a regular registration (their
+    home practice), a temporary one (e.g. at a PCN, through $gpc.registerpatient),
+    or an appointment-only record that booking made for a patient not registered
+    there (EMIS holds a record for everyone booked into its slots)."""
 
     organisation = models.ForeignKey(
         SandboxOrganisation, on_delete=models.CASCADE, related_name="patients"
@@ -344,6 +416,15 @@ class Appointment(models.Model):
         blank=True,
         related_name="appointments",
         help_text="Set when the booking referenced the patient's record at this organisation.",
+    )
+    patient_record = models.ForeignKey(
+        Patient,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="record_appointments",
+        help_text="The patient's record at this organisation that holds the appointment: "
+        "their registration, or an appointment-only record made at booking.",
     )
     description = models.CharField(max_length=100, blank=True)
     comment = models.CharField(max_length=500, blank=True)

@@ -3,8 +3,6 @@ values (types.py). Every problem raises a SandboxError with precise diagnostics.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
@@ -27,7 +25,6 @@ from .errors import (
 )
 from .models import Gender
 from .types import (
-    AppointmentCursor,
     BookingOrganisation,
     BookingRequest,
     CancellationRequest,
@@ -167,59 +164,6 @@ def parse_slot_search(query: QueryDict) -> SlotWindow:
 
 
 # --- appointment list (the seam) -----------------------------------------------------
-def parse_last_updated(query: QueryDict) -> datetime:
-    raw = _single(query, "_lastUpdated")
-    value = _prefixed(raw, "_lastUpdated", "gt", "gt2026-11-25T10:00:00.000000%2B00:00")
-    instant = parse_instant(value)
-    if instant is None:
-        raise InvalidParameter(
-            f"_lastUpdated must be an instant with a time zone, not {value[:40]!r}."
-        )
-    return instant
-
-
-def parse_count(query: QueryDict) -> int:
-    values = query.getlist("_count")
-    if not values:
-        return DEFAULT_PAGE_SIZE
-    if len(values) > 1:
-        raise InvalidParameter("The _count parameter may be given only once.")
-    value = values[0].strip()
-    if not value.isdigit() or int(value) < 1:
-        raise InvalidParameter(f"_count must be a positive whole number (was {value[:20]!r}).")
-    return min(int(value), MAX_PAGE_SIZE)
-
-
-def parse_sort(query: QueryDict) -> None:
-    values = query.getlist("_sort")
-    if values and values != ["_lastUpdated"]:
-        raise InvalidParameter("Appointments can only be sorted by _lastUpdated.")
-
-
-def encode_cursor(cursor: AppointmentCursor) -> str:
-    raw = f"{cursor.last_updated.isoformat()}|{cursor.appointment_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def parse_cursor(query: QueryDict) -> AppointmentCursor | None:
-    values = query.getlist("cursor")
-    if not values:
-        return None
-    if len(values) > 1:
-        raise InvalidParameter("The cursor parameter may be given only once.")
-    token = values[0].strip()
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidParameter("The cursor is not one this server issued.") from None
-    stamp, _, appointment_id = raw.partition("|")
-    instant = parse_instant(stamp)
-    if instant is None or not appointment_id.isdigit():
-        raise InvalidParameter("The cursor is not one this server issued.")
-    return AppointmentCursor(last_updated=instant, appointment_id=int(appointment_id))
-
-
-# --- patients ---------------------------------------------------------------------------
 def parse_nhs_identifier(query: QueryDict) -> str:
     values = query.getlist("identifier")
     if not values:

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, FilteredRelation, Q, QuerySet
 from django.utils import timezone
 
 from hippo_pcn.db import values_rows
 
 from .models import (
     Appointment,
+    AppointmentSession,
     AppointmentStatus,
     Patient,
+    RegistrationType,
     SandboxOrganisation,
     Slot,
     SlotStatus,
 )
-from .types import AppointmentCursor, AppointmentRow
+from .types import SessionRow, SessionSlotRow
 
 
 def organisation_by_ods(*, ods_code: str) -> SandboxOrganisation | None:
@@ -69,7 +71,7 @@ def free_slots_for_requester(
 def free_future_slots(*, organisation: SandboxOrganisation, now: datetime) -> QuerySet[Slot]:
     return (
         Slot.objects.filter(organisation=organisation, status=SlotStatus.FREE, start__gt=now)
-        .select_related("schedule__site")
+        .select_related("schedule__site", "schedule__practitioner")
         .order_by("start", "id")
     )
 
@@ -84,44 +86,14 @@ def appointment_for_read(
     )
 
 
-def appointments_updated_page(
-    *,
-    organisation: SandboxOrganisation,
-    updated_after: datetime,
-    cursor: AppointmentCursor | None,
-    count: int,
-) -> tuple[list[AppointmentRow], AppointmentCursor | None]:
-    """One page of appointments (booked and cancelled) updated after
-    `updated_after`, ordered by (last_updated, id), continuing after `cursor`.
-    Returns the page and the cursor of the next page (None on the last)."""
-    queryset = Appointment.objects.filter(organisation=organisation, last_updated__gt=updated_after)
-    if cursor is not None:
-        # The >= bound lets PostgreSQL start the index range at the cursor; the OR
-        # alone would make every page re-scan from the first row.
-        queryset = queryset.filter(
-            Q(last_updated__gt=cursor.last_updated)
-            | Q(last_updated=cursor.last_updated, id__gt=cursor.appointment_id),
-            last_updated__gte=cursor.last_updated,
-        )
-    # Plain column values (one row, no model instances): this listing is the
-    # poller's hot path and serves hundreds of appointments a page.
-    rows = [
-        AppointmentRow(*values)
-        for values in values_rows(
-            queryset.order_by("last_updated", "id").values_list(*AppointmentRow.COLUMNS)[
-                : count + 1
-            ]
-        )
-    ]
-    if len(rows) <= count:
-        return rows, None
-    page = rows[:count]
-    last = page[-1]
-    return page, AppointmentCursor(last_updated=last.last_updated, appointment_id=last.pk)
-
-
 def patient_by_nhs_number(*, organisation: SandboxOrganisation, nhs_number: str) -> Patient | None:
-    return Patient.objects.filter(organisation=organisation, nhs_number=nhs_number).first()
+    """GP Connect's Find a patient: a patient registered here (regular or
+    temporary). An appointment-only record is not a registration: not found."""
+    return (
+        Patient.objects.filter(organisation=organisation, nhs_number=nhs_number)
+        .exclude(registration_type=RegistrationType.APPOINTMENT_ONLY)
+        .first()
+    )
 
 
 def active_future_bookings(
@@ -133,3 +105,103 @@ def active_future_bookings(
         status=AppointmentStatus.BOOKED,
         start__gt=now,
     ).count()
+
+
+# --- the Partner API ---------------------------------------------------------------
+def _booked_appointment() -> FilteredRelation:
+    """A slot's booked appointment (at most one: sandboxappt_one_booked_per_slot),
+    so joining it never multiplies a slot's row."""
+    return FilteredRelation(
+        "appointments", condition=Q(appointments__status=AppointmentStatus.BOOKED)
+    )
+
+
+def sessions_with_counts(
+    *,
+    organisation: SandboxOrganisation,
+    start: date,
+    end: date,
+    slot_type: str = "",
+    now: datetime | None = None,
+) -> list[SessionRow]:
+    """The organisation's sessions dated `start` to `end` (inclusive), in date
+    and time order, with their slot counts, in one aggregated query: `total`
+    slots, `booked` (holding a booked appointment), `available` (not booked,
+    free and not yet started). `slot_type` (a typeID: the schedule id) keeps only
+    that type's sessions; an unknown one matches none."""
+    now = now or timezone.now()
+    sessions = AppointmentSession.objects.filter(
+        organisation=organisation, date__gte=start, date__lte=end
+    )
+    if slot_type:
+        if not slot_type.isdigit() or len(slot_type) > 18:
+            return []
+        sessions = sessions.filter(schedule_id=int(slot_type))
+    counted = (
+        sessions.annotate(
+            booked_appointment=FilteredRelation(
+                "slots__appointments",
+                condition=Q(slots__appointments__status=AppointmentStatus.BOOKED),
+            )
+        )
+        .values_list(*SessionRow.COLUMNS)
+        .annotate(
+            total=Count("slots"),
+            booked=Count("booked_appointment"),
+            available=Count(
+                "slots",
+                filter=Q(
+                    slots__status=SlotStatus.FREE,
+                    slots__start__gt=now,
+                    booked_appointment__isnull=True,
+                ),
+            ),
+        )
+        .order_by("date", "start_time", "pk")
+    )
+    return [SessionRow(*values) for values in values_rows(counted)]
+
+
+def session_at(*, organisation: SandboxOrganisation, session_id: int) -> AppointmentSession | None:
+    return AppointmentSession.objects.filter(organisation=organisation, pk=session_id).first()
+
+
+def session_slots(*, session: AppointmentSession) -> list[SessionSlotRow]:
+    """The session's slots in time order, each with its booked appointment's
+    patient record (names only), in one query."""
+    slots = (
+        Slot.objects.filter(session=session)
+        .annotate(booked_appointment=_booked_appointment())
+        .order_by("start", "id")
+        .values_list(*SessionSlotRow.COLUMNS)
+    )
+    return [SessionSlotRow(*values) for values in values_rows(slots)]
+
+
+def patient_record_at(*, organisation: SandboxOrganisation, patient_id: int) -> Patient | None:
+    """Any patient record of the organisation (registered or appointment-only)."""
+    return Patient.objects.filter(organisation=organisation, pk=patient_id).first()
+
+
+def booked_appointments_between(
+    *, organisation: SandboxOrganisation, start: datetime, end: datetime
+) -> list[Appointment]:
+    """Booked appointments starting in [start, end], in time order, with their
+    slot's session (site, holder), schedule and patient record."""
+    return list(
+        Appointment.objects.filter(
+            organisation=organisation,
+            status=AppointmentStatus.BOOKED,
+            start__gte=start,
+            start__lte=end,
+        )
+        .select_related(
+            "slot__schedule",
+            "slot__session__site",
+            "slot__session__holder",
+            "slot__schedule__site",
+            "slot__schedule__practitioner",
+            "patient_record",
+        )
+        .order_by("start", "id")
+    )

@@ -4,7 +4,7 @@ services and selectors, so those never see JSON."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 
@@ -77,77 +77,100 @@ class CancellationRequest:
     comment: str
 
 
+# --- the Partner API ---------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class AppointmentCursor:
-    """Keyset position in the (last_updated, id) ordering."""
+class SessionWindow:
+    """GetAppointmentSessions: sessions dated `start` to `end` (inclusive), of
+    one slot type (its typeID) or of all when `slot_type` is empty."""
 
-    last_updated: datetime
-    appointment_id: int
+    start: date
+    end: date
+    slot_type: str
 
 
 @dataclass(frozen=True, slots=True)
-class AppointmentRow:
-    """An appointment as a listing page reads it: plain column values (no model
-    instance, no slot or schedule rows), with the same attributes the FHIR
-    renderer reads from an Appointment."""
+class BookedWindow:
+    """GetBookedPatientsV2: appointments starting from `minutes_before` before
+    now to `minutes_within` after it."""
+
+    minutes_before: int
+    minutes_within: int
+
+    def bounds(self, now: datetime) -> tuple[datetime, datetime]:
+        return (
+            now - timedelta(minutes=self.minutes_before),
+            now + timedelta(minutes=self.minutes_within),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A session with its slot counts, as GetAppointmentSessions lists it."""
 
     pk: int
-    status: str
-    version: int
-    last_updated: datetime
-    created: datetime
-    start: datetime
-    end: datetime
-    booking_org_ods: str
-    booking_org_name: str
-    booking_org_phone: str
-    booking_org_type: str
-    patient_nhs_number: str
-    patient_snapshot: dict[str, Any]
-    patient_id: int | None
-    description: str
-    comment: str
-    cancellation_reason: str
-    location_display: str
-    practitioner_display: str
-    slot_id: int
+    name: str
+    date: date
+    start_time: time
+    end_time: time
+    slot_minutes: int
+    schedule_id: int
+    service_type: str
     site_id: int
-    practitioner_id: int | None
+    site_name: str
+    holder_id: int | None
+    holder_prefix: str | None
+    holder_given: str | None
+    holder_family: str | None
+    total: int
+    booked: int
+    available: int
 
-    # The column names, in order, that build a row (see selectors).
     COLUMNS = (
         "pk",
-        "status",
-        "version",
-        "last_updated",
-        "created",
+        "name",
+        "date",
+        "start_time",
+        "end_time",
+        "slot_minutes",
+        "schedule_id",
+        "schedule__service_type",
+        "site_id",
+        "site__name",
+        "holder_id",
+        "holder__prefix",
+        "holder__given",
+        "holder__family",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSlotRow:
+    """A slot of a session with the patient record of its booked appointment."""
+
+    pk: int
+    start: datetime
+    end: datetime
+    schedule_id: int
+    service_type: str
+    appointment_id: int | None
+    patient_record_id: int | None
+    patient_family: str | None
+    patient_given: str | None
+    patient_snapshot: dict[str, Any] | None
+
+    COLUMNS = (
+        "pk",
         "start",
         "end",
-        "booking_org_ods",
-        "booking_org_name",
-        "booking_org_phone",
-        "booking_org_type",
-        "patient_nhs_number",
-        "patient_snapshot",
-        "patient_id",
-        "description",
-        "comment",
-        "cancellation_reason",
-        "location_display",
-        "practitioner_display",
-        "slot_id",
-        "slot__schedule__site_id",
-        "slot__schedule__practitioner_id",
+        "schedule_id",
+        "schedule__service_type",
+        "booked_appointment__id",
+        "booked_appointment__patient_record_id",
+        "booked_appointment__patient_record__family",
+        "booked_appointment__patient_record__given",
+        "booked_appointment__patient_snapshot",
     )
 
     @property
-    def patient_reference(self) -> str:
-        return f"Patient/{self.patient_id}" if self.patient_id else "#patient"
-
-    @property
-    def location_reference(self) -> str:
-        return f"Location/{self.site_id}"
-
-    @property
-    def practitioner_reference(self) -> str:
-        return f"Practitioner/{self.practitioner_id}" if self.practitioner_id else ""
+    def is_booked(self) -> bool:
+        return self.appointment_id is not None

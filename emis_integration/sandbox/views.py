@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
 import msgspec
 from django.core.exceptions import RequestDataTooBig
@@ -150,11 +149,11 @@ def slots(call: Call) -> HttpResponse:
     )
 
 
-@fhir_endpoint({"GET": gpc.INTERACTION_LIST_APPOINTMENTS, "POST": gpc.INTERACTION_BOOK})
+@fhir_endpoint({"POST": gpc.INTERACTION_BOOK})
 def appointments(call: Call) -> HttpResponse:
-    if call.request.method == "POST":
-        return _book(call)
-    return _list(call)
+    """Book. GP Connect has no appointment search here: a GET is refused (405),
+    as a provider refuses it."""
+    return _book(call)
 
 
 def _book(call: Call) -> HttpResponse:
@@ -167,31 +166,6 @@ def _book(call: Call) -> HttpResponse:
             "ETag": f'W/"{appointment.version}"',
             "Location": f"{call.base_url}/Appointment/{appointment.pk}",
         },
-    )
-
-
-def _list(call: Call) -> HttpResponse:
-    query = call.request.GET
-    updated_after = parsing.parse_last_updated(query)
-    count = parsing.parse_count(query)
-    parsing.parse_sort(query)
-    cursor = parsing.parse_cursor(query)
-    page, next_cursor = selectors.appointments_updated_page(
-        organisation=call.organisation, updated_after=updated_after, cursor=cursor, count=count
-    )
-    next_url = ""
-    if next_cursor is not None:
-        params = [
-            ("_lastUpdated", query["_lastUpdated"]),
-            ("_count", str(count)),
-            ("_sort", "_lastUpdated"),
-            ("cursor", parsing.encode_cursor(next_cursor)),
-        ]
-        next_url = call.request.build_absolute_uri(f"{call.request.path}?{urlencode(params)}")
-    return fhir_response(
-        fhir.appointment_bundle(
-            page, base_url=call.base_url, self_url=call.self_url, next_url=next_url
-        )
     )
 
 

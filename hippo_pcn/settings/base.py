@@ -274,13 +274,21 @@ from celery.schedules import crontab  # noqa: E402
 # The poller reads every live PCN EMIS Community connection this often (the demo shortens
 # it with TRACING_POLL_INTERVAL_SECONDS=30). Messages expire before the next fan-out.
 TRACING_POLL_INTERVAL_SECONDS = env.int("TRACING_POLL_INTERVAL_SECONDS", default=300)
-TRACING_POLL_PAGE_SIZE = env.int("TRACING_POLL_PAGE_SIZE", default=500)
-# Fetch the next page from EMIS while the current one is stored (hippo_pcn/prefetch.py).
-TRACING_POLL_PREFETCH = env.bool("TRACING_POLL_PREFETCH", default=True)
-# Each poll re-reads this much before the cursor, so a late-committed EMIS change is seen.
-TRACING_POLL_OVERLAP_SECONDS = env.int("TRACING_POLL_OVERLAP_SECONDS", default=120)
-# A connection polled for the first time reads changes this far back.
-TRACING_POLL_INITIAL_LOOKBACK_DAYS = env.int("TRACING_POLL_INITIAL_LOOKBACK_DAYS", default=90)
+# Each poll lists the PCN's appointment sessions from today to this many days ahead
+# (the Partner API allows at most 90 days a call).
+TRACING_POLL_WINDOW_DAYS = env.int("TRACING_POLL_WINDOW_DAYS", default=42)
+# Every session's slots are read again this often, to catch changes that leave a
+# session's counts level (a move within a session, one patient swapped for another).
+TRACING_POLL_FULL_SWEEP_SECONDS = env.int("TRACING_POLL_FULL_SWEEP_SECONDS", default=3600)
+# Sessions (and patients' demographics) read from EMIS at once by one poll, in threads.
+TRACING_POLL_FETCH_CONCURRENCY = env.int("TRACING_POLL_FETCH_CONCURRENCY", default=4)
+# At most this many GetPatientDemographics calls a poll; the rest wait for the next one
+# with "NHS number not yet known".
+TRACING_POLL_DEMOGRAPHICS_PER_POLL = env.int("TRACING_POLL_DEMOGRAPHICS_PER_POLL", default=2000)
+# Cached demographics older than this are looked up again when the patient books anew.
+TRACING_POLL_DEMOGRAPHICS_MAX_AGE_DAYS = env.int(
+    "TRACING_POLL_DEMOGRAPHICS_MAX_AGE_DAYS", default=7
+)
 TRACING_POLL_SOFT_TIME_LIMIT_SECONDS = env.int("TRACING_POLL_SOFT_TIME_LIMIT_SECONDS", default=240)
 TRACING_POLL_TIME_LIMIT_SECONDS = env.int("TRACING_POLL_TIME_LIMIT_SECONDS", default=270)
 # How long one poll holds its connection's lease (longer than the hard time limit).

@@ -54,6 +54,6 @@ SELFBOOK_RATE_LIMIT_PER_TOKEN = 1_000
 NOTIFY_BACKEND = "locmem"
 
 # Tests reach the sandbox EMIS in-process and inside each test's transaction, which
-# a prefetch thread (its own database connection) could not see; the prefetching
-# poll is tested on its own with committed data (tests/tracing/test_prefetch.py).
-TRACING_POLL_PREFETCH = False
+# a fetching thread (its own database connection) could not see: one poll reads its
+# sessions one after another here.
+TRACING_POLL_FETCH_CONCURRENCY = 1

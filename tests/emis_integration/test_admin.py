@@ -7,6 +7,8 @@ from emis_integration.models import ConnectionStatus as S
 from emis_integration.models import EmisConnection, OnboardingRequest
 
 SECRET = "top-secret-client-credential-42"
+APPLICATION_ID = "5d1e0c3b-aaaa-bbbb-cccc-0123456789ab"
+TOKEN = "partner-token-never-shown-77"
 
 
 @pytest.fixture
@@ -181,6 +183,13 @@ def test_mark_live_action_refuses_without_a_test_then_succeeds(
     response = client.post(
         url, {"action": "mark_live", "_selected_action": [connection.pk]}, follow=True
     )
+    assert "needs its EMIS Partner API settings" in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.status == S.TESTING
+    _set_partner_settings(client, connection)
+    response = client.post(
+        url, {"action": "mark_live", "_selected_action": [connection.pk]}, follow=True
+    )
     assert "has not passed “Test connection”" in response.content.decode()
     connection.refresh_from_db()
     assert connection.status == S.TESTING
@@ -305,3 +314,120 @@ def test_support_raises_a_request_for_a_pcn_in_admin(client_for, support_user, p
 def test_practice_users_cannot_raise_requests_in_admin(client_for, practice_admin):
     url = reverse("admin:emis_integration_onboardingrequest_add")
     assert client_for(practice_admin).get(url).status_code == 403
+
+
+# --- the Partner API part of a PCN connection -------------------------------------------
+
+
+def _set_partner_settings(client, connection, **overrides):
+    url = reverse("admin:emis_integration_emisconnection_change", args=[connection.pk])
+    data = {
+        "base_url": connection.base_url,
+        "provider_ods_code": connection.provider_ods_code,
+        "asid_from": connection.asid_from,
+        "asid_to": connection.asid_to,
+        "client_secret": "",
+        "partner_base_url": "https://pcn.example.nhs.uk/partner",
+        "partner_application_id": APPLICATION_ID,
+        "partner_token": TOKEN,
+        **overrides,
+    }
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    connection.refresh_from_db()
+    return connection
+
+
+def test_pcn_change_form_groups_the_partner_api_settings(client_for, support_user, connections):
+    client = client_for(support_user)
+    pcn_page = client.get(
+        reverse("admin:emis_integration_emisconnection_change", args=[connections["pcn_a"].pk])
+    ).content.decode()
+    assert "Partner API (finding appointments)" in pcn_page
+    assert 'name="partner_base_url"' in pcn_page
+    assert 'name="partner_application_id"' in pcn_page
+    assert 'name="partner_token"' in pcn_page
+    assert "The EMIS Partner API base, e.g. https://emis.example.nhs.uk/partner" in pcn_page
+    practice_page = client.get(
+        reverse("admin:emis_integration_emisconnection_change", args=[connections["practice_a"].pk])
+    ).content.decode()
+    assert "Partner API (finding appointments)" not in practice_page
+    assert 'name="partner_token"' not in practice_page
+
+
+def test_support_sets_the_partner_api_settings_write_only(client_for, support_user, connections):
+    from emis_integration.crypto import decrypt_credentials
+
+    client = client_for(support_user)
+    connection = _set_partner_settings(client, connections["pcn_a"])
+    assert connection.partner_base_url == "https://pcn.example.nhs.uk/partner"
+    assert decrypt_credentials(connection.credentials_encrypted) == {
+        "client_secret": SECRET,
+        "partner_application_id": APPLICATION_ID,
+        "partner_token": TOKEN,
+    }
+    page = client.get(
+        reverse("admin:emis_integration_emisconnection_change", args=[connection.pk])
+    ).content.decode()
+    assert TOKEN not in page
+    assert APPLICATION_ID not in page
+    assert "Partner API token" in page  # named among the stored credentials
+    # Blank secrets keep the stored ones.
+    connection = _set_partner_settings(
+        client, connection, partner_application_id="", partner_token=""
+    )
+    assert decrypt_credentials(connection.credentials_encrypted)["partner_token"] == TOKEN
+
+
+def test_saving_a_practice_connection_leaves_partner_settings_alone(
+    client_for, support_user, connections
+):
+    connection = connections["practice_a"]
+    EmisConnection.objects.filter(pk=connection.pk).update(
+        partner_base_url="https://a.example.nhs.uk/partner"
+    )
+    url = reverse("admin:emis_integration_emisconnection_change", args=[connection.pk])
+    response = client_for(support_user).post(
+        url,
+        {
+            "base_url": "https://a2.example.nhs.uk/fhir",
+            "provider_ods_code": "A10001",
+            "asid_from": "",
+            "asid_to": "918999198001",
+            "client_secret": "",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    connection.refresh_from_db()
+    assert connection.base_url == "https://a2.example.nhs.uk/fhir"
+    assert connection.partner_base_url == "https://a.example.nhs.uk/partner"
+
+
+def test_support_creates_a_pcn_connection_with_partner_settings(client_for, support_user, pcn_b):
+    from emis_integration.crypto import decrypt_credentials
+
+    client = client_for(support_user)
+    add = reverse("admin:emis_integration_emisconnection_add")
+    assert "Partner API (finding appointments)" in client.get(add).content.decode()
+    response = client.post(
+        add,
+        {
+            "organisation": pcn_b.pk,
+            "base_url": "https://b.example.nhs.uk/fhir",
+            "provider_ods_code": "",
+            "asid_from": "",
+            "asid_to": "918999198004",
+            "client_secret": "s3cret",
+            "partner_base_url": "b.example.nhs.uk/partner",
+            "partner_application_id": APPLICATION_ID,
+            "partner_token": TOKEN,
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    connection = EmisConnection.objects.get(organisation=pcn_b)
+    assert connection.partner_base_url == "https://b.example.nhs.uk/partner"
+    assert decrypt_credentials(connection.credentials_encrypted) == {
+        "client_secret": "s3cret",
+        "partner_application_id": APPLICATION_ID,
+        "partner_token": TOKEN,
+    }

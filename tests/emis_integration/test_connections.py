@@ -11,6 +11,8 @@ from emis_integration.models import EmisConnection
 from hippo_pcn.audit.models import AuditEntry
 
 SECRET = "very-secret-client-value-123"
+APPLICATION_ID = "0f3c2a9e-aaaa-bbbb-cccc-444455556666"
+TOKEN = "partner-token-very-secret-42"
 
 
 @pytest.fixture
@@ -22,6 +24,9 @@ def pcn_connection(pcn_a, superuser):
         asid_from="200000001234",
         asid_to="918999198738",
         client_secret=SECRET,
+        partner_base_url="https://emis.example.nhs.uk/partner",
+        partner_application_id=APPLICATION_ID,
+        partner_token=TOKEN,
     )
 
 
@@ -158,11 +163,17 @@ def test_credentials_are_encrypted_at_rest(pcn_connection):
             [pcn_connection.pk],
         )
         raw = cursor.fetchone()[0]
-    assert SECRET not in raw
+    for secret in (SECRET, APPLICATION_ID, TOKEN):
+        assert secret not in raw
     assert raw.startswith("gAAAA")  # a Fernet token
-    assert decrypt_credentials(raw) == {"client_secret": SECRET}
+    assert decrypt_credentials(raw) == {
+        "client_secret": SECRET,
+        "partner_application_id": APPLICATION_ID,
+        "partner_token": TOKEN,
+    }
     audit_text = " ".join(str(e.details) for e in AuditEntry.objects.all())
-    assert SECRET not in audit_text
+    for secret in (SECRET, APPLICATION_ID, TOKEN):
+        assert secret not in audit_text
 
 
 def test_replacing_credentials_is_audited_without_the_secret(pcn_connection, superuser):
@@ -173,8 +184,11 @@ def test_replacing_credentials_is_audited_without_the_secret(pcn_connection, sup
     assert entry.details["changed"] == ["credentials"]
     assert "another-secret-value-9" not in str(entry.details)
     pcn_connection.refresh_from_db()
+    # The Partner API secrets are kept: replacing one secret never drops the others.
     assert decrypt_credentials(pcn_connection.credentials_encrypted) == {
-        "client_secret": "another-secret-value-9"
+        "client_secret": "another-secret-value-9",
+        "partner_application_id": APPLICATION_ID,
+        "partner_token": TOKEN,
     }
 
 
@@ -189,7 +203,7 @@ def test_rotation_reencrypts_with_the_newest_key(pcn_connection, settings):
     assert pcn_connection.credentials_encrypted != old_token
     # Readable with the new key alone: the old key can now be dropped.
     settings.FERNET_KEYS = [new_key]
-    assert decrypt_credentials(pcn_connection.credentials_encrypted) == {"client_secret": SECRET}
+    assert decrypt_credentials(pcn_connection.credentials_encrypted)["client_secret"] == SECRET
     assert AuditEntry.objects.filter(action="emis_connection.credentials_rotated").exists()
 
 
@@ -233,3 +247,182 @@ def test_resume_needs_a_new_test_only_if_settings_changed_while_suspended(
         services.connection_change_status(
             actor=superuser, connection=pcn_connection, to_status=S.LIVE
         )
+
+
+# --- the Partner API settings ---------------------------------------------------------
+
+
+@pytest.fixture
+def bare_pcn_connection(pcn_a, superuser):
+    """A PCN connection with GP Connect set up but no Partner API settings yet."""
+    return services.connection_create(
+        actor=superuser,
+        organisation=pcn_a,
+        base_url="https://emis.example.nhs.uk/fhir",
+        asid_to="918999198738",
+        client_secret=SECRET,
+        status=S.TESTING,
+    )
+
+
+def test_partner_secrets_merge_with_the_client_secret(bare_pcn_connection, superuser):
+    before = bare_pcn_connection.config_changed_at
+    services.connection_update_config(
+        actor=superuser, connection=bare_pcn_connection, partner_token=TOKEN
+    )
+    bare_pcn_connection.refresh_from_db()
+    assert decrypt_credentials(bare_pcn_connection.credentials_encrypted) == {
+        "client_secret": SECRET,
+        "partner_token": TOKEN,
+    }
+    assert bare_pcn_connection.config_changed_at > before
+    services.connection_update_config(
+        actor=superuser,
+        connection=bare_pcn_connection,
+        partner_application_id=APPLICATION_ID,
+        partner_base_url="https://emis.example.nhs.uk/partner",
+    )
+    bare_pcn_connection.refresh_from_db()
+    assert bare_pcn_connection.partner_base_url == "https://emis.example.nhs.uk/partner"
+    assert decrypt_credentials(bare_pcn_connection.credentials_encrypted) == {
+        "client_secret": SECRET,
+        "partner_application_id": APPLICATION_ID,
+        "partner_token": TOKEN,
+    }
+    changes = [
+        e.details["changed"]
+        for e in AuditEntry.objects.filter(action="emis_connection.config_changed").order_by("id")
+    ]
+    assert changes == [["partner_token"], ["partner_base_url", "partner_application_id"]]
+    audit_text = " ".join(str(e.details) for e in AuditEntry.objects.all())
+    assert TOKEN not in audit_text
+    assert APPLICATION_ID not in audit_text
+
+
+def test_entering_the_same_secrets_again_is_no_change(pcn_connection, superuser):
+    before = pcn_connection.config_changed_at
+    audits = AuditEntry.objects.count()
+    services.connection_update_config(
+        actor=superuser,
+        connection=pcn_connection,
+        client_secret=SECRET,
+        partner_application_id=APPLICATION_ID,
+        partner_token=TOKEN,
+        partner_base_url="https://emis.example.nhs.uk/partner",
+    )
+    pcn_connection.refresh_from_db()
+    assert pcn_connection.config_changed_at == before
+    assert AuditEntry.objects.count() == audits
+
+
+def test_a_pcn_goes_live_only_with_its_partner_api_settings(bare_pcn_connection, superuser):
+    _tested(bare_pcn_connection)
+    with pytest.raises(ValidationError) as excinfo:
+        services.connection_change_status(
+            actor=superuser, connection=bare_pcn_connection, to_status=S.LIVE
+        )
+    message = excinfo.value.messages[0]
+    assert "needs its EMIS Partner API settings" in message
+    assert "Partner API base URL, Partner API application id and Partner API token" in message
+    services.connection_update_config(
+        actor=superuser,
+        connection=bare_pcn_connection,
+        partner_base_url="https://emis.example.nhs.uk/partner",
+        partner_application_id=APPLICATION_ID,
+    )
+    _tested(bare_pcn_connection)
+    with pytest.raises(ValidationError, match="Partner API token is not set"):
+        services.connection_change_status(
+            actor=superuser, connection=bare_pcn_connection, to_status=S.LIVE
+        )
+    # Adding the token is a settings change: the earlier test no longer counts.
+    services.connection_update_config(
+        actor=superuser, connection=bare_pcn_connection, partner_token=TOKEN
+    )
+    with pytest.raises(ValidationError, match="since its settings last changed"):
+        services.connection_change_status(
+            actor=superuser, connection=bare_pcn_connection, to_status=S.LIVE
+        )
+    _tested(bare_pcn_connection)
+    services.connection_change_status(
+        actor=superuser, connection=bare_pcn_connection, to_status=S.LIVE
+    )
+    assert bare_pcn_connection.status == S.LIVE
+    assert bare_pcn_connection.status_reason == ""
+
+
+def test_a_practice_goes_live_without_partner_api_settings(practice_a, superuser):
+    connection = services.connection_create(
+        actor=superuser,
+        organisation=practice_a,
+        base_url="https://emis.example.nhs.uk/fhir",
+        asid_to="918999198738",
+        client_secret=SECRET,
+        status=S.TESTING,
+    )
+    _tested(connection)
+    services.connection_change_status(actor=superuser, connection=connection, to_status=S.LIVE)
+    assert connection.status == S.LIVE
+    assert connection.partner_base_url == ""
+
+
+def test_changing_the_partner_base_url_needs_a_new_test_to_resume(pcn_connection, superuser):
+    _force(pcn_connection, S.LIVE)
+    services.connection_change_status(
+        actor=superuser, connection=pcn_connection, to_status=S.SUSPENDED, reason="pause"
+    )
+    services.connection_update_config(
+        actor=superuser,
+        connection=pcn_connection,
+        partner_base_url="https://other.example.nhs.uk/partner",
+    )
+    with pytest.raises(ValidationError, match="since its settings last changed"):
+        services.connection_change_status(
+            actor=superuser, connection=pcn_connection, to_status=S.LIVE
+        )
+
+
+def test_unreadable_credentials_are_replaced_only_all_together(pcn_connection, superuser, settings):
+    from cryptography.fernet import Fernet
+
+    settings.FERNET_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(ValidationError, match="cannot be decrypted"):
+        services.connection_update_config(
+            actor=superuser, connection=pcn_connection, partner_token="new-token"
+        )
+    services.connection_update_config(
+        actor=superuser,
+        connection=pcn_connection,
+        client_secret="new-secret",
+        partner_application_id="new-app",
+        partner_token="new-token",
+    )
+    pcn_connection.refresh_from_db()
+    assert decrypt_credentials(pcn_connection.credentials_encrypted) == {
+        "client_secret": "new-secret",
+        "partner_application_id": "new-app",
+        "partner_token": "new-token",
+    }
+
+
+def test_partner_endpoint_holds_the_secrets_but_never_prints_them(pcn_connection):
+    from emis_integration.selectors import partner_client, partner_endpoint_for
+
+    endpoint = partner_endpoint_for(connection=pcn_connection)
+    assert endpoint.base_url == "https://emis.example.nhs.uk/partner"
+    assert endpoint.application_id == APPLICATION_ID
+    assert endpoint.token == TOKEN
+    for text in (repr(endpoint), str(endpoint)):
+        assert APPLICATION_ID not in text
+        assert TOKEN not in text
+    with partner_client(connection=pcn_connection) as client:
+        assert client.base_url == "https://emis.example.nhs.uk/partner"
+        assert client.calls == 0
+
+
+def test_partner_client_needs_a_partner_base_url(bare_pcn_connection):
+    from emis_integration.client import EmisRejected
+    from emis_integration.selectors import partner_client
+
+    with pytest.raises(EmisRejected, match="no EMIS Partner API base URL"):
+        partner_client(connection=bare_pcn_connection)

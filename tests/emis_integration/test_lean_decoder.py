@@ -1,22 +1,20 @@
-"""The lean msgspec decoder of the polling path: the same records as the fully
-validated FHIR path, and malformed pages rejected with a clear reason."""
+"""The lean msgspec mapping of GP Connect Appointments (a booking's answer, a
+read, a cancellation): every field mapped, the same records as the fully
+validated FHIR path, and malformed resources rejected with a clear reason."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
 from emis_integration import gpconnect as gpc
-from emis_integration.client import EmisRejected, EmisUnavailable
-from emis_integration.client.lean import appointment_from_dict, appointment_page
+from emis_integration.client import EmisRejected
+from emis_integration.client.lean import appointment_from_dict
 from emis_integration.selectors import emis_client
 from tests.emis_world import at
 
-from .fault_server import FaultServer, Reply
-from .test_client_faults import make_client
 from .test_client_sandbox import ORG, PATIENT
 
 START = "2026-12-01T09:00:00+00:00"
@@ -73,22 +71,8 @@ def appointment(**overrides):
     return resource
 
 
-def page(*resources, next_url=""):
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [{"resource": r} for r in resources],
-        "link": [{"relation": "self", "url": "http://emis/Appointment"}],
-    }
-    if next_url:
-        bundle["link"].append({"relation": "next", "url": next_url})
-    return json.dumps(bundle).encode()
-
-
 def test_every_field_is_mapped():
-    records, next_url = appointment_page(page(appointment(), next_url="http://emis/next"))
-    assert next_url == "http://emis/next"
-    (record,) = records
+    record = appointment_from_dict(appointment())
     assert record.appointment_id == "42" and record.version == "3"
     assert record.status == "booked" and not record.is_cancelled
     assert record.start == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -103,7 +87,7 @@ def test_every_field_is_mapped():
     assert record.description == "Flu vaccination"
 
 
-def test_cancellation_reason_and_other_resources_are_handled():
+def test_a_cancellation_reason_is_read():
     cancelled = appointment(
         status="cancelled",
         extension=[
@@ -111,72 +95,46 @@ def test_cancellation_reason_and_other_resources_are_handled():
             {"url": gpc.EXT_CANCELLATION_REASON, "valueString": "Patient unwell"},
         ],
     )
-    outcome = {"resourceType": "OperationOutcome", "issue": []}
-    records, next_url = appointment_page(page(cancelled, outcome))
-    assert next_url == ""
-    assert [(r.status, r.cancellation_reason) for r in records] == [("cancelled", "Patient unwell")]
+    record = appointment_from_dict(cancelled)
+    assert (record.status, record.cancellation_reason) == ("cancelled", "Patient unwell")
+    assert record.is_cancelled
 
 
 def test_a_patient_without_nhs_number_or_practice_is_not_a_crash():
-    bare = appointment(contained=[], extension=[], participant=[])
-    (record,) = appointment_page(page(bare))[0]
+    record = appointment_from_dict(appointment(contained=[], extension=[], participant=[]))
     assert record.patient_nhs_number == "" and record.registered_practice_ods == ""
     assert record.booking_org_ods == ""
 
 
 @pytest.mark.parametrize(
-    ("body", "reason"),
+    ("resource", "reason"),
     [
-        (b"{not json", "not a valid Bundle"),
-        (b"[1, 2, 3]", "not a valid Bundle"),
-        (json.dumps({"resourceType": "Patient"}).encode(), "expected a Bundle, got Patient"),
-        (page(appointment(start="2026-12-01T09:00:00")), "Appointment.start has no time zone"),
-        (page(appointment(start=None)), "Appointment.start is missing"),
-        (page(appointment(start="next Tuesday")), "not a valid Bundle"),
-        (page(appointment(id="")), "Appointment.id is missing"),
-        (page(appointment(participant="everyone")), "not a valid Bundle"),
-        (page(appointment(meta={"versionId": 3})), "not a valid Bundle"),
+        ({"resourceType": "Patient"}, "expected an Appointment"),
+        ([1, 2, 3], "expected an Appointment"),
+        (appointment(start="2026-12-01T09:00:00"), "Appointment.start has no time zone"),
+        (appointment(start=None), "Appointment.start is missing"),
+        (appointment(start="next Tuesday"), "does not decode"),
+        (appointment(id=""), "Appointment.id is missing"),
+        (appointment(participant="everyone"), "does not decode"),
+        (appointment(slot="Slot/1"), "does not decode"),
     ],
 )
-def test_malformed_pages_are_rejected_with_the_reason(body, reason):
+def test_malformed_appointments_are_rejected_with_the_reason(resource, reason):
     with pytest.raises(EmisRejected, match=reason):
-        appointment_page(body)
+        appointment_from_dict(resource)
 
 
-def test_single_appointments_map_the_same_way():
-    from_dict = appointment_from_dict(appointment())
-    assert from_dict == appointment_page(page(appointment()))[0][0]
-    with pytest.raises(EmisRejected, match="expected an Appointment"):
-        appointment_from_dict({"resourceType": "Patient"})
-    with pytest.raises(EmisRejected, match="does not decode"):
-        appointment_from_dict(appointment(slot="Slot/1"))
-
-
-def test_sandbox_pages_decode_to_what_full_fhir_validation_reads(emis_world, practice_a):
+def test_sandbox_answers_map_to_what_full_fhir_validation_reads(emis_world, practice_a):
     emis_world.slots("U10001", [at(2, 9), at(2, 9, 10), at(3, 14)])
     with emis_client(
         connection=emis_world.connections["U10001"], requesting_organisation=practice_a
     ) as client:
-        for slot in client.search_free_slots(timezone.now(), timezone.now() + timedelta(days=7)):
-            booked = client.book(slot, PATIENT, ORG)
-        client.cancel(booked.appointment_id, "Patient asked to cancel")
-        records = [
-            r
-            for p in client.list_appointments(timezone.now() - timedelta(hours=1), page_size=2)
-            for r in p
+        booked = [
+            client.book(slot, PATIENT, ORG)
+            for slot in client.search_free_slots(timezone.now(), timezone.now() + timedelta(days=7))
         ]
-        assert len(records) == 3
-        for record in records:
+        cancelled = client.cancel(booked[-1].appointment_id, "Patient asked to cancel")
+        assert len(booked) == 3 and cancelled.is_cancelled
+        for record in [*booked[:-1], cancelled]:
             # get_appointment validates the whole resource with fhir.resources first.
             assert client.get_appointment(record.appointment_id) == record
-
-
-def test_a_garbage_page_is_rejected_and_not_retried():
-    with FaultServer() as server:
-        server.default = Reply(200, "{not json at all")
-        client = make_client(server.base_url)
-        with pytest.raises(EmisRejected, match="not a valid Bundle") as excinfo:
-            for _ in client.list_appointments(datetime(2026, 11, 1, tzinfo=UTC)):
-                pass
-        assert client.calls == 1
-    assert not isinstance(excinfo.value, EmisUnavailable)

@@ -106,6 +106,9 @@ def test_support_starts_then_live_closes_the_request(practice_staff, practice_a,
         connection=connection,
         base_url="https://emis.example.nhs.uk/fhir",
         asid_to="918999198738",
+        partner_base_url="https://emis.example.nhs.uk/partner",
+        partner_application_id="0f3c2a9e-1111-2222-3333-444455556666",
+        partner_token="partner-token-for-alpha-pcn",
     )
     services.connection_change_status(actor=superuser, connection=connection, to_status=S.TESTING)
     EmisConnection.objects.filter(pk=connection.pk).update(

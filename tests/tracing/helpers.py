@@ -7,10 +7,9 @@ from datetime import date, timedelta
 from io import StringIO
 
 from django.core.management import call_command
-from django.db.models import F
 from django.utils import timezone
 
-from emis_integration.sandbox.models import Appointment, Gender, Patient
+from emis_integration.sandbox.models import Gender, Patient
 from tests.emis_integration.sandbox.helpers import nhs_numbers
 
 
@@ -32,17 +31,12 @@ def sandbox_patients(world, ods: str, count: int, *, start: int = 999_500_000) -
     )
 
 
-def simulate(count: int, pcn: str = "U10001") -> str:
+def simulate(count: int = 0, pcn: str = "U10001", *, cancel: int = 0, move: int = 0) -> str:
+    """Bookings, cancellations and moves made directly "in EMIS"."""
     out = StringIO()
-    call_command("simulate_emis_bookings", "--pcn", pcn, "--count", str(count), stdout=out)
+    args = ["--pcn", pcn, "--count", str(count), "--cancel", str(cancel), "--move", str(move)]
+    call_command("simulate_emis_bookings", *args, stdout=out)
     return out.getvalue()
-
-
-def emis_change(appointment_id, **changes) -> None:
-    """Change an appointment inside the sandbox EMIS, as staff there would."""
-    Appointment.objects.filter(pk=int(appointment_id)).update(
-        last_updated=timezone.now(), version=F("version") + 1, **changes
-    )
 
 
 _counter = {"n": 0}

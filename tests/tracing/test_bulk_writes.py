@@ -1,4 +1,4 @@
-"""The poller's bulk writes: the per-page due planner agrees with plan_due, the
+"""The poller's bulk writes: the per-poll due planner agrees with plan_due, the
 PostgreSQL insert and the portable (SQLite) insert store the same tasks and
 both leave already-known appointments alone, and bulk audit entries land by
 COPY or by the ORM alike."""
@@ -20,14 +20,9 @@ from hippo_pcn.audit.services import (
     system_actor,
 )
 from tracing.models import TaskSource, TracingPolicy, TracingTask
-from tracing.planning import PolicyView, plan_due
-from tracing.services import (
-    _insert_tasks_portable,
-    _insert_tasks_postgresql,
-    page_due_planner,
-    task_fields_for_appointment,
-    tracing_task_open_for_booking,
-)
+from tracing.planning import PolicyView, page_due_planner, plan_due
+from tracing.poller.store import _insert_tasks_portable, _insert_tasks_postgresql
+from tracing.services import task_fields_for_appointment, tracing_task_open_for_booking
 
 MODES = ["pcn_batch_daily", "pcn_batch_weekly", "practice_led", "on_the_day"]
 
@@ -82,7 +77,15 @@ def rows_for(connection, records):
     rows = []
     for r in records:
         fields = task_fields_for_appointment(connection=connection, appointment=r, found_at=found)
-        del fields["connection"]
+        # Only what the insert takes (the connection and PCN come with it).
+        del fields["connection"], fields["pcn"]
+        # What the poller adds from the Partner API.
+        fields.update(
+            emis_slot_id=900_000 + len(rows),
+            emis_session_id=4000,
+            emis_patient_number=5500 + len(rows),
+            emis_slot_status="Booked",
+        )
         rows.append(fields)
     return rows
 
@@ -107,6 +110,8 @@ COMPARED = [
     "service",
     "emis_version",
     "emis_last_updated",
+    "emis_session_id",
+    "emis_slot_status",
     "source",
     "owner_id",
     "due_at",

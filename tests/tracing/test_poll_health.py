@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from emis_integration.models import EmisConnection
 from tracing.models import PollCursor
-from tracing.services import poll_connection, poll_health_check
+from tracing.poller import poll_connection
+from tracing.services import poll_health_check
 from tracing.tasks import check_poll_health
 
 from .helpers import simulate

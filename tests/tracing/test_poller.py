@@ -1,11 +1,13 @@
-"""The poller: PCN appointments found in EMIS become tracing tasks, exactly once."""
+"""The poller: appointments made in a PCN's EMIS, found through the EMIS Partner
+API by sweeping sessions and diffing slots, become tracing tasks exactly once;
+cancellations and moves follow."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 from io import StringIO
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -13,37 +15,65 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from emis_integration.client import EmisUnavailable
+from emis_integration.client.partner import PartnerApiClient
 from emis_integration.models import ConnectionStatus
-from emis_integration.sandbox.models import Appointment
-from emis_integration.selectors import emis_client
+from emis_integration.sandbox.models import Appointment, AppointmentStatus, Patient
 from hippo_pcn.audit.models import AuditEntry
-from tracing.models import PollCursor, PollRun, TaskStatus, TracingPolicy, TracingTask
-from tracing.planning import plan_due
-from tracing.selectors import policy_view
-from tracing.services import (
-    PollRefused,
-    poll_connection,
-    tracing_task_open_for_booking,
-    tracing_tasks_upsert_page,
+from tracing.models import (
+    PollCursor,
+    PollPatient,
+    PollRun,
+    PollSession,
+    PollSlot,
+    TaskStatus,
+    TracingPolicy,
+    TracingTask,
 )
+from tracing.planning import plan_due
+from tracing.poller import PollRefused, poll_connection
+from tracing.poller import store as poll_store
+from tracing.selectors import policy_view
 from tracing.tasks import poll_all_pcn_connections
 
-from .helpers import emis_change, simulate
-
-LONDON = ZoneInfo("Europe/London")
+from .helpers import simulate
 
 
-def test_a_poll_finds_every_booking_made_in_emis(pcn_connection, pcn_a):
+def tasks_by_patient(connection) -> dict[int, TracingTask]:
+    return {t.emis_patient_number: t for t in TracingTask.objects.filter(connection=connection)}
+
+
+def booked_in_emis() -> dict[int, Appointment]:
+    """Booked sandbox appointments by the patient number the Partner API shows."""
+    return {
+        a.patient_record_id: a for a in Appointment.objects.filter(status=AppointmentStatus.BOOKED)
+    }
+
+
+def test_a_first_poll_finds_every_booking_made_in_emis(pcn_connection, pcn_a):
     simulate(25)
     run = poll_connection(connection=pcn_connection)
-    assert run.status == "succeeded"
+    assert run.status == "succeeded", run.error
+    assert run.full_sweep
+    assert run.sessions_listed == 3 and run.sessions_fetched == 3
     assert run.appointments_seen == 25
-    assert run.created == 25
+    assert (run.created, run.cancelled, run.moved) == (25, 0, 0)
+    # One session list, one slot list per session, one demographics call per patient.
+    assert run.emis_calls == 1 + 3 + 25
     tasks = TracingTask.objects.filter(connection=pcn_connection)
     assert tasks.count() == 25
     assert set(tasks.values_list("source", flat=True)) == {"found_by_poll"}
     assert set(tasks.values_list("status", flat=True)) == {"open"}
-    assert all(t.has_nhs_number and t.patient_family_name for t in tasks)
+    emis = booked_in_emis()
+    for task in tasks:
+        appointment = emis[task.emis_patient_number]
+        assert task.patient_nhs_number == appointment.patient_nhs_number
+        assert task.patient_family_name.upper() == appointment.patient_snapshot["family"].upper()
+        assert task.appointment_start == appointment.start
+        assert task.emis_slot_id == appointment.slot_id
+        assert task.registered_practice_ods in {"A10001", "A10002"}
+        assert task.registered_practice is not None
+        assert task.site_name == "Alpha Hub"
+        assert task.emis_slot_status == "Booked"
     assert (
         AuditEntry.objects.filter(
             action="tracing_task.created", actor_label="system: poller"
@@ -51,9 +81,105 @@ def test_a_poll_finds_every_booking_made_in_emis(pcn_connection, pcn_a):
         == 25
     )
     cursor = PollCursor.objects.get(connection=pcn_connection)
-    assert cursor.cursor_at == max(Appointment.objects.values_list("last_updated", flat=True))
-    assert cursor.last_success_at is not None
+    assert cursor.last_full_sweep_at is not None and cursor.last_success_at is not None
     assert cursor.lease_token == ""
+    assert PollSession.objects.count() == 3
+    assert PollSlot.objects.count() == 25
+    assert PollPatient.objects.count() == 25
+
+
+def test_an_unchanged_pcn_costs_one_emis_call_and_changes_nothing(pcn_connection):
+    simulate(10)
+    poll_connection(connection=pcn_connection)
+    before = list(TracingTask.objects.values_list("pk", "updated_at").order_by("pk"))
+    again = poll_connection(connection=pcn_connection)
+    assert again.status == "succeeded"
+    assert not again.full_sweep
+    assert again.emis_calls == 1
+    assert again.sessions_fetched == 0
+    assert (again.created, again.cancelled, again.moved, again.updated) == (0, 0, 0, 0)
+    assert list(TracingTask.objects.values_list("pk", "updated_at").order_by("pk")) == before
+
+
+def test_bookings_cancellations_and_moves_in_emis_reach_the_worklist(pcn_connection):
+    simulate(25)
+    poll_connection(connection=pcn_connection)
+    first_tasks = tasks_by_patient(pcn_connection)
+    before = {a.pk: (a.patient_record_id, a.slot_id) for a in Appointment.objects.all()}
+
+    simulate(5, cancel=5, move=5)
+    run = poll_connection(connection=pcn_connection)
+
+    assert run.status == "succeeded", run.error
+    assert (run.created, run.cancelled, run.moved) == (5, 5, 5)
+    cancelled = Appointment.objects.filter(status=AppointmentStatus.CANCELLED)
+    moved = [
+        a
+        for a in Appointment.objects.filter(status=AppointmentStatus.BOOKED)
+        if a.pk in before and before[a.pk][1] != a.slot_id
+    ]
+    assert len(cancelled) == 5 and len(moved) == 5
+    for appointment in cancelled:
+        task = TracingTask.objects.get(pk=first_tasks[appointment.patient_record_id].pk)
+        assert task.status == TaskStatus.CANCELLED
+    for appointment in moved:
+        task = TracingTask.objects.get(pk=first_tasks[appointment.patient_record_id].pk)
+        assert task.status == TaskStatus.OPEN
+        assert task.appointment_start == appointment.start
+        assert task.emis_slot_id == appointment.slot_id
+        assert task.due_at <= appointment.start
+    new_patients = set(booked_in_emis()) - set(first_tasks)
+    assert len(new_patients) == 5
+    assert (
+        TracingTask.objects.filter(
+            emis_patient_number__in=new_patients, status=TaskStatus.OPEN
+        ).count()
+        == 5
+    )
+    assert TracingTask.objects.count() == 30
+    # Everyone else untouched.
+    untouched = set(first_tasks) - {a.patient_record_id for a in [*cancelled, *moved]}
+    assert (
+        TracingTask.objects.filter(
+            emis_patient_number__in=untouched, status=TaskStatus.OPEN
+        ).count()
+        == 15
+    )
+    actions = AuditEntry.objects.values_list("action", flat=True)
+    assert list(actions).count("tracing_task.cancelled") == 5
+    assert list(actions).count("tracing_task.redated") == 5
+
+    # A re-poll changes nothing and makes exactly one EMIS call.
+    again = poll_connection(connection=pcn_connection)
+    assert again.emis_calls == 1
+    assert (again.created, again.cancelled, again.moved, again.updated) == (0, 0, 0, 0)
+
+
+def test_a_move_inside_one_session_is_caught_by_the_full_sweep(pcn_connection, settings):
+    simulate(3)
+    poll_connection(connection=pcn_connection)
+    appointment = Appointment.objects.order_by("pk").first()
+    task = TracingTask.objects.get(emis_patient_number=appointment.patient_record_id)
+    free = (
+        type(appointment.slot)
+        .objects.filter(session=appointment.slot.session, status="free")
+        .order_by("-start")
+        .first()
+    )
+    # Move the patient within the session, keeping its counts level.
+    type(appointment.slot).objects.filter(pk=appointment.slot_id).update(status="free")
+    type(appointment.slot).objects.filter(pk=free.pk).update(status="busy")
+    Appointment.objects.filter(pk=appointment.pk).update(slot=free, start=free.start, end=free.end)
+    quick = poll_connection(connection=pcn_connection)
+    assert quick.emis_calls == 1 and quick.moved == 0
+    PollCursor.objects.filter(connection=pcn_connection).update(
+        last_full_sweep_at=timezone.now()
+        - timedelta(seconds=settings.TRACING_POLL_FULL_SWEEP_SECONDS)
+    )
+    full = poll_connection(connection=pcn_connection)
+    assert full.full_sweep and full.moved == 1 and full.created == 0
+    task.refresh_from_db()
+    assert task.appointment_start == free.start and task.emis_slot_id == free.pk
 
 
 @pytest.mark.parametrize(
@@ -65,106 +191,44 @@ def test_detection_plans_owner_and_due_time_by_each_policy(
     policy = TracingPolicy.objects.create(
         pcn=pcn_a, mode=mode, batch_time=time(9, 15), batch_weekday=3, practice_working_hours=6
     )
-    simulate(25)
+    simulate(12)
     before = timezone.now()
     poll_connection(connection=pcn_connection)
     after = timezone.now()
     tasks = list(TracingTask.objects.filter(connection=pcn_connection).select_related("owner"))
-    assert len(tasks) == 25
+    assert len(tasks) == 12
     view = policy_view(policy)
     for task in tasks:
         if mode == "practice_led":
-            assert task.owner.ods_code == task.booking_org_ods
+            # The Partner API does not say who booked: the patient's practice traces.
+            assert task.owner.ods_code == task.registered_practice_ods
             assert task.owner in (practice_a, practice_a2)
         else:
             assert task.owner == pcn_a
         assert task.due_at <= task.appointment_start
-        # Planned from the moment the poll found it (between before and after).
         assert (
             plan_due(policy=view, found_at=before, appointment_start=task.appointment_start)
-            <= (task.due_at)
+            <= task.due_at
             <= plan_due(policy=view, found_at=after, appointment_start=task.appointment_start)
         )
 
 
-@pytest.mark.parametrize(
-    "mode", ["pcn_batch_daily", "pcn_batch_weekly", "practice_led", "on_the_day"]
-)
-@pytest.mark.parametrize(
-    ("found_at", "expected_offset_hours"),
-    [
-        # Friday before BST ends (Sun 25 Oct 2026), and before BST starts (Sun 29 Mar
-        # 2026; in 2027 the change falls in the Easter bank holidays).
-        (datetime(2026, 10, 23, 16, 0, tzinfo=LONDON), 0),
-        (datetime(2026, 3, 27, 16, 0, tzinfo=LONDON), 1),
-    ],
-)
-def test_page_planning_across_clock_changes(
-    pcn_connection, pcn_a, mode, found_at, expected_offset_hours
-):
-    policy = TracingPolicy.objects.create(
-        pcn=pcn_a, mode=mode, batch_time=time(8, 0), batch_weekday=0, practice_working_hours=4
+def test_a_second_poll_while_one_holds_the_lease_is_skipped(pcn_connection):
+    simulate(3)
+    cursor = PollCursor.objects.create(
+        connection=pcn_connection,
+        lease_token="someone-else",
+        lease_until=timezone.now() + timedelta(minutes=5),
     )
-    simulate(25)
-    client = emis_client(connection=pcn_connection)
-    records = [
-        r for page in client.list_appointments(timezone.now() - timedelta(days=1)) for r in page
-    ]
-    # Pretend the appointments are on the Tuesday after the clock change, at 14:00.
-    appointment_day = found_at.date() + timedelta(days=4)
-    start = datetime.combine(appointment_day, time(14, 0), tzinfo=LONDON)
-    records = [
-        type(r)(
-            **{
-                **{f: getattr(r, f) for f in r.__slots__},
-                "start": start,
-                "end": start + timedelta(minutes=10),
-            }
-        )
-        for r in records
-    ]
-    result = tracing_tasks_upsert_page(
-        connection=pcn_connection, records=records, policy=policy, found_at=found_at
-    )
-    assert result.created == 25
-    monday = found_at.date() + timedelta(days=3)
-    expected = {
-        "pcn_batch_daily": datetime.combine(monday, time(8, 0), tzinfo=LONDON),
-        "pcn_batch_weekly": datetime.combine(monday, time(8, 0), tzinfo=LONDON),
-        # Friday 16:00 + 4 working hours: 2.5 h on Friday, 1.5 h on Monday from 08:00.
-        "practice_led": datetime.combine(monday, time(9, 30), tzinfo=LONDON),
-        "on_the_day": start,
-    }[mode]
-    for task in TracingTask.objects.filter(connection=pcn_connection):
-        assert task.due_at == expected
-        # Wall-clock London time, whatever the UTC offset that week.
-        assert task.due_at.astimezone(LONDON).utcoffset() == timedelta(hours=expected_offset_hours)
-
-
-def test_polling_the_same_data_twice_makes_one_task_per_appointment(pcn_connection):
-    simulate(10)
-    first = poll_connection(connection=pcn_connection)
-    # Forget the cursor: the second poll re-reads everything.
-    PollCursor.objects.filter(connection=pcn_connection).update(cursor_at=None)
-    second = poll_connection(connection=pcn_connection)
-    assert (first.created, second.created, second.updated) == (10, 0, 0)
-    assert second.appointments_seen == 10
-    assert TracingTask.objects.count() == 10
-    assert AuditEntry.objects.filter(action="tracing_task.created").count() == 10
-
-
-def test_pages_are_bounded_and_one_appointment_over_two_pages_is_one_task(pcn_connection, settings):
-    settings.TRACING_POLL_PAGE_SIZE = 4
-    simulate(10)
     run = poll_connection(connection=pcn_connection)
-    assert run.pages == 3
-    assert TracingTask.objects.count() == 10
+    assert run.status == "skipped"
+    assert not TracingTask.objects.exists()
+    cursor.refresh_from_db()
+    assert cursor.lease_token == "someone-else"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_polls_at_once_on_postgresql_make_one_task_each(
-    emis_in_process, pcn_a, practice_a, practice_a2
-):
+def test_two_polls_at_once_make_one_task_each(emis_in_process, pcn_a, practice_a, practice_a2):
     from tests.emis_world import EmisWorld, at
 
     from .helpers import sandbox_patients
@@ -184,7 +248,7 @@ def test_two_polls_at_once_on_postgresql_make_one_task_each(
             barrier.wait()
             if clear_lease:
                 # The second worker ignores the lease (as if it had expired): the
-                # unique constraint alone must still keep rows single.
+                # snapshot's unique slots still keep the tasks single.
                 PollCursor.objects.filter(connection=connection).update(lease_until=None)
             runs.append(poll_connection(connection=connection))
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -198,75 +262,68 @@ def test_two_polls_at_once_on_postgresql_make_one_task_each(
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors
+    # At most one of them lost the race on the snapshot (and changed nothing).
+    assert len(errors) <= 1, errors
     assert TracingTask.objects.filter(connection=connection).count() == 15
-    assert sum(run.created for run in runs) == 15
-    # And once more, sequentially: still 15.
     poll_connection(connection=connection)
     assert TracingTask.objects.filter(connection=connection).count() == 15
 
 
-def test_a_second_poll_while_one_holds_the_lease_is_skipped(pcn_connection):
-    simulate(3)
-    cursor = PollCursor.objects.create(
-        connection=pcn_connection,
-        lease_token="someone-else",
-        lease_until=timezone.now() + timedelta(minutes=5),
-    )
-    run = poll_connection(connection=pcn_connection)
-    assert run.status == "skipped"
-    assert not TracingTask.objects.exists()
-    cursor.refresh_from_db()
-    assert cursor.lease_token == "someone-else"
-
-
-def test_a_failed_page_leaves_the_cursor_where_it_was(pcn_connection, pcn_world, settings):
-    settings.TRACING_POLL_PAGE_SIZE = 5
+def test_a_failed_poll_changes_nothing_and_the_next_one_catches_up(pcn_connection, pcn_world):
     simulate(5)
     poll_connection(connection=pcn_connection)
-    cursor_before = PollCursor.objects.get(connection=pcn_connection).cursor_at
-    simulate(5)
+    simulate(5, cancel=1)
     pcn_world.faults("U10001", reject_auth=True)
     run = poll_connection(connection=pcn_connection)
     assert run.status == "failed"
     assert run.error  # EMIS's reason, in words
     cursor = PollCursor.objects.get(connection=pcn_connection)
-    assert cursor.cursor_at == cursor_before
     assert cursor.last_error == run.error
     assert cursor.lease_token == ""
-    assert TracingTask.objects.count() == 5
-    # EMIS recovers: the next poll catches up, nothing lost, nothing doubled.
+    assert TracingTask.objects.filter(status="open").count() == 5
     pcn_world.faults("U10001", reject_auth=False)
     again = poll_connection(connection=pcn_connection)
     assert again.status == "succeeded"
-    assert again.created == 5
+    assert (again.created, again.cancelled) == (5, 1)
     assert TracingTask.objects.count() == 10
 
 
-def test_a_crash_mid_page_rolls_the_page_back(pcn_connection, monkeypatch, settings):
-    settings.TRACING_POLL_PAGE_SIZE = 3
-    simulate(6)
-    from tracing import services
-
-    real = services.tracing_tasks_upsert_page
+def test_a_poll_killed_mid_sweep_loses_and_duplicates_nothing(pcn_connection, monkeypatch):
+    simulate(10)
+    real_read = PartnerApiClient.slots_for_session
     calls = {"n": 0}
 
-    def crash_on_second_page(**kwargs):
+    def killed_on_third_session(self, **kwargs):
         calls["n"] += 1
-        result = real(**kwargs)
-        if calls["n"] == 2:
-            raise RuntimeError("worker killed")
-        return result
+        if calls["n"] == 3:
+            raise SystemExit("worker killed")
+        return real_read(self, **kwargs)
 
-    monkeypatch.setattr(services, "tracing_tasks_upsert_page", crash_on_second_page)
+    monkeypatch.setattr(PartnerApiClient, "slots_for_session", killed_on_third_session)
+    with pytest.raises(SystemExit):
+        poll_connection(connection=pcn_connection)
+    assert not TracingTask.objects.exists() and not PollSlot.objects.exists()
+    PollCursor.objects.filter(connection=pcn_connection).update(lease_until=None)
+    monkeypatch.setattr(PartnerApiClient, "slots_for_session", real_read)
+
+    # Killed again, this time while storing: the transaction rolls everything back.
+    real_save = poll_store.snapshot_save_sessions
+
+    def killed_while_storing(**kwargs):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(poll_store, "snapshot_save_sessions", killed_while_storing)
     with pytest.raises(RuntimeError):
         poll_connection(connection=pcn_connection)
-    assert TracingTask.objects.count() == 3  # page 1 committed, page 2 rolled back
-    run = PollRun.objects.get()
+    run = PollRun.objects.order_by("-pk").first()
     assert run.status == "failed" and run.error == "RuntimeError"
-    monkeypatch.setattr(services, "tracing_tasks_upsert_page", real)
+    assert not TracingTask.objects.exists() and not PollSlot.objects.exists()
+    monkeypatch.setattr(poll_store, "snapshot_save_sessions", real_save)
+
     poll_connection(connection=pcn_connection)
-    assert TracingTask.objects.count() == 6
+    poll_connection(connection=pcn_connection)
+    assert TracingTask.objects.count() == 10
+    assert AuditEntry.objects.filter(action="tracing_task.created").count() == 10
 
 
 def test_emis_unavailable_is_recorded_and_raised_for_retry(pcn_connection, pcn_world):
@@ -277,80 +334,182 @@ def test_emis_unavailable_is_recorded_and_raised_for_retry(pcn_connection, pcn_w
     run = PollRun.objects.get()
     assert run.status == "failed"
     assert run.error
-    assert PollCursor.objects.get(connection=pcn_connection).cursor_at is None
+    assert run.emis_calls >= 1
+    assert PollCursor.objects.get(connection=pcn_connection).last_full_sweep_at is None
     assert not TracingTask.objects.exists()
 
 
-def test_an_app_booking_is_matched_not_duplicated(pcn_connection, practice_staff):
-    simulate(3)
-    client = emis_client(connection=pcn_connection)
-    record = next(iter(client.list_appointments(timezone.now() - timedelta(days=1))))[0]
+def test_an_app_booking_is_matched_not_duplicated(pcn_connection, practice_a, practice_staff):
+    from emis_integration.client import BookingOrganisation, PatientDetails
+    from emis_integration.selectors import emis_client
+    from tracing.services import tracing_task_open_for_booking
+
+    simulate(2)
+    patient = Patient.objects.filter(organisation__ods_code="A10001").order_by("-pk").first()
+    client = emis_client(connection=pcn_connection, requesting_organisation=practice_a)
+    slot = client.search_free_slots(timezone.now(), timezone.now() + timedelta(days=7))[0]
+    record = client.book(
+        slot,
+        PatientDetails(
+            nhs_number=patient.nhs_number,
+            family_name=patient.family,
+            given_name=patient.given,
+            birth_date=patient.birth_date,
+            gender=patient.gender,
+            registered_practice_ods="A10001",
+        ),
+        BookingOrganisation(ods_code="A10001", name="Alpha Surgery", phone="01632 960000"),
+    )
     app_task = tracing_task_open_for_booking(
         connection=pcn_connection, appointment=record, actor=practice_staff
     )
+    assert app_task.emis_slot_id == int(slot.slot_id)
     run = poll_connection(connection=pcn_connection)
-    assert run.created == 2
+    assert (run.created, run.updated) == (2, 1)
     assert TracingTask.objects.count() == 3
     app_task.refresh_from_db()
     assert app_task.source == "booked_via_app"
+    assert app_task.emis_patient_number is not None
+    # And the other way round: a booking's task after the poll found it first.
+    assert (
+        tracing_task_open_for_booking(
+            connection=pcn_connection, appointment=record, actor=practice_staff
+        ).pk
+        == app_task.pk
+    )
 
 
-def test_cancelled_moved_and_rebooked_appointments_follow(pcn_connection):
-    simulate(4)
+def test_a_traced_task_follows_a_move_and_a_cancelled_one_reopens_on_rebooking(pcn_connection):
+    simulate(2)
     poll_connection(connection=pcn_connection)
-    cancelled, moved, traced_then_moved, untouched = list(
-        TracingTask.objects.order_by("emis_appointment_id")
-    )
-    TracingTask.objects.filter(pk=traced_then_moved.pk).update(status=TaskStatus.TRACED)
-    untouched_updated_at = untouched.updated_at
-    emis_change(cancelled.emis_appointment_id, status="cancelled")
-    new_start = moved.appointment_start + timedelta(days=1, hours=1)
-    emis_change(moved.emis_appointment_id, start=new_start, end=new_start + timedelta(minutes=10))
-    emis_change(
-        traced_then_moved.emis_appointment_id,
-        start=new_start,
-        end=new_start + timedelta(minutes=10),
-    )
+    first, second = list(Appointment.objects.order_by("pk"))
+    traced = TracingTask.objects.get(emis_patient_number=first.patient_record_id)
+    TracingTask.objects.filter(pk=traced.pk).update(status=TaskStatus.TRACED)
+    SlotModel = type(first.slot)
+    # First moves to another day; second is cancelled.
+    target = SlotModel.objects.filter(status="free").exclude(session=first.slot.session).first()
+    SlotModel.objects.filter(pk=first.slot_id).update(status="free")
+    SlotModel.objects.filter(pk=target.pk).update(status="busy")
+    Appointment.objects.filter(pk=first.pk).update(slot=target, start=target.start, end=target.end)
+    SlotModel.objects.filter(pk=second.slot_id).update(status="free")
+    Appointment.objects.filter(pk=second.pk).update(status="cancelled")
     run = poll_connection(connection=pcn_connection)
-    assert run.updated == 3 and run.created == 0
+    assert (run.moved, run.cancelled) == (1, 1)
+    traced.refresh_from_db()
+    assert traced.status == TaskStatus.TRACED
+    assert traced.appointment_start == target.start
+    cancelled = TracingTask.objects.get(emis_patient_number=second.patient_record_id)
+    assert cancelled.status == TaskStatus.CANCELLED
+    # Re-booked into the same slot: the cancelled task reopens.
+    SlotModel.objects.filter(pk=second.slot_id).update(status="busy")
+    Appointment.objects.filter(pk=second.pk).update(status="booked")
+    run = poll_connection(connection=pcn_connection)
+    assert (run.created, run.updated) == (0, 1)
     cancelled.refresh_from_db()
-    moved.refresh_from_db()
-    traced_then_moved.refresh_from_db()
-    untouched.refresh_from_db()
-    assert cancelled.status == "cancelled"
-    assert moved.status == "open"
-    assert moved.appointment_start == new_start
-    assert moved.due_at <= new_start
-    assert traced_then_moved.status == "traced"
-    assert traced_then_moved.appointment_start == new_start
-    assert untouched.updated_at == untouched_updated_at
-    # Re-booked after cancellation: the task reopens.
-    emis_change(cancelled.emis_appointment_id, status="booked")
-    poll_connection(connection=pcn_connection)
-    cancelled.refresh_from_db()
-    assert cancelled.status == "open"
+    assert cancelled.status == TaskStatus.OPEN
     actions = set(AuditEntry.objects.values_list("action", flat=True))
     assert {"tracing_task.cancelled", "tracing_task.redated", "tracing_task.reopened"} <= actions
 
 
-def test_a_cancelled_appointment_never_seen_makes_no_task(pcn_connection):
-    simulate(2)
-    first = Appointment.objects.order_by("pk").first()
-    emis_change(first.pk, status="cancelled")
-    run = poll_connection(connection=pcn_connection)
-    assert run.created == 1
-    assert TracingTask.objects.count() == 1
+def test_a_deleted_session_cancels_and_a_past_one_is_only_forgotten(pcn_connection, monkeypatch):
+    simulate(25)  # the first day's session full, five on the second
+    poll_connection(connection=pcn_connection)
+    sessions = list(PollSession.objects.order_by("session_date"))
+    deleted, aged = sessions[0], sessions[1]
+    PollSession.objects.filter(pk=aged.pk).update(
+        session_date=timezone.localdate() - timedelta(days=1)
+    )
+    real = PartnerApiClient.appointment_sessions
 
+    def without_two(self, **kwargs):
+        return [
+            s for s in real(self, **kwargs) if s.id not in (deleted.session_id, aged.session_id)
+        ]
 
-def test_a_patient_without_nhs_number_is_flagged_not_a_crash(pcn_connection):
-    simulate(2)
-    Appointment.objects.filter(pk=Appointment.objects.order_by("pk").first().pk).update(
-        patient_nhs_number=""
+    monkeypatch.setattr(PartnerApiClient, "appointment_sessions", without_two)
+    in_deleted = set(
+        PollSlot.objects.filter(session_id=deleted.session_id).values_list("task_id", flat=True)
+    )
+    in_aged = set(
+        PollSlot.objects.filter(session_id=aged.session_id).values_list("task_id", flat=True)
     )
     run = poll_connection(connection=pcn_connection)
+    assert run.cancelled == len(in_deleted) > 0
+    assert (
+        set(TracingTask.objects.filter(status="cancelled").values_list("pk", flat=True))
+        == in_deleted
+    )
+    assert set(TracingTask.objects.filter(pk__in=in_aged).values_list("status", flat=True)) == {
+        "open"
+    }
+    assert not PollSession.objects.filter(
+        session_id__in=[deleted.session_id, aged.session_id]
+    ).exists()
+
+
+def test_an_unknown_slot_status_is_kept_and_shown(
+    pcn_connection, monkeypatch, superuser, client_for
+):
+    simulate(1)
+    real = PartnerApiClient.slots_for_session
+
+    def sent_in(self, **kwargs):
+        return [
+            dataclasses.replace(slot, status="Sent In") if slot.patient_number else slot
+            for slot in real(self, **kwargs)
+        ]
+
+    monkeypatch.setattr(PartnerApiClient, "slots_for_session", sent_in)
+    poll_connection(connection=pcn_connection)
+    task = TracingTask.objects.get()
+    assert task.emis_slot_status == "Sent In"
+    page = client_for(superuser).get(f"/admin/tracing/tracingtask/{task.pk}/change/")
+    assert page.status_code == 200
+    assert "Sent In" in page.content.decode()
+
+
+def test_malformed_items_are_skipped_with_a_warning(pcn_connection, monkeypatch):
+    simulate(2)
+    real = PartnerApiClient.slots_for_session
+
+    def with_a_bad_slot(self, **kwargs):
+        self.warnings.append("slot without a dbid skipped")
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(PartnerApiClient, "slots_for_session", with_a_bad_slot)
+    run = poll_connection(connection=pcn_connection)
     assert run.status == "succeeded" and run.created == 2
-    flags = sorted(t.has_nhs_number for t in TracingTask.objects.all())
-    assert flags == [False, True]
+    assert "slot without a dbid skipped" in run.warnings
+
+
+def test_demographics_that_fail_leave_the_nhs_number_unknown_until_the_next_poll(
+    pcn_connection, monkeypatch, superuser, client_for
+):
+    simulate(2)
+    real = PartnerApiClient.patient_demographics
+
+    def unavailable(self, **kwargs):
+        raise EmisUnavailable("EMIS is busy")
+
+    monkeypatch.setattr(PartnerApiClient, "patient_demographics", unavailable)
+    run = poll_connection(connection=pcn_connection)
+    assert run.status == "succeeded" and run.created == 2
+    assert "could not be read" in run.warnings
+    tasks = list(TracingTask.objects.all())
+    assert all(t.patient_nhs_number == "" and t.status == "open" for t in tasks)
+    # The slot still named the patient.
+    assert all(t.patient_family_name for t in tasks)
+    page = client_for(superuser).get(f"/admin/tracing/tracingtask/{tasks[0].pk}/change/")
+    assert "NHS number not yet known" in page.content.decode()
+
+    monkeypatch.setattr(PartnerApiClient, "patient_demographics", real)
+    again = poll_connection(connection=pcn_connection)
+    assert again.updated == 2 and again.created == 0
+    assert again.emis_calls == 1 + 2  # the session list and the two patients
+    emis = booked_in_emis()
+    for task in TracingTask.objects.all():
+        assert task.patient_nhs_number == emis[task.emis_patient_number].patient_nhs_number
+        assert task.registered_practice is not None
 
 
 def test_practice_connections_are_never_polled(emis_world, practice_a):
@@ -382,12 +541,12 @@ def test_the_command_polls_and_reports(pcn_connection):
     simulate(3)
     out = StringIO()
     call_command("poll_pcn_appointments", "--connection", str(pcn_connection.pk), stdout=out)
-    assert "3 appointments seen, 3 tasks created" in out.getvalue()
+    assert "3 booked slots seen; tasks: 3 created, 0 cancelled, 0 re-dated" in out.getvalue()
     with pytest.raises(CommandError, match="no EMIS connection with id 999999"):
         call_command("poll_pcn_appointments", "--connection", "999999")
     out = StringIO()
     call_command("poll_pcn_appointments", stdout=out)
-    assert "0 tasks created" in out.getvalue()
+    assert "0 created" in out.getvalue() and "(1 EMIS calls)" in out.getvalue()
 
 
 def test_the_celery_task_retries_only_emis_unavailable(pcn_connection, pcn_world):

@@ -10,7 +10,8 @@ from django.utils import timezone
 from emis_integration.sandbox.models import Patient, RegistrationType
 from hippo_pcn.audit.models import AuditEntry
 from tracing.models import TracingPolicy, TracingTask
-from tracing.services import poll_connection, tracing_tasks_auto_verify
+from tracing.poller import poll_connection
+from tracing.services import tracing_tasks_auto_verify
 from tracing.tasks import auto_verify_due_tasks
 
 from .helpers import simulate
@@ -20,14 +21,18 @@ CHANGELIST = "admin:tracing_tracingtask_changelist"
 
 
 def _register_at_pcn(world, nhs_number):
-    Patient.objects.create(
+    """The patient registers at the PCN in EMIS: the record EMIS made for their
+    appointment becomes a temporary registration."""
+    Patient.objects.update_or_create(
         organisation=world.orgs["U10001"],
         nhs_number=nhs_number,
-        family="Already",
-        given="There",
-        birth_date=timezone.now().date() - timedelta(days=9000),
-        registration_type=RegistrationType.TEMPORARY,
-        registered_practice_ods="A10001",
+        defaults={
+            "family": "Already",
+            "given": "There",
+            "birth_date": timezone.now().date() - timedelta(days=9000),
+            "registration_type": RegistrationType.TEMPORARY,
+            "registered_practice_ods": "A10001",
+        },
     )
 
 

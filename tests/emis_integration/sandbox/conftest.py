@@ -1,5 +1,6 @@
 """A small sandbox world: PCN U10001 with member practices A10001 and A10002,
-C30001 outside any PCN, one PCN site/practitioner/schedule and a slot factory."""
+C30001 outside any PCN (each with Partner API credentials), one PCN
+site/practitioner/schedule and a slot factory (slots in their sessions)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from emis_integration.sandbox import services
 from emis_integration.sandbox.models import (
     DeliveryChannel,
     Gender,
@@ -31,8 +33,18 @@ def _org(ods: str, kind: str, asid: str, pcn: SandboxOrganisation | None = None)
         pcn=pcn,
         asid=asid,
         client_secret=f"test-secret-{ods.lower()}-0123456789abcdef0123456789",
+        partner_application_id=partner_application_id(ods),
+        partner_token=partner_token(ods),
         phone="01632 960100",
     )
+
+
+def partner_application_id(ods: str) -> str:
+    return f"app-{ods.lower()}-0f9e8d7c"
+
+
+def partner_token(ods: str) -> str:
+    return f"token-{ods.lower()}-4b3a29181706f5e4d3c2b1a0"
 
 
 @pytest.fixture
@@ -85,15 +97,22 @@ def tomorrow_at(hour: int, minute: int = 0, days: int = 1) -> datetime:
 
 @pytest.fixture
 def make_slot(schedule):
-    def make(start: datetime | None = None, *, minutes: int = 10, **fields) -> Slot:
-        start = start or tomorrow_at(10)
-        return Slot.objects.create(
-            organisation=schedule.organisation,
-            schedule=schedule,
-            start=start,
-            end=start + timedelta(minutes=minutes),
-            **fields,
+    def make(
+        start: datetime | None = None,
+        *,
+        minutes: int = 10,
+        allowed_ods: list[str] | None = None,
+        allowed_org_types: list[str] | None = None,
+        in_schedule: Schedule | None = None,
+    ) -> Slot:
+        (slot,) = services.slots_create(
+            schedule=in_schedule or schedule,
+            starts=[start or tomorrow_at(10)],
+            minutes=minutes,
+            allowed_ods=allowed_ods or [],
+            allowed_org_types=allowed_org_types or [],
         )
+        return slot
 
     return make
 

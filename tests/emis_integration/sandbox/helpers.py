@@ -204,3 +204,44 @@ def booking_request(slot: Slot, nhs: str, *, booking_ods: str = "A10001"):
             registered_practice_ods="A10001",
         ),
     )
+
+
+# --- the Partner API -----------------------------------------------------------------
+def partner_base(organisation: SandboxOrganisation | str) -> str:
+    ods = organisation if isinstance(organisation, str) else organisation.ods_code
+    return f"/emis-sandbox/{ods}/partner/api/v1"
+
+
+def partner_headers(
+    organisation: SandboxOrganisation,
+    *,
+    application_id: str | None = None,
+    token: str | None = None,
+) -> dict[str, str]:
+    """The Partner API's credentials for `organisation` (or the ones given)."""
+    return {
+        "applicationId": organisation.partner_application_id
+        if application_id is None
+        else application_id,
+        "Authorization": f"Bearer {organisation.partner_token if token is None else token}",
+        "Accept": "application/json",
+    }
+
+
+def emis_date(value: Any) -> str:
+    return value.strftime("%d/%m/%Y")
+
+
+def error_code(response: Any) -> str:
+    """The ErrorResponse's coding code, after checking the ErrorResponse shape."""
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    data = response.json()
+    assert set(data) == {"messageId", "legacyOutcome", "text", "issue"}, data
+    uuid.UUID(data["messageId"])
+    assert data["text"]["status"] == "generated"
+    assert data["text"]["div"].startswith("<div>")
+    issue = data["issue"]
+    assert issue["severity"] == 1
+    assert issue["diagnostics"] == issue["details"]["text"]
+    assert issue["details"]["coding"]["system"] == "https://emis.example/partner-api/errors"
+    return issue["details"]["coding"]["code"]

@@ -10,7 +10,14 @@ from emis_integration.sandbox.models import Appointment
 
 from .helpers import booking_request
 
-MODELS = ["sandboxorganisation", "slot", "appointment", "patient", "bookingcap"]
+MODELS = [
+    "sandboxorganisation",
+    "appointmentsession",
+    "slot",
+    "appointment",
+    "patient",
+    "bookingcap",
+]
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -84,3 +91,38 @@ def test_appointments_are_read_only(client_for, support_user, pcn, slot):
     assert client.get(url).status_code == 200
     client.post(url, {"status": "cancelled"})
     assert Appointment.objects.get().status == "booked"
+
+
+def test_support_sets_partner_api_credentials(client_for, support_user, pcn):
+    url = reverse("admin:emis_sandbox_sandboxorganisation_change", args=[pcn.pk])
+    response = client_for(support_user).post(
+        url,
+        {
+            "ods_code": pcn.ods_code,
+            "name": pcn.name,
+            "kind": pcn.kind,
+            "asid": pcn.asid,
+            "client_secret": pcn.client_secret,
+            "partner_application_id": "new-app-id",
+            "partner_token": "new-token",
+            "latency_ms": "0",
+            "error_rate": "0",
+            "timeout_seconds": "15",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    pcn.refresh_from_db()
+    assert (pcn.partner_application_id, pcn.partner_token) == ("new-app-id", "new-token")
+
+
+def test_sessions_are_read_only(client_for, support_user, pcn, slot):
+    client = client_for(support_user)
+    url = reverse("admin:emis_sandbox_appointmentsession_change", args=[slot.session_id])
+    response = client.get(url)
+    assert response.status_code == 200
+    assert b"Flu vaccination" in response.content
+    client.post(url, {"name": "Renamed"})
+    slot.session.refresh_from_db()
+    assert slot.session.name == "Flu vaccination"
+    changelist = client.get(reverse("admin:emis_sandbox_appointmentsession_changelist"))
+    assert b"Riverside Hub" in changelist.content

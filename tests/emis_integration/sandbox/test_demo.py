@@ -9,10 +9,16 @@ import nhs_number
 import pytest
 from django.utils import timezone
 
-from emis_integration.demo_identities import demo_client_secret, demo_provider_asid
+from emis_integration.demo_identities import (
+    demo_client_secret,
+    demo_partner_application_id,
+    demo_partner_token,
+    demo_provider_asid,
+)
 from emis_integration.sandbox import demo
 from emis_integration.sandbox.models import (
     Appointment,
+    AppointmentSession,
     BookingCap,
     Patient,
     Practitioner,
@@ -22,7 +28,17 @@ from emis_integration.sandbox.models import (
     Slot,
 )
 
-MODELS = [SandboxOrganisation, Site, Practitioner, Schedule, Slot, BookingCap, Patient, Appointment]
+MODELS = [
+    SandboxOrganisation,
+    Site,
+    Practitioner,
+    Schedule,
+    AppointmentSession,
+    Slot,
+    BookingCap,
+    Patient,
+    Appointment,
+]
 PRACTICES = ["A81001", "A81002", "A81003", "B82001", "B82002", "C83001"]
 
 
@@ -58,6 +74,8 @@ def test_every_demo_organisation_with_its_identity(seeded):
         organisation = SandboxOrganisation.objects.get(ods_code=ods)
         assert organisation.asid == demo_provider_asid(ods)
         assert organisation.client_secret == demo_client_secret(ods)
+        assert organisation.partner_application_id == demo_partner_application_id(ods)
+        assert organisation.partner_token == demo_partner_token(ods)
     assert SandboxOrganisation.objects.get(ods_code="A81002").pcn.ods_code == "U00001"
     assert SandboxOrganisation.objects.get(ods_code="B82002").pcn.ods_code == "U00002"
     assert SandboxOrganisation.objects.get(ods_code="C83001").pcn is None
@@ -123,6 +141,31 @@ def test_pcns(seeded):
     )
 
 
+def test_every_slot_is_in_its_days_session(seeded):
+    assert not Slot.objects.filter(session__isnull=True).exists()
+    for session in AppointmentSession.objects.filter(organisation__ods_code="U00001")[:50]:
+        slots = list(session.slots.all())
+        assert slots
+        assert {timezone.localtime(s.start).date() for s in slots} == {session.date}
+        assert {s.schedule_id for s in slots} == {session.schedule_id}
+        assert session.start_time == min(timezone.localtime(s.start).time() for s in slots)
+        assert session.end_time == max(timezone.localtime(s.end).time() for s in slots)
+        assert (session.site_id, session.holder_id) == (
+            session.schedule.site_id,
+            session.schedule.practitioner_id,
+        )
+
+
+def test_an_older_seed_gets_partner_credentials(seeded):
+    SandboxOrganisation.objects.update(partner_application_id="", partner_token="")
+    demo.seed_demo(stdout=StringIO())
+    pcn = SandboxOrganisation.objects.get(ods_code="U00001")
+    assert (pcn.partner_application_id, pcn.partner_token) == (
+        demo_partner_application_id("U00001"),
+        demo_partner_token("U00001"),
+    )
+
+
 def test_rerun_adds_only_missing_days(seeded):
     schedule = Schedule.objects.filter(organisation__ods_code="U00001").first()
     slots = Slot.objects.filter(schedule=schedule).order_by("start")
@@ -152,3 +195,23 @@ def test_seeded_sandbox_serves_the_demo_pcn(seeded, client):
         headers=headers(pcn, gpc.INTERACTION_SEARCH_SLOTS, requester_ods="C83001"),
     )
     assert "entry" not in outsider.json()
+
+
+def test_seeded_sandbox_serves_the_partner_api(seeded, client):
+    from .helpers import emis_date, partner_base, partner_headers
+
+    pcn = SandboxOrganisation.objects.get(ods_code="U00001")
+    today = timezone.localdate()
+    response = client.get(
+        f"{partner_base(pcn)}/appointments/GetAppointmentSessions?startDate={emis_date(today)}"
+        f"&endDate={emis_date(today + timezone.timedelta(days=13))}",
+        headers=partner_headers(pcn),
+    )
+    assert response.status_code == 200
+    listed = response.json()["appointmentSession"]
+    assert len(listed) >= 5 * 9  # five clinics, every weekday
+    assert {s["site"]["name"] for s in listed} == {
+        "Riverside Hub",
+        "Millbrook Clinic",
+        "Northgate Clinic",
+    }

@@ -53,6 +53,17 @@ def test_wrong_method_is_405_with_allow(api, pcn):
     assert outcome_code(response) == gpc.ERR_BAD_REQUEST
 
 
+def test_an_appointment_search_is_refused_as_gp_connect_has_none(api, pcn):
+    """GP Connect has no organisation-wide appointment list (the poller uses the
+    EMIS Partner API): a GET on /Appointment is refused, as a provider refuses it."""
+    response = api.get(
+        f"{fhir_base(pcn)}/Appointment?_lastUpdated=gt2026-01-01T00:00:00%2B00:00",
+        headers=headers(pcn, gpc.INTERACTION_BOOK),
+    )
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+
+
 @pytest.mark.parametrize(
     "header", ["Ssp-TraceID", "Ssp-From", "Ssp-InteractionID", "Authorization"]
 )

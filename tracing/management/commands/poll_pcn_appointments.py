@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from emis_integration.client import EmisError
 from emis_integration.models import EmisConnection
 from tracing.models import PollRunStatus
-from tracing.services import PollRefused, live_pcn_connections, poll_connection
+from tracing.poller import PollRefused, live_pcn_connections, poll_connection
 
 
 class Command(BaseCommand):
@@ -44,18 +44,23 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
             except EmisError as exc:
                 failed += 1
-                self.stderr.write(f"{label}: EMIS failed: {exc}. The cursor did not move.")
+                self.stderr.write(
+                    f"{label}: EMIS failed: {exc}. Nothing was changed for what was not read."
+                )
                 continue
             if run.status == PollRunStatus.FAILED:
                 failed += 1
-                self.stderr.write(f"{label}: failed: {run.error}. The cursor did not move.")
+                self.stderr.write(f"{label}: failed: {run.error}.")
             elif run.status == PollRunStatus.SKIPPED:
                 self.stdout.write(f"{label}: skipped, another poll is running.")
             else:
                 self.stdout.write(
                     self.style.SUCCESS(
-                        f"{label}: {run.appointments_seen} appointments seen, "
-                        f"{run.created} tasks created, {run.updated} updated."
+                        f"{label}: {run.sessions_listed} sessions listed, "
+                        f"{run.sessions_fetched} read, {run.appointments_seen} booked slots seen; "
+                        f"tasks: {run.created} created, {run.cancelled} cancelled, "
+                        f"{run.moved} re-dated, {run.updated} otherwise updated "
+                        f"({run.emis_calls} EMIS calls)."
                     )
                 )
         if failed:

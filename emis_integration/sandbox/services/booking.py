@@ -1,6 +1,5 @@
-"""Writes to the sandbox's tables: booking, cancelling, registering patients,
-simulating bookings made inside EMIS, and the fault knobs. Booking is race-safe
-on PostgreSQL: the slot row is locked and a partial unique constraint allows one
+"""Booking and cancelling through GP Connect. Booking is race-safe on
+PostgreSQL: the slot row is locked and a partial unique constraint allows one
 booked appointment per slot."""
 
 from __future__ import annotations
@@ -10,35 +9,24 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import selectors
-from .errors import (
+from .. import selectors
+from ..errors import (
     ConstraintViolation,
     DuplicateRejected,
     InvalidResource,
     NoRecordFound,
-    SandboxError,
 )
-from .models import (
+from ..models import (
     Appointment,
     AppointmentStatus,
     BookingCap,
-    OrganisationKind,
     Patient,
-    RegistrationType,
     SandboxOrganisation,
     Slot,
     SlotStatus,
 )
-from .types import (
-    BookingOrganisation,
-    BookingRequest,
-    CancellationRequest,
-    PatientDemographics,
-)
-
-
-class SimulationError(Exception):
-    """simulate_emis_bookings cannot do what was asked; nothing was booked."""
+from ..types import BookingOrganisation, BookingRequest, CancellationRequest
+from .patients import patient_record_for_booking
 
 
 def _when(value: datetime) -> str:
@@ -95,7 +83,10 @@ def appointment_book(
     *, organisation: SandboxOrganisation, booking: BookingRequest, now: datetime | None = None
 ) -> Appointment:
     """Book `booking.slot_id`. Raises DuplicateRejected when the slot is taken
-    and InvalidResource for anything else the slot or booking forbids."""
+    and InvalidResource for anything else the slot or booking forbids. The
+    appointment is held by the patient's record here (`patient_record`): the
+    referenced Patient, else their existing record, else a new appointment-only
+    record (patients.patient_record_for_booking)."""
     now = now or timezone.now()
     booker = booking.booking_organisation
     with transaction.atomic():
@@ -130,6 +121,9 @@ def appointment_book(
             )
         _check_cap(organisation=organisation, booker=booker, now=now)
         patient = _referenced_patient(organisation=organisation, booking=booking)
+        record = patient_record_for_booking(
+            organisation=organisation, referenced=patient, demographics=booking.patient
+        )
 
         demographics = booking.patient
         practice_name = demographics.registered_practice_name
@@ -165,6 +159,7 @@ def appointment_book(
                         "registeredPracticeName": practice_name,
                     },
                     patient=patient,
+                    patient_record=record,
                     description=booking.description,
                     comment=booking.comment,
                     location_display=site.name,
@@ -242,168 +237,3 @@ def appointment_cancel(
         appointment.save(update_fields=["status", "cancellation_reason", "version", "last_updated"])
         Slot.objects.filter(pk=appointment.slot_id).update(status=SlotStatus.FREE)
     return appointment
-
-
-def patient_register(
-    *, organisation: SandboxOrganisation, demographics: PatientDemographics
-) -> Patient:
-    """$gpc.registerpatient: always a temporary registration."""
-    duplicate = DuplicateRejected(f"The patient is already registered at {organisation.ods_code}.")
-    if Patient.objects.filter(
-        organisation=organisation, nhs_number=demographics.nhs_number
-    ).exists():
-        raise duplicate
-    try:
-        with transaction.atomic():
-            return Patient.objects.create(
-                organisation=organisation,
-                nhs_number=demographics.nhs_number,
-                family=demographics.family,
-                given=demographics.given,
-                birth_date=demographics.birth_date,
-                gender=demographics.gender,
-                registration_type=RegistrationType.TEMPORARY,
-                registered_practice_ods=demographics.registered_practice_ods,
-            )
-    except IntegrityError:
-        raise duplicate from None
-
-
-def organisation_set_faults(
-    *,
-    organisation: SandboxOrganisation,
-    latency_ms: int | None = None,
-    error_rate: float | None = None,
-    force_timeout: bool | None = None,
-    timeout_seconds: int | None = None,
-    reject_auth: bool | None = None,
-) -> SandboxOrganisation:
-    """Change the given fault knobs (None leaves one as it is). Out-of-range
-    values raise django.core.exceptions.ValidationError."""
-    values = {
-        "latency_ms": latency_ms,
-        "error_rate": error_rate,
-        "force_timeout": force_timeout,
-        "timeout_seconds": timeout_seconds,
-        "reject_auth": reject_auth,
-    }
-    changed = [name for name, value in values.items() if value is not None]
-    for name in changed:
-        setattr(organisation, name, values[name])
-    organisation.full_clean(validate_unique=False)
-    if changed:
-        organisation.save(update_fields=changed)
-    return organisation
-
-
-def bookings_simulate(
-    *,
-    pcn: SandboxOrganisation,
-    count: int,
-    booking_org: SandboxOrganisation | None = None,
-    now: datetime | None = None,
-) -> list[Appointment]:
-    """Book `count` distinct patients of the PCN's member practices into
-    `count` distinct free future PCN slots, as staff would inside EMIS itself.
-    The booking organisation is each patient's own practice unless
-    `booking_org` is given. All or nothing."""
-    if pcn.kind != OrganisationKind.PCN:
-        raise SimulationError(f"{pcn.ods_code} is not a PCN in the sandbox.")
-    if count < 1:
-        raise SimulationError("The number of bookings must be at least 1.")
-    now = now or timezone.now()
-
-    already_booked = set(
-        Appointment.objects.filter(
-            organisation=pcn, status=AppointmentStatus.BOOKED, start__gt=now
-        ).values_list("patient_nhs_number", flat=True)
-    )
-    by_practice: dict[int, list[Patient]] = {}
-    seen: set[str] = set(already_booked)
-    for patient in (
-        Patient.objects.filter(organisation__pcn=pcn, organisation__kind=OrganisationKind.PRACTICE)
-        .select_related("organisation")
-        .order_by("organisation__ods_code", "id")
-    ):
-        if patient.nhs_number not in seen:
-            seen.add(patient.nhs_number)
-            by_practice.setdefault(patient.organisation_id, []).append(patient)
-    # Round-robin over the member practices, so bookings come from all of them.
-    queues = list(by_practice.values())
-    patients: list[Patient] = []
-    for rank in range(max((len(queue) for queue in queues), default=0)):
-        patients += [queue[rank] for queue in queues if rank < len(queue)]
-    if len(patients) < count:
-        raise SimulationError(
-            f"{pcn.ods_code}'s member practices have only {len(patients)} patients without a "
-            f"future booking at the PCN; {count} were asked for. Nothing was booked."
-        )
-    slots = list(selectors.free_future_slots(organisation=pcn, now=now))
-    if len(slots) < count:
-        raise SimulationError(
-            f"{pcn.ods_code} has only {len(slots)} free future slots; {count} were asked for. "
-            "Nothing was booked."
-        )
-
-    chosen = patients[:count]
-    pcn_records = dict(
-        Patient.objects.filter(
-            organisation=pcn, nhs_number__in=[p.nhs_number for p in chosen]
-        ).values_list("nhs_number", "pk")
-    )
-    practice_names = selectors.organisation_names(
-        ods_codes={p.registered_practice_ods for p in chosen if p.registered_practice_ods}
-    )
-    used: set[int] = set()
-    appointments: list[Appointment] = []
-    with transaction.atomic():
-        for number, patient in enumerate(chosen, start=1):
-            booker = booking_org or patient.organisation
-            slot = next(
-                (
-                    s
-                    for s in slots
-                    if s.pk not in used
-                    and s.allows(ods_code=booker.ods_code, org_type=booker.org_type)
-                ),
-                None,
-            )
-            if slot is None:
-                raise SimulationError(
-                    f"No free future slot at {pcn.ods_code} is left that {booker.ods_code} may "
-                    f"book (booking {number} of {count}). Nothing was booked."
-                )
-            used.add(slot.pk)
-            booking = BookingRequest(
-                slot_id=slot.pk,
-                start=slot.start,
-                end=slot.end,
-                booking_organisation=BookingOrganisation(
-                    ods_code=booker.ods_code,
-                    name=booker.name,
-                    phone=booker.phone,
-                    org_type=booker.org_type,
-                ),
-                patient=PatientDemographics(
-                    nhs_number=patient.nhs_number,
-                    family=patient.family,
-                    given=patient.given,
-                    birth_date=patient.birth_date,
-                    gender=patient.gender,
-                    registered_practice_ods=patient.registered_practice_ods,
-                    registered_practice_name=practice_names.get(
-                        patient.registered_practice_ods, ""
-                    ),
-                ),
-                patient_id=pcn_records.get(patient.nhs_number),
-                description=slot.schedule.service_type[:100],
-                comment="Booked in EMIS by practice staff (simulated)",
-            )
-            try:
-                appointments.append(appointment_book(organisation=pcn, booking=booking, now=now))
-            except SandboxError as exc:
-                raise SimulationError(
-                    f"Booking {number} of {count} was refused: {exc.diagnostics} "
-                    "Nothing was booked."
-                ) from exc
-    return appointments

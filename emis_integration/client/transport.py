@@ -1,0 +1,135 @@
+"""The HTTP plumbing both EMIS clients share (GP Connect for booking, the Partner
+API for finding appointments): an httpx client with connect and read timeouts,
+network failures turned into `EmisUnavailable`, and the retry loop with capped
+exponential backoff that honours `Retry-After`.
+
+What a status code means is each interface's own business (their error bodies
+differ), so `_raise_for` stays in each client."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from .errors import EmisUnavailable
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRY_SLEEP = 5.0
+
+T = TypeVar("T")
+
+
+def http_client(
+    *, connect_timeout: float, read_timeout: float, transport: httpx.BaseTransport | None
+) -> httpx.Client:
+    """An httpx client whose every phase has a timeout; redirects are not followed
+    (an EMIS endpoint that redirects is misconfigured, and would carry our
+    credentials somewhere else)."""
+    timeout = httpx.Timeout(
+        connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
+    )
+    return httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).netloc or "EMIS"
+
+
+def send(
+    http: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One HTTP request. Timeouts, refused connections and other network
+    failures become `EmisUnavailable` with a message in plain words; `spine_code`
+    says which ("CONNECT": nothing reached EMIS; "TIMEOUT": it may have)."""
+    host = host_of(url)
+    try:
+        return http.request(method, url, **kwargs)
+    except httpx.ConnectTimeout as exc:
+        raise EmisUnavailable(
+            f"Could not connect to {host} within {connect_timeout:g} seconds.",
+            spine_code="CONNECT",
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise EmisUnavailable(
+            f"EMIS at {host} did not answer within {read_timeout:g} seconds.",
+            spine_code="TIMEOUT",
+        ) from exc
+    except httpx.ConnectError as exc:
+        raise EmisUnavailable(
+            f"Could not connect to {host}: the connection was refused or the host was not "
+            "found. Check the base URL.",
+            spine_code="CONNECT",
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise EmisUnavailable(
+            f"The connection to {host} failed ({type(exc).__name__}).", spine_code="NETWORK"
+        ) from exc
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an
+    HTTP date. None when absent or unreadable."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def retry_delay(exc: EmisUnavailable, *, attempt: int, backoff: float) -> float:
+    """Exponential backoff from `backoff` seconds, or what the server asked for
+    with Retry-After; never more than MAX_RETRY_SLEEP."""
+    if exc.retry_after is not None:
+        return min(exc.retry_after, MAX_RETRY_SLEEP)
+    return min(backoff * (2 ** (attempt - 1)), MAX_RETRY_SLEEP)
+
+
+def with_retries(
+    attempt: Callable[[], T],
+    *,
+    max_retries: int,
+    backoff: float,
+    label: str,
+    retryable: Callable[[EmisUnavailable], bool] = lambda exc: True,
+) -> T:
+    """Call `attempt` until it succeeds, retrying `EmisUnavailable` (and only
+    that) up to `max_retries` times when `retryable(exc)` allows it."""
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return attempt()
+        except EmisUnavailable as exc:
+            if tries > max_retries or not retryable(exc):
+                raise
+            delay = retry_delay(exc, attempt=tries, backoff=backoff)
+            logger.warning(
+                "EMIS %s unavailable (%s), retry %d/%d in %.2fs",
+                label,
+                exc.status_code or exc.spine_code,
+                tries,
+                max_retries,
+                delay,
+            )
+            time.sleep(delay)
