@@ -24,6 +24,7 @@ class EmisConnectionAdminForm(forms.ModelForm):
         required=False,
         assume_scheme="https",
         help_text="The GP Connect FHIR endpoint, e.g. https://emis.example.nhs.uk/gpconnect/fhir",
+        widget=forms.URLInput(attrs={"class": "hippo-url"}),
     )
     client_secret = _write_only(
         "Client secret",
@@ -38,6 +39,7 @@ class EmisConnectionAdminForm(forms.ModelForm):
         help_text="The EMIS Partner API base, e.g. https://emis.example.nhs.uk/partner. A PCN's "
         "EMIS Community needs it (with the application id and token) to go live: hippo-pcn "
         "finds the appointments made there through it.",
+        widget=forms.URLInput(attrs={"class": "hippo-url"}),
     )
     partner_application_id = _write_only(
         "Partner API application id",

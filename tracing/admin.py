@@ -614,25 +614,38 @@ class PollRunAdmin(TenantScopedAdmin):
     list_display = (
         "connection",
         "started_at",
-        "finished_at",
         "status",
-        "full_sweep",
+        "reading",
         "emis_calls",
-        "sessions_fetched",
-        "created",
-        "cancelled",
-        "moved",
-        "updated",
-        "has_warnings",
-        "error",
+        "task_changes",
+        "notes",
     )
     list_filter = ("status", "full_sweep")
     list_select_related = ("connection", "connection__organisation")
     readonly_fields = [f.name for f in PollRun._meta.fields]
 
-    @admin.display(description="Warnings", boolean=True)
-    def has_warnings(self, obj: PollRun) -> bool:
-        return bool(obj.warnings)
+    @admin.display(description="Sessions read")
+    def reading(self, obj: PollRun) -> str:
+        kind = "full sweep" if obj.full_sweep else "changed only"
+        return f"{obj.sessions_fetched:,} of {obj.sessions_listed:,} ({kind})"
+
+    @admin.display(description="Tasks")
+    def task_changes(self, obj: PollRun) -> str:
+        parts = [
+            (obj.created, "new"),
+            (obj.cancelled, "cancelled"),
+            (obj.moved, "re-dated"),
+            (obj.updated, "updated"),
+        ]
+        changed = [f"{count:,} {label}" for count, label in parts if count]
+        return ", ".join(changed) or "no change"
+
+    @admin.display(description="Error or warnings")
+    def notes(self, obj: PollRun) -> str:
+        if obj.error:
+            return obj.error[:160]
+        lines = obj.warnings.count("\n") + 1 if obj.warnings else 0
+        return f"{lines} warning{'s' if lines != 1 else ''}" if lines else ""
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False

@@ -573,3 +573,13 @@ def test_the_celery_task_ignores_practice_connections(emis_world):
 
     poll_pcn_connection.delay(emis_world.connections["A10001"].pk)
     assert not PollRun.objects.exists()
+
+
+def test_poll_runs_say_what_each_poll_read_and_changed(pcn_connection, superuser, client_for):
+    simulate(4)
+    poll_connection(connection=pcn_connection)
+    simulate(cancel=1)
+    poll_connection(connection=pcn_connection)
+    page = client_for(superuser).get("/admin/tracing/pollrun/").content.decode()
+    assert "3 of 3 (full sweep)" in page and "4 new" in page
+    assert "1 of 3 (changed only)" in page and "1 cancelled" in page
