@@ -43,7 +43,6 @@ from .selectors import policy_for_pcn, policy_view, task_owner
 
 logger = logging.getLogger(__name__)
 
-POLLER = system_actor("poller")
 VERIFIER = system_actor("auto-verify")
 
 
@@ -59,24 +58,20 @@ def task_fields_for_appointment(
     connection: EmisConnection,
     appointment: AppointmentRecord,
     found_at: datetime,
-    organisations: dict[str, Organisation] | None = None,
-    policy: TracingPolicy | None = None,
-    due_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Everything a TracingTask holds about one PCN appointment, planned by the
-    PCN's policy (or at `due_at` when the caller has planned it already: see
-    page_due_planner). Shared by booking-time creation and the poller."""
+    """Everything a TracingTask holds about one PCN appointment as GP Connect
+    describes it (a booking made through hippo-pcn), with owner and due time
+    planned by the PCN's policy. The poller builds its tasks from the Partner
+    API instead (tracing/poller/sweep.py), with the same planning rules."""
     if connection.system != EmisSystem.EMIS_COMMUNITY:
         raise ValueError("Tracing tasks come from PCN (EMIS Community) connections only.")
     pcn = connection.organisation
-    if organisations is None:
-        organisations = _organisations_by_ods(
-            {appointment.booking_org_ods, appointment.registered_practice_ods}
-        )
+    organisations = _organisations_by_ods(
+        {appointment.booking_org_ods, appointment.registered_practice_ods}
+    )
     booking_org = organisations.get(appointment.booking_org_ods)
     registered = organisations.get(appointment.registered_practice_ods)
-    if policy is None:
-        policy = policy_for_pcn(pcn=pcn)
+    policy = policy_for_pcn(pcn=pcn)
     owner = task_owner(
         policy=policy, pcn=pcn, booking_organisation=booking_org, registered_practice=registered
     )
@@ -103,8 +98,7 @@ def task_fields_for_appointment(
         "emis_last_updated": appointment.last_updated,
         "emis_slot_id": emis_slot_id(appointment),
         "owner": owner,
-        "due_at": due_at
-        or plan_due(
+        "due_at": plan_due(
             policy=policy_view(policy), found_at=found_at, appointment_start=appointment.start
         ),
     }
