@@ -117,7 +117,14 @@ class EmisConnectionAdmin(TenantScopedAdmin):
     )
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        endpoint = ["organisation", "base_url", "provider_ods_code", "asid_from", "asid_to"]
+        endpoint = [
+            "organisation",
+            "base_url",
+            "provider_ods_code",
+            "asid_from",
+            "asid_to",
+            "sign_jwt",
+        ]
         partner = ["partner_base_url"]
         if self.has_change_permission(request, obj):
             endpoint.append("client_secret")
@@ -232,6 +239,7 @@ class EmisConnectionAdmin(TenantScopedAdmin):
         shown = set(flatten_fieldsets(self.get_fieldsets(request, obj if change else None)))
         config = {name: data.get(name, "") for name in services.CONFIG_FIELDS if name in shown}
         secrets = {name: data.get(name) or "" for name in services.SECRET_FIELDS if name in shown}
+        sign_jwt = bool(data.get("sign_jwt")) if "sign_jwt" in shown else None
         if change:
             services.connection_update_config(
                 actor=request.user,
@@ -239,11 +247,16 @@ class EmisConnectionAdmin(TenantScopedAdmin):
                 client_secret=secrets.get("client_secret") or None,
                 partner_application_id=secrets.get("partner_application_id") or None,
                 partner_token=secrets.get("partner_token") or None,
+                sign_jwt=sign_jwt,
                 **config,
             )
         else:
             created = services.connection_create(
-                actor=request.user, organisation=data["organisation"], **secrets, **config
+                actor=request.user,
+                organisation=data["organisation"],
+                sign_jwt=bool(sign_jwt),
+                **secrets,
+                **config,
             )
             obj.pk = created.pk
             obj.refresh_from_db()

@@ -6,7 +6,7 @@ finds the appointments made in them."""
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TextIO, TypedDict
 
 from django.conf import settings
 from django.db import transaction
@@ -28,7 +28,13 @@ ACTOR = system_actor("seed_demo")
 PCN_STATUS = {"U00001": ConnectionStatus.TESTING, "U00002": ConnectionStatus.LIVE}
 
 
-def partner_settings(org: Organisation, base: str) -> dict[str, str]:
+class PartnerSettings(TypedDict, total=False):
+    partner_base_url: str
+    partner_application_id: str
+    partner_token: str
+
+
+def partner_settings(org: Organisation, base: str) -> PartnerSettings:
     """A demo PCN's Partner API settings (the sandbox holds the same values)."""
     if not org.is_pcn:
         return {}

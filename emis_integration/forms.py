@@ -28,8 +28,8 @@ class EmisConnectionAdminForm(forms.ModelForm):
     )
     client_secret = _write_only(
         "Client secret",
-        "Signs the GP Connect requests to EMIS. Stored encrypted and never shown again: "
-        "leave blank to keep the current one.",
+        "Signs the GP Connect JWT when 'sign the JWT' is on. Stored encrypted and never "
+        "shown again: leave blank to keep the current one.",
     )
     partner_base_url = forms.URLField(
         label="Partner API base URL",
@@ -60,6 +60,7 @@ class EmisConnectionAdminForm(forms.ModelForm):
             "provider_ods_code",
             "asid_from",
             "asid_to",
+            "sign_jwt",
             "partner_base_url",
         ]
 

@@ -17,6 +17,16 @@ SPINE_ERROR_SYSTEM = "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCo
 SEARCH_FILTER_ODS = ODS_ORGANISATION_SYSTEM
 SEARCH_FILTER_ORG_TYPE = ORGANISATION_TYPE_SYSTEM
 
+# GPConnect-OrganisationType-1 codes: what a requesting organisation is, sent as
+# the slot search's organisation-type searchFilter (a slot restricted to a type
+# is hidden from any other). A PCN requester uses the sandbox's "pcn" code.
+ORG_TYPE_GP_PRACTICE = "gp-practice"
+ORG_TYPE_PCN = "pcn"
+
+# Slot search start/end are sent as UK local times with their offset (GMT +00:00,
+# BST +01:00), as a provider's clinicians see them, never converted to UTC.
+UK_TIME_ZONE = "Europe/London"
+
 # --- extensions ----------------------------------------------------------------
 EXT_BOOKING_ORGANISATION = (
     "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-BookingOrganisation-1"
@@ -34,6 +44,22 @@ EXT_REGISTRATION_DETAILS = (
 EXT_REGISTRATION_TYPE = "registrationType"
 REGISTRATION_TYPE_SYSTEM = "https://fhir.nhs.uk/STU3/CodeSystem/CareConnect-RegistrationType-1"
 REGISTRATION_TYPE_TEMPORARY = "T"
+# The Patient elements $gpc.registerpatient accepts (Register a patient, 1.2.x):
+# anything else (generalPractitioner, managingOrganization, deceased*, photo,
+# contact, ...) is refused with 422 INVALID_RESOURCE.
+REGISTER_PATIENT_ALLOWED_ELEMENTS = frozenset(
+    {
+        "resourceType",
+        "meta",
+        "extension",
+        "identifier",
+        "name",
+        "gender",
+        "birthDate",
+        "telecom",
+        "address",
+    }
+)
 
 # --- profiles --------------------------------------------------------------------
 PROFILE_APPOINTMENT = "https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-Appointment-1"

@@ -64,6 +64,14 @@ class EmisConnection(models.Model):
         "Needed by a PCN's EMIS Community: hippo-pcn finds the appointments made there "
         "through it (GP Connect has no appointment list).",
     )
+    sign_jwt = models.BooleanField(
+        "sign the JWT",
+        default=False,
+        help_text="Off (the GP Connect specification): the bearer JWT is sent unsigned "
+        "(alg none) and TLS mutual authentication over Spine vouches for hippo-pcn. On: "
+        "sign it with HS256 using the client secret, for a provider reached directly that "
+        "asks for a signed token (the bundled sandbox accepts both).",
+    )
     # Fernet-encrypted JSON: client_secret (GP Connect), partner_application_id and
     # partner_token (the Partner API). Never shown again once stored.
     credentials_encrypted = models.TextField(blank=True, editable=False)

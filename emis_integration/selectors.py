@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils.module_loading import import_string
 
+from emis_integration import gpconnect as gpc
 from hippo_pcn.organisations.models import Organisation
 from hippo_pcn.organisations.selectors import UserLike, organisations_for_user, user_is_support
 
@@ -220,15 +221,23 @@ def endpoint_for(*, connection: EmisConnection) -> EmisEndpoint:
         asid_from=connection.asid_from or settings.EMIS_CONSUMER_ASID,
         asid_to=connection.asid_to,
         client_secret=str(credentials.get("client_secret", "")),
+        sign_jwt=connection.sign_jwt,
         connect_timeout=settings.EMIS_CONNECT_TIMEOUT,
         read_timeout=settings.EMIS_READ_TIMEOUT,
     )
+
+
+def organisation_type(*, organisation: Organisation) -> str:
+    """The GPConnect-OrganisationType-1 code a requesting organisation is known by
+    (the slot search's organisation-type filter)."""
+    return gpc.ORG_TYPE_PCN if organisation.is_pcn else gpc.ORG_TYPE_GP_PRACTICE
 
 
 def requester_for_user(*, user: UserLike, organisation: Organisation) -> Requester:
     return Requester(
         organisation_ods=organisation.ods_code,
         organisation_name=organisation.name,
+        organisation_type=organisation_type(organisation=organisation),
         practitioner_id=f"user-{user.pk}",
         family_name=getattr(user, "last_name", "") or user.get_username(),
         given_name=getattr(user, "first_name", ""),
@@ -251,6 +260,7 @@ def emis_client(
         requester = system_requester(
             organisation_ods=organisation.ods_code,
             organisation_name=organisation.name,
+            organisation_type=organisation_type(organisation=organisation),
             name=purpose,
         )
     return GPConnectClient(

@@ -86,6 +86,7 @@ def connection_create(
     partner_base_url: str = "",
     partner_application_id: str = "",
     partner_token: str = "",
+    sign_jwt: bool = False,
     status: str = ConnectionStatus.REQUESTED,
     reason: str = "",
 ) -> EmisConnection:
@@ -98,6 +99,7 @@ def connection_create(
         asid_from=asid_from.strip(),
         asid_to=asid_to.strip(),
         partner_base_url=partner_base_url.strip(),
+        sign_jwt=sign_jwt,
         status=status,
         status_changed_at=now,
         status_reason=reason,
@@ -122,6 +124,7 @@ def connection_create(
             "status": status,
             "base_url": connection.base_url,
             "partner_base_url": connection.partner_base_url,
+            "sign_jwt": connection.sign_jwt,
             # Which secrets were stored, never their values.
             "credentials": ", ".join(sorted(secrets)) if secrets else "none",
             "reason": reason,
@@ -157,11 +160,12 @@ def connection_update_config(
     client_secret: str | None = None,
     partner_application_id: str | None = None,
     partner_token: str | None = None,
+    sign_jwt: bool | None = None,
     **fields: str,
 ) -> EmisConnection:
     """Change the endpoint details and/or replace any of the secrets (a blank or
-    None secret keeps the stored one). A change means the connection must be
-    tested again before it can go live."""
+    None secret keeps the stored one) and/or whether the JWT is signed (None keeps
+    it). A change means the connection must be tested again before it can go live."""
     unknown = set(fields) - set(CONFIG_FIELDS)
     if unknown:
         raise ValueError(f"Cannot update {', '.join(sorted(unknown))} on a connection.")
@@ -174,6 +178,9 @@ def connection_update_config(
         if getattr(locked, name) != value:
             setattr(locked, name, value)
             changed.append(name)
+    if sign_jwt is not None and locked.sign_jwt != sign_jwt:
+        locked.sign_jwt = sign_jwt
+        changed.append("sign_jwt")
     replacements = _secrets_given(
         client_secret=client_secret,
         partner_application_id=partner_application_id,
@@ -199,6 +206,7 @@ def connection_update_config(
             "changed": changed,
             "base_url": locked.base_url,
             "partner_base_url": locked.partner_base_url,
+            "sign_jwt": locked.sign_jwt,
         },
     )
     connection.refresh_from_db()

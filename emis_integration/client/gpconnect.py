@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -24,7 +25,14 @@ from .errors import (
     PatientNotFound,
     SlotUnavailable,
 )
-from .transport import host_of, http_client, parse_retry_after, send, with_retries
+from .transport import (
+    host_of,
+    http_client,
+    not_supported,
+    parse_retry_after,
+    send,
+    with_retries,
+)
 from .types import (
     AppointmentRecord,
     BookingOrganisation,
@@ -37,6 +45,7 @@ from .types import (
 logger = logging.getLogger(__name__)
 
 MAX_SLOT_WINDOW = timedelta(days=14)
+UK = ZoneInfo(gpc.UK_TIME_ZONE)
 # POST/PUT change things: retry them only when the request surely was not processed.
 SAFE_TO_RETRY_WRITE_STATUSES = {429, 503}
 
@@ -51,13 +60,17 @@ class EmisEndpoint:
     asid_from: str
     asid_to: str
     client_secret: str = ""
+    # GP Connect over Spine sends the JWT unsigned (mutual TLS authenticates);
+    # True signs it with HS256 using the client secret.
+    sign_jwt: bool = False
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
 
     def __repr__(self) -> str:
         return (
             f"EmisEndpoint(base_url={self.base_url!r}, provider_ods={self.provider_ods!r}, "
-            f"asid_from={self.asid_from!r}, asid_to={self.asid_to!r}, client_secret=***)"
+            f"asid_from={self.asid_from!r}, asid_to={self.asid_to!r}, client_secret=***, "
+            f"sign_jwt={self.sign_jwt!r})"
         )
 
 
@@ -65,6 +78,14 @@ def _instant(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("EMIS date-times must be time-zone aware")
     return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _local_instant(value: datetime) -> str:
+    """UK local time with its offset (2026-12-01T09:00:00+00:00 in GMT,
+    2026-07-01T09:00:00+01:00 in BST): the slot search's start and end."""
+    if value.tzinfo is None:
+        raise ValueError("EMIS date-times must be time-zone aware")
+    return value.astimezone(UK).isoformat(timespec="seconds")
 
 
 class GPConnectClient:
@@ -113,12 +134,20 @@ class GPConnectClient:
             issuer=self.consumer_url,
             scope=scope,
         )
+        if self.endpoint.sign_jwt and not self.endpoint.client_secret:
+            raise EmisAuthError(
+                "This EMIS connection signs its JWT but has no client secret stored: "
+                "store one, or stop signing (GP Connect over Spine sends it unsigned)."
+            )
+        bearer = tokens.encode(
+            claims, secret=self.endpoint.client_secret, sign=self.endpoint.sign_jwt
+        )
         return {
             "Ssp-TraceID": str(uuid.uuid4()),
             "Ssp-From": self.endpoint.asid_from,
             "Ssp-To": self.endpoint.asid_to,
             "Ssp-InteractionID": interaction,
-            "Authorization": f"Bearer {tokens.encode(claims, secret=self.endpoint.client_secret)}",
+            "Authorization": f"Bearer {bearer}",
             "Accept": gpc.FHIR_JSON,
         }
 
@@ -197,11 +226,11 @@ class GPConnectClient:
             headers["Ssp-TraceID"],
         )
         if response.status_code >= 400:
-            self._raise_for(response, host)
+            self._raise_for(response, host, interaction=interaction)
         return response
 
     @staticmethod
-    def _raise_for(response: httpx.Response, host: str) -> None:
+    def _raise_for(response: httpx.Response, host: str, *, interaction: str = "") -> None:
         status = response.status_code
         try:
             payload = response.json()
@@ -211,6 +240,19 @@ class GPConnectClient:
         detail = (
             f" ({code}: {diagnostics})" if code and diagnostics else (f" ({code})" if code else "")
         )
+        if status not in (401, 403) and (
+            status == 501
+            or code == gpc.ERR_NOT_IMPLEMENTED
+            or "not supported" in (diagnostics or "").lower()
+        ):
+            # A call this provider does not offer: a fact, not an outage; never retried.
+            call = ":".join(interaction.split(":")[-2:]) if interaction else "unknown"
+            raise EmisRejected(
+                f"{not_supported(call, host)} (HTTP {status}){detail}.",
+                status_code=status,
+                spine_code=code,
+                diagnostics=diagnostics,
+            )
         if status == 429 or status >= 500:
             raise EmisUnavailable(
                 f"EMIS at {host} is unavailable (HTTP {status}){detail}.",
@@ -294,14 +336,18 @@ class GPConnectClient:
 
     def _search_window(self, start: datetime, end: datetime) -> list[FreeSlot]:
         params = [
-            ("start", f"ge{_instant(start)}"),
-            ("end", f"le{_instant(end)}"),
+            ("start", f"ge{_local_instant(start)}"),
+            ("end", f"le{_local_instant(end)}"),
             ("status", "free"),
             ("_include", "Slot:schedule"),
             ("_include:recurse", "Schedule:actor:Practitioner"),
             ("_include:recurse", "Schedule:actor:Location"),
             ("_include:recurse", "Location:managingOrganization"),
             ("searchFilter", f"{gpc.SEARCH_FILTER_ODS}|{self.requester.organisation_ods}"),
+            (
+                "searchFilter",
+                f"{gpc.SEARCH_FILTER_ORG_TYPE}|{self.requester.organisation_type}",
+            ),
         ]
         response = self._request(
             "GET",
@@ -406,7 +452,9 @@ class GPConnectClient:
         a regular one (which could deduct the patient from their home practice)."""
         body = {
             "resourceType": "Parameters",
-            "parameter": [{"name": "registerPatient", "resource": build_patient(patient)}],
+            "parameter": [
+                {"name": "registerPatient", "resource": build_registration_patient(patient)}
+            ],
         }
         try:
             response = self._request(
@@ -469,6 +517,21 @@ def build_patient(patient: PatientDetails, *, resource_id: str | None = None) ->
     return resource
 
 
+def build_registration_patient(patient: PatientDetails) -> dict[str, Any]:
+    """The Patient for $gpc.registerpatient: only what the operation accepts (the
+    NHS number, name, gender, birth date; telecom and address are optional and
+    hippo-pcn holds neither). No generalPractitioner: the provider records the
+    registration itself."""
+    return {
+        "resourceType": "Patient",
+        "meta": {"profile": [gpc.PROFILE_PATIENT]},
+        "identifier": [{"system": gpc.NHS_NUMBER_SYSTEM, "value": patient.nhs_number}],
+        "name": [{"use": "official", "family": patient.family_name, "given": [patient.given_name]}],
+        "gender": patient.gender or "unknown",
+        "birthDate": patient.birth_date.isoformat(),
+    }
+
+
 def build_appointment(
     *,
     slot: SlotLike,
@@ -520,4 +583,11 @@ def build_appointment(
     }
 
 
-__all__ = ["EmisEndpoint", "EmisError", "GPConnectClient", "build_appointment", "build_patient"]
+__all__ = [
+    "EmisEndpoint",
+    "EmisError",
+    "GPConnectClient",
+    "build_appointment",
+    "build_patient",
+    "build_registration_patient",
+]

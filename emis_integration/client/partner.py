@@ -19,7 +19,14 @@ import httpx
 
 from . import partner_wire as wire
 from .errors import EmisAuthError, EmisRejected, EmisUnavailable, PatientNotFound
-from .transport import host_of, http_client, parse_retry_after, send, with_retries
+from .transport import (
+    host_of,
+    http_client,
+    not_supported,
+    parse_retry_after,
+    send,
+    with_retries,
+)
 from .types import AppointmentSession, BookedPatient, PatientDemographics, SessionSlot
 
 logger = logging.getLogger(__name__)
@@ -157,7 +164,11 @@ class PartnerApiClient:
                 said(f"The EMIS Partner API at {host} refused hippo-pcn's application id or token"),
                 **kwargs,
             )
-        if status == 429 or (status >= 500 and status != 501):
+        if status == 501:
+            raise EmisRejected(
+                said(not_supported(operation, f"the Partner API at {host}")), **kwargs
+            )
+        if status == 429 or status >= 500:
             raise EmisUnavailable(
                 said(f"The EMIS Partner API at {host} is unavailable"),
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
@@ -172,10 +183,6 @@ class PartnerApiClient:
                 )
             if operation == "GetPatientDemographics":
                 raise PatientNotFound(said("EMIS does not know this patient"), **kwargs)
-        if status == 501:
-            raise EmisRejected(
-                said(f"The EMIS Partner API at {host} does not support {operation}"), **kwargs
-            )
         raise EmisRejected(said(f"The EMIS Partner API rejected {operation}"), **kwargs)
 
     def _note(self, warnings: list[str]) -> None:

@@ -20,6 +20,9 @@ class Requester:
 
     organisation_ods: str
     organisation_name: str
+    # Its GPConnect-OrganisationType-1 code (gpc.ORG_TYPE_*): the slot search's
+    # organisation-type filter.
+    organisation_type: str
     practitioner_id: str
     family_name: str
     given_name: str = ""
@@ -28,11 +31,14 @@ class Requester:
     sds_role_profile_id: str = "UNK"
 
 
-def system_requester(*, organisation_ods: str, organisation_name: str, name: str) -> Requester:
+def system_requester(
+    *, organisation_ods: str, organisation_name: str, organisation_type: str, name: str
+) -> Requester:
     """For work hippo-pcn does on its own (the poller, slot refresh)."""
     return Requester(
         organisation_ods=organisation_ods,
         organisation_name=organisation_name,
+        organisation_type=organisation_type,
         practitioner_id=f"system-{name}",
         family_name="hippo-pcn",
         given_name=name,
@@ -88,9 +94,12 @@ def build_claims(
     }
 
 
-def encode(claims: dict[str, Any], *, secret: str) -> str:
-    """HS256 with the connection's client secret; unsigned (as over Spine, where
-    TLS mutual authentication vouches for the caller) when there is none."""
-    if secret:
+def encode(claims: dict[str, Any], *, secret: str = "", sign: bool = False) -> str:
+    """The GP Connect form by default: unsigned (`alg: none`, an empty signature:
+    over Spine, TLS mutual authentication vouches for the caller). With `sign`
+    (a connection whose provider asks for it), HS256 with the client secret."""
+    if sign:
+        if not secret:
+            raise ValueError("Signing the GP Connect JWT needs the connection's client secret.")
         return jwt.encode(claims, secret, algorithm="HS256")
     return jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]

@@ -80,6 +80,12 @@ def send(
         ) from exc
 
 
+def not_supported(call: str, host: str) -> str:
+    """The words for HTTP 501 (or a "not implemented / not supported" error): a
+    call this provider does not offer. A fact, not an outage: never retried."""
+    return f"EMIS does not support this call ({call}) at {host}"
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header: a number of seconds or an
     HTTP date. None when absent or unreadable."""

@@ -122,24 +122,40 @@ def _requesting_ods(organisation: Mapping[str, Any]) -> str:
 
 
 def verify_jwt(token: str, *, secret: str) -> Requester:
-    """Signature (HS256, the organisation's client secret) → 401; anything else
-    wrong with the token or its claims → 400."""
+    """GP Connect over Spine sends the JWT unsigned (`alg: none`, an empty
+    signature: TLS mutual authentication vouches for the caller), which is
+    accepted; a signed one (HS256) must verify with the organisation's client
+    secret. A bad signature or another algorithm → 401; anything else wrong
+    with the token or its claims (every claim is checked either way) → 400."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:
         raise BadRequest("The bearer token is not a well-formed JWT.") from None
-    if header.get("alg") != "HS256":
+    algorithm = header.get("alg")
+    if algorithm == "none":
+        if token.rsplit(".", 1)[-1]:
+            raise AccessDenied("An unsigned JWT (alg none) must have an empty signature.")
+        key, verify_signature = "", False
+    elif algorithm == "HS256":
+        key, verify_signature = secret, True
+    else:
         raise AccessDenied(
-            f"The JWT must be signed with HS256 using the organisation's client secret "
-            f"(alg was {str(header.get('alg'))[:20]!r})."
+            "The JWT must be unsigned (alg none, as over Spine) or signed with HS256 using "
+            f"the organisation's client secret (alg was {str(algorithm)[:20]!r})."
         )
     try:
         claims = jwt.decode(
             token,
-            secret,
-            algorithms=["HS256"],
+            key,
+            algorithms=["HS256"] if verify_signature else None,
             leeway=JWT_LEEWAY_SECONDS,
-            options={"require": ["iat", "exp"], "verify_aud": False},
+            options={
+                "verify_signature": verify_signature,
+                "verify_exp": True,
+                "verify_iat": True,
+                "require": ["iat", "exp"],
+                "verify_aud": False,
+            },
         )
     except jwt.InvalidSignatureError:
         raise AccessDenied(

@@ -8,6 +8,8 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from emis_integration import gpconnect as gpc
+
 asid_validator = RegexValidator(r"^[0-9]{12}$", "An ASID is 12 digits.")
 nhs_number_format = RegexValidator(r"^[0-9]{10}$", "An NHS number is 10 digits.")
 
@@ -15,8 +17,8 @@ MAX_TIMEOUT_SECONDS = 30
 MAX_LATENCY_MS = 30_000
 
 # GPConnect-OrganisationType-1 codes the sandbox's slot restrictions use.
-ORG_TYPE_GP_PRACTICE = "gp-practice"
-ORG_TYPE_PCN = "pcn"
+ORG_TYPE_GP_PRACTICE = gpc.ORG_TYPE_GP_PRACTICE
+ORG_TYPE_PCN = gpc.ORG_TYPE_PCN
 
 
 class OrganisationKind(models.TextChoices):

@@ -488,6 +488,13 @@ def parse_registration(request: HttpRequest) -> PatientDemographics:
     patient = matching[0].get("resource")
     if not isinstance(patient, Mapping) or patient.get("resourceType") != "Patient":
         raise InvalidResource("The 'registerPatient' parameter must carry a Patient resource.")
+    forbidden = sorted(set(patient) - gpc.REGISTER_PATIENT_ALLOWED_ELEMENTS)
+    if forbidden:
+        raise InvalidResource(
+            f"The Patient to register must not carry {', '.join(forbidden)[:200]}: "
+            "$gpc.registerpatient accepts only the NHS number identifier, name, gender, "
+            "birthDate, telecom and address."
+        )
     if _extension(patient.get("extension"), gpc.EXT_REGISTRATION_DETAILS) is not None:
         raise InvalidResource(
             "The Patient to register must not carry the registration details extension; "

@@ -128,13 +128,12 @@ def metadata(call: Call) -> HttpResponse:
 @fhir_endpoint({"GET": gpc.INTERACTION_SEARCH_SLOTS})
 def slots(call: Call) -> HttpResponse:
     window = parsing.parse_slot_search(call.request.GET)
-    requester_type = selectors.organisation_type_for(
-        ods_code=call.requester.ods_code, declared_type=window.org_type_filter
-    )
+    # As a provider does: the requester's type is what the request's
+    # organisation-type searchFilter says, never looked up.
     found = selectors.free_slots_for_requester(
         organisation=call.organisation,
         requester_ods=call.requester.ods_code,
-        requester_type=requester_type,
+        requester_type=window.org_type_filter,
         start=window.start,
         end=window.end,
     )

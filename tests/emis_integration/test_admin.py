@@ -431,3 +431,45 @@ def test_support_creates_a_pcn_connection_with_partner_settings(client_for, supp
         "partner_application_id": APPLICATION_ID,
         "partner_token": TOKEN,
     }
+
+
+def test_support_switches_jwt_signing_in_the_change_form(client_for, support_user, connections):
+    connection = connections["pcn_a"]
+    url = reverse("admin:emis_integration_emisconnection_change", args=[connection.pk])
+    client = client_for(support_user)
+    page = client.get(url)
+    assert "sign_jwt" in page.content.decode()
+    assert "unsigned" in page.content.decode()  # the help text says what the spec does
+    data = {
+        "base_url": connection.base_url,
+        "provider_ods_code": connection.provider_ods_code,
+        "asid_from": connection.asid_from,
+        "asid_to": connection.asid_to,
+        "client_secret": "",
+        "sign_jwt": "on",
+    }
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    connection.refresh_from_db()
+    assert connection.sign_jwt is True
+    data.pop("sign_jwt")  # an unticked box
+    assert client.post(url, data).status_code == 302
+    connection.refresh_from_db()
+    assert connection.sign_jwt is False
+
+
+def test_support_creates_a_signing_connection(client_for, support_user, pcn_b):
+    response = client_for(support_user).post(
+        reverse("admin:emis_integration_emisconnection_add"),
+        {
+            "organisation": pcn_b.pk,
+            "base_url": "https://x.example.nhs.uk/fhir",
+            "provider_ods_code": "",
+            "asid_from": "",
+            "asid_to": "918999198009",
+            "client_secret": "s3cret",
+            "sign_jwt": "on",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert EmisConnection.objects.get(organisation=pcn_b).sign_jwt is True

@@ -1,7 +1,10 @@
 """The client's error typing, retries, timeouts and headers, against a real
 HTTP peer on 127.0.0.1 that misbehaves on purpose."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
@@ -46,17 +49,22 @@ def server():
         yield running
 
 
-def make_client(base_url, *, retries=2, read_timeout=1.0, secret=SECRET):
+def make_client(
+    base_url, *, retries=2, read_timeout=1.0, secret=SECRET, sign=False, org_type="gp-practice"
+):
     endpoint = EmisEndpoint(
         base_url=base_url,
         provider_ods="U10001",
         asid_from="200000001234",
         asid_to="918999198738",
         client_secret=secret,
+        sign_jwt=sign,
         connect_timeout=0.5,
         read_timeout=read_timeout,
     )
-    requester = system_requester(organisation_ods="A10001", organisation_name="Alpha", name="t")
+    requester = system_requester(
+        organisation_ods="A10001", organisation_name="Alpha", organisation_type=org_type, name="t"
+    )
     return GPConnectClient(endpoint, requester=requester, max_retries=retries, retry_backoff=0.01)
 
 
@@ -196,7 +204,13 @@ def test_every_request_carries_gp_connect_headers_and_jwt(server):
         assert headers["ssp-interactionid"] == interaction
         trace_ids.add(headers["ssp-traceid"])
         token = headers["authorization"].removeprefix("Bearer ")
-        claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience=server.base_url)
+        # GP Connect over Spine: unsigned, alg none and an empty signature.
+        assert jwt.get_unverified_header(token)["alg"] == "none"
+        assert token.count(".") == 2 and token.endswith(".")
+        claims = jwt.decode(
+            token, options={"verify_signature": False, "verify_exp": True, "verify_iat": True}
+        )
+        assert claims["aud"] == server.base_url
         assert claims["exp"] - claims["iat"] == 300
         assert claims["reason_for_request"] == "directcare"
         assert claims["iss"]
@@ -217,3 +231,130 @@ def test_ranges_over_14_days_are_split(server):
     client = make_client(server.base_url)
     client.search_free_slots(NOW, NOW + timedelta(days=30))
     assert len(server.seen) == 3
+
+
+def test_a_signing_connection_signs_the_jwt_with_hs256(server):
+    server.queue(Reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": []}))
+    make_client(server.base_url, sign=True).find_patient("9434765919")
+    token = server.seen[0].headers["Authorization"].removeprefix("Bearer ")
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience=server.base_url)
+    assert claims["exp"] - claims["iat"] == 300
+
+
+def test_signing_without_a_secret_is_an_auth_error_before_any_call(server):
+    client = make_client(server.base_url, sign=True, secret="")
+    with pytest.raises(EmisAuthError, match="no client secret"):
+        client.find_patient("9434765919")
+    assert server.seen == []
+
+
+def test_unsigned_needs_no_secret(server):
+    server.queue(Reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": []}))
+    assert make_client(server.base_url, secret="").find_patient("9434765919") is None
+
+
+def _query(seen):
+    return parse_qs(urlsplit(seen.path).query)
+
+
+@pytest.mark.parametrize("org_type", ["gp-practice", "pcn"])
+def test_slot_search_sends_both_search_filters(server, org_type):
+    server.default = Reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": []})
+    make_client(server.base_url, org_type=org_type).search_free_slots(NOW, NOW + timedelta(days=1))
+    assert _query(server.seen[0])["searchFilter"] == [
+        f"{gpc.ODS_ORGANISATION_SYSTEM}|A10001",
+        f"{gpc.ORGANISATION_TYPE_SYSTEM}|{org_type}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "sent_start", "sent_end"),
+    [
+        # GMT: UK local time is UTC, offset +00:00.
+        (
+            datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+            "ge2026-12-01T09:00:00+00:00",
+            "le2026-12-02T09:00:00+00:00",
+        ),
+        # BST: 08:00 UTC is 09:00 in London, sent as such with +01:00.
+        (
+            datetime(2026, 7, 1, 8, 0, tzinfo=UTC),
+            "ge2026-07-01T09:00:00+01:00",
+            "le2026-07-02T09:00:00+01:00",
+        ),
+        # Any zone given is sent as UK local time.
+        (
+            datetime(2026, 7, 1, 4, 0, tzinfo=ZoneInfo("America/New_York")),
+            "ge2026-07-01T09:00:00+01:00",
+            "le2026-07-02T09:00:00+01:00",
+        ),
+    ],
+)
+def test_slot_search_sends_uk_local_times_with_their_offset(server, start, sent_start, sent_end):
+    server.default = Reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": []})
+    make_client(server.base_url).search_free_slots(start, start + timedelta(days=1))
+    query = _query(server.seen[0])
+    assert query["start"] == [sent_start]
+    assert query["end"] == [sent_end]
+    assert "%2B" in server.seen[0].path  # an unencoded '+' would arrive as a space
+
+
+def test_registration_sends_only_what_the_operation_allows(server):
+    patient = {
+        "resourceType": "Patient",
+        "id": "9",
+        "identifier": [{"system": gpc.NHS_NUMBER_SYSTEM, "value": "9434765919"}],
+        "name": [{"use": "official", "family": "Smith", "given": ["Jane"]}],
+        "gender": "female",
+        "birthDate": "1980-04-02",
+    }
+    server.queue(
+        Reply(
+            200, {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": patient}]}
+        )
+    )
+    make_client(server.base_url).register_patient(PATIENT)
+    body = json.loads(server.seen[0].body)
+    (parameter,) = body["parameter"]
+    assert parameter["name"] == "registerPatient"
+    sent = parameter["resource"]
+    assert set(sent) <= gpc.REGISTER_PATIENT_ALLOWED_ELEMENTS
+    assert "generalPractitioner" not in sent
+    assert sent["identifier"] == [{"system": gpc.NHS_NUMBER_SYSTEM, "value": "9434765919"}]
+    assert (sent["gender"], sent["birthDate"]) == ("female", "1980-04-02")
+
+
+def test_booking_still_sends_the_registered_practice(server):
+    """build_patient (the booking's contained Patient) is unchanged."""
+    from emis_integration.client.gpconnect import build_patient
+
+    assert build_patient(PATIENT)["generalPractitioner"][0]["identifier"]["value"] == "A10001"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (501, outcome(gpc.ERR_NOT_IMPLEMENTED, "Not implemented")),
+        (501, ""),
+        (400, outcome(gpc.ERR_NOT_IMPLEMENTED, "Slot search by type is not implemented")),
+        (400, outcome(gpc.ERR_BAD_REQUEST, "This interaction is not supported")),
+    ],
+)
+def test_not_supported_is_rejected_in_plain_words_and_never_retried(server, status, body):
+    server.default = Reply(status, body)
+    client = make_client(server.base_url, retries=3)
+    with pytest.raises(EmisRejected, match="EMIS does not support this call") as excinfo:
+        client.find_patient("9434765919")
+    assert type(excinfo.value) is EmisRejected
+    assert "search:patient-1" in str(excinfo.value)
+    assert excinfo.value.status_code == status
+    assert client.calls == 1
+
+
+def test_a_refused_credential_saying_not_supported_stays_an_auth_error(server):
+    server.default = Reply(401, outcome(gpc.ERR_ACCESS_DENIED, "JWT algorithm not supported"))
+    client = make_client(server.base_url, retries=3)
+    with pytest.raises(EmisAuthError):
+        client.find_patient("9434765919")
+    assert client.calls == 1

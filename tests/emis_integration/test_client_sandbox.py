@@ -153,12 +153,15 @@ def test_rejected_auth_is_not_retried(emis_world, pcn_client):
     assert pcn_client.calls == 1
 
 
-def test_wrong_secret_is_an_auth_error(emis_world, practice_a, superuser):
+def test_wrong_secret_is_an_auth_error_when_signing(emis_world, practice_a, superuser):
     from emis_integration import services
 
     connection = emis_world.connections["U10001"]
     services.connection_update_config(
-        actor=superuser, connection=connection, client_secret="not-the-right-secret-0123456789ab"
+        actor=superuser,
+        connection=connection,
+        client_secret="not-the-right-secret-0123456789ab",
+        sign_jwt=True,
     )
     with (
         emis_client(connection=connection, requesting_organisation=practice_a) as client,

@@ -426,3 +426,33 @@ def test_partner_client_needs_a_partner_base_url(bare_pcn_connection):
 
     with pytest.raises(EmisRejected, match="no EMIS Partner API base URL"):
         partner_client(connection=bare_pcn_connection)
+
+
+def test_the_jwt_is_unsigned_unless_the_connection_signs_it(pcn_connection, superuser):
+    from emis_integration.selectors import endpoint_for
+
+    assert pcn_connection.sign_jwt is False  # the GP Connect form over Spine
+    assert endpoint_for(connection=pcn_connection).sign_jwt is False
+    services.connection_update_config(actor=superuser, connection=pcn_connection, sign_jwt=True)
+    pcn_connection.refresh_from_db()
+    assert pcn_connection.sign_jwt is True
+    assert endpoint_for(connection=pcn_connection).sign_jwt is True
+    entry = AuditEntry.objects.filter(action="emis_connection.config_changed").latest("id")
+    assert entry.details["changed"] == ["sign_jwt"]
+    assert entry.details["sign_jwt"] is True
+    # None keeps it; the same value is no change.
+    before = AuditEntry.objects.count()
+    services.connection_update_config(actor=superuser, connection=pcn_connection, sign_jwt=None)
+    services.connection_update_config(actor=superuser, connection=pcn_connection, sign_jwt=True)
+    pcn_connection.refresh_from_db()
+    assert pcn_connection.sign_jwt is True
+    assert AuditEntry.objects.count() == before
+
+
+def test_a_connection_can_be_created_signing(practice_a, superuser):
+    connection = services.connection_create(
+        actor=superuser, organisation=practice_a, client_secret=SECRET, sign_jwt=True
+    )
+    assert connection.sign_jwt is True
+    entry = AuditEntry.objects.filter(action="emis_connection.created").latest("id")
+    assert entry.details["sign_jwt"] is True

@@ -180,7 +180,8 @@ def test_malformed_items_become_warnings_not_failures(server):
         (415, error_body("UNSUPPORTED_MEDIA_TYPE", "json only"), EmisRejected,
          "UNSUPPORTED_MEDIA_TYPE", "json only"),
         (501, error_body("NOT_IMPLEMENTED", "not here"), EmisRejected, "NOT_IMPLEMENTED",
-         "does not support GetAppointmentSessions"),
+         "EMIS does not support this call (GetAppointmentSessions)"),
+        (501, "", EmisRejected, "", "EMIS does not support this call (GetAppointmentSessions)"),
     ],
 )  # fmt: skip
 def test_errors_are_typed_in_words_and_not_retried(server, status, body, error, code, words):

@@ -50,6 +50,26 @@ def patient_record_for_booking(
         return Patient.objects.get(organisation=organisation, nhs_number=demographics.nhs_number)
 
 
+def _home_practice_ods(
+    *, organisation: SandboxOrganisation, demographics: PatientDemographics
+) -> str:
+    """Where a patient registering temporarily is registered for good. The
+    registration carries no generalPractitioner ($gpc.registerpatient does not
+    allow it): as a provider learns it from PDS, the sandbox looks for the
+    patient's regular registration at another of its organisations."""
+    if demographics.registered_practice_ods:
+        return demographics.registered_practice_ods
+    home = (
+        Patient.objects.filter(
+            nhs_number=demographics.nhs_number, registration_type=RegistrationType.REGULAR
+        )
+        .exclude(organisation=organisation)
+        .select_related("organisation")
+        .first()
+    )
+    return home.organisation.ods_code if home is not None else ""
+
+
 def patient_register(
     *, organisation: SandboxOrganisation, demographics: PatientDemographics
 ) -> Patient:
@@ -63,7 +83,6 @@ def patient_register(
         "birth_date": demographics.birth_date,
         "gender": demographics.gender,
         "registration_type": RegistrationType.TEMPORARY,
-        "registered_practice_ods": demographics.registered_practice_ods,
     }
     try:
         with transaction.atomic():
@@ -74,10 +93,19 @@ def patient_register(
             )
             if existing is None:
                 return Patient.objects.create(
-                    organisation=organisation, nhs_number=demographics.nhs_number, **registered
+                    organisation=organisation,
+                    nhs_number=demographics.nhs_number,
+                    registered_practice_ods=_home_practice_ods(
+                        organisation=organisation, demographics=demographics
+                    ),
+                    **registered,
                 )
             if existing.registration_type != RegistrationType.APPOINTMENT_ONLY:
                 raise duplicate
+            if not existing.registered_practice_ods:
+                registered["registered_practice_ods"] = _home_practice_ods(
+                    organisation=organisation, demographics=demographics
+                )
             for name, value in registered.items():
                 setattr(existing, name, value)
             existing.save(update_fields=list(registered))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import jwt
 import pytest
 
 from emis_integration import gpconnect as gpc
@@ -111,12 +112,47 @@ def test_wrong_signature_is_access_denied_401(api, pcn):
     assert outcome_code(response) == gpc.ERR_ACCESS_DENIED
 
 
-def test_unsigned_token_is_access_denied(api, pcn):
-    import jwt
+def unsigned(payload):
+    """The GP Connect form over Spine: alg none, an empty signature."""
+    return jwt.encode(payload, None, algorithm="none")
 
-    bearer = jwt.encode(claims(pcn), None, algorithm="none")
+
+def test_unsigned_token_is_accepted_as_over_spine(api, pcn):
+    bearer = unsigned(claims(pcn))
+    assert bearer.endswith(".")
+    assert get_metadata(api, pcn, Authorization=f"Bearer {bearer}").status_code == 200
+
+
+def test_unsigned_token_with_a_signature_part_is_access_denied(api, pcn):
+    bearer = unsigned(claims(pcn)) + "c2lnbmF0dXJl"
     response = get_metadata(api, pcn, Authorization=f"Bearer {bearer}")
     assert response.status_code == 401
+    assert outcome_code(response) == gpc.ERR_ACCESS_DENIED
+
+
+def test_other_algorithms_are_access_denied(api, pcn):
+    bearer = jwt.encode(claims(pcn), "k" * 64, algorithm="HS512")
+    response = get_metadata(api, pcn, Authorization=f"Bearer {bearer}")
+    assert response.status_code == 401
+    assert "alg" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_unsigned_expired_token_is_bad_request(api, pcn):
+    bearer = unsigned(claims(pcn, iat=int(time.time()) - 600))
+    response = get_metadata(api, pcn, Authorization=f"Bearer {bearer}")
+    assert response.status_code == 400
+    assert "expired" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_unsigned_token_issued_in_the_future_is_bad_request(api, pcn):
+    bearer = unsigned(claims(pcn, iat=int(time.time()) + 200))
+    assert get_metadata(api, pcn, Authorization=f"Bearer {bearer}").status_code == 400
+
+
+@pytest.mark.parametrize("lifetime", [299, 301])
+def test_unsigned_lifetime_must_be_exactly_300_seconds(api, pcn, lifetime):
+    bearer = unsigned(claims(pcn, lifetime=lifetime))
+    assert get_metadata(api, pcn, Authorization=f"Bearer {bearer}").status_code == 400
 
 
 def test_expired_token_is_bad_request(api, pcn):
@@ -164,10 +200,10 @@ def test_malformed_claims_are_bad_request(api, pcn, change):
             payload.pop(name)
         else:
             payload[name] = value
-    bearer = token(pcn, payload=payload)
-    response = get_metadata(api, pcn, Authorization=f"Bearer {bearer}")
-    assert response.status_code == 400
-    assert outcome_code(response) == gpc.ERR_BAD_REQUEST
+    for bearer in (token(pcn, payload=payload), unsigned(payload)):
+        response = get_metadata(api, pcn, Authorization=f"Bearer {bearer}")
+        assert response.status_code == 400
+        assert outcome_code(response) == gpc.ERR_BAD_REQUEST
 
 
 # --- fault knobs -------------------------------------------------------------------------

@@ -41,12 +41,6 @@ def patient_resource(nhs: str = NHS, **changes):
         "name": [{"use": "official", "family": "Smith", "given": ["Jane"]}],
         "gender": "female",
         "birthDate": "1980-04-02",
-        "generalPractitioner": [
-            {
-                "identifier": {"system": gpc.ODS_ORGANISATION_SYSTEM, "value": "A10001"},
-                "display": "Alpha Surgery",
-            }
-        ],
     }
     resource.update(changes)
     return {
@@ -114,6 +108,46 @@ def test_register_then_find(api, pcn, practice, make_patient):
     found = find(api, pcn, f"{gpc.NHS_NUMBER_SYSTEM}|{NHS}").json()["entry"][0]["resource"]
     assert found["id"] == str(stored.pk)
     assert registration_type(found) == "T"
+
+
+def test_register_with_optional_telecom_and_address(api, pcn):
+    body = patient_resource(
+        telecom=[{"system": "phone", "value": "07700 900123", "use": "mobile"}],
+        address=[{"use": "temp", "line": ["1 High Street"], "postalCode": "RV1 2AB"}],
+    )
+    response = register(api, pcn, body)
+    assert response.status_code == 200, response.json()
+    stored = Patient.objects.get(organisation=pcn, nhs_number=NHS)
+    assert stored.registered_practice_ods == ""  # no registration anywhere in the sandbox
+
+
+@pytest.mark.parametrize(
+    "element, value",
+    [
+        (
+            "generalPractitioner",
+            [{"identifier": {"system": gpc.ODS_ORGANISATION_SYSTEM, "value": "A10001"}}],
+        ),
+        ("managingOrganization", {"reference": "Organization/1"}),
+        ("deceasedBoolean", False),
+        ("deceasedDateTime", "2020-01-01T00:00:00+00:00"),
+        ("multipleBirthBoolean", False),
+        ("multipleBirthInteger", 2),
+        ("photo", [{"contentType": "image/png", "data": "iVBORw0KGgo="}]),
+        ("contact", [{"name": {"family": "Smith"}}]),
+        ("maritalStatus", {"text": "Married"}),
+        ("animal", {"species": {"text": "cat"}}),
+        ("link", []),
+        ("active", True),
+        ("id", "123"),
+    ],
+)
+def test_register_refuses_elements_the_operation_does_not_allow(api, pcn, element, value):
+    response = register(api, pcn, patient_resource(**{element: value}))
+    assert response.status_code == 422
+    assert outcome_code(response) == gpc.ERR_INVALID_RESOURCE
+    assert element in response.json()["issue"][0]["diagnostics"]
+    assert not Patient.objects.filter(organisation=pcn).exists()
 
 
 def test_registering_twice_is_duplicate_rejected(api, pcn):

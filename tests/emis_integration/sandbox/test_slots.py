@@ -227,18 +227,40 @@ def test_restrictions_by_ods_code(api, pcn, practice, practice2, make_slot):
     assert slot_ids(search(api, pcn, params, "U10001")) == [str(mine.pk), str(anyone.pk)]
 
 
+def _typed(params, org_type):
+    return params + [("searchFilter", f"{gpc.SEARCH_FILTER_ORG_TYPE}|{org_type}")]
+
+
 def test_restrictions_by_organisation_type(api, pcn, practice, outsider, make_slot):
     practices_only = make_slot(tomorrow_at(9), allowed_org_types=["gp-practice"])
     pcns_only = make_slot(tomorrow_at(10), allowed_org_types=["pcn"])
     params = _params(*window())
-    # Known sandbox organisations are typed by the sandbox's own record.
-    assert slot_ids(search(api, pcn, params, "C30001")) == [str(practices_only.pk)]
-    assert slot_ids(search(api, pcn, params, "U10001")) == [str(pcns_only.pk)]
-    # Unknown organisations by the org-type searchFilter they declare.
-    declared = params + [("searchFilter", f"{gpc.SEARCH_FILTER_ORG_TYPE}|urgent-care")]
-    assert slot_ids(search(api, pcn, declared, "X99999")) == []
-    declared = params + [("searchFilter", f"{gpc.SEARCH_FILTER_ORG_TYPE}|gp-practice")]
-    assert slot_ids(search(api, pcn, declared, "X99999")) == [str(practices_only.pk)]
+    # The requester's type is what the request's org-type searchFilter says.
+    assert slot_ids(search(api, pcn, _typed(params, "gp-practice"), "C30001")) == [
+        str(practices_only.pk)
+    ]
+    assert slot_ids(search(api, pcn, _typed(params, "pcn"), "U10001")) == [str(pcns_only.pk)]
+    assert slot_ids(search(api, pcn, _typed(params, "urgent-care"), "X99999")) == []
+    assert slot_ids(search(api, pcn, _typed(params, "gp-practice"), "X99999")) == [
+        str(practices_only.pk)
+    ]
+
+
+def test_type_restricted_slots_are_hidden_without_a_matching_type_filter(
+    api, pcn, practice, outsider, make_slot
+):
+    """As a provider does: the sandbox does not look the requester's type up
+    (not even for an organisation it knows); a slot restricted by type is hidden
+    unless the request's filter names that type."""
+    practices_only = make_slot(tomorrow_at(9), allowed_org_types=["gp-practice"])
+    anyone = make_slot(tomorrow_at(11))
+    params = _params(*window())
+    assert slot_ids(search(api, pcn, params, "C30001")) == [str(anyone.pk)]
+    assert slot_ids(search(api, pcn, _typed(params, "pcn"), "C30001")) == [str(anyone.pk)]
+    assert slot_ids(search(api, pcn, _typed(params, "gp-practice"), "C30001")) == [
+        str(practices_only.pk),
+        str(anyone.pk),
+    ]
 
 
 def test_unencoded_plus_in_offset_is_tolerated(api, pcn, slot):
