@@ -39,7 +39,7 @@ def _setup():  # type: ignore[no-untyped-def]
     call_command("flush", interactive=False, verbosity=0)
     actor = system_actor("bench")
     practice = org_services.organisation_create(
-        actor=actor, kind="practice", ods_code="B90001", name="Bench Surgery"
+        actor=actor, kind="practice", ods_code="B90001", name="Bench Surgery", phone="01632 960900"
     )
     user = get_user_model().objects.create_user("bench.admin")
     Membership.objects.create(user=user, organisation=practice, role="practice_admin")

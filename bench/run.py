@@ -88,7 +88,12 @@ def organisations():
         actor=actor, kind="pcn", ods_code="U90001", name="Bench PCN"
     )
     practice = org_services.organisation_create(
-        actor=actor, kind="practice", ods_code="B90001", name="Bench Surgery", pcn=pcn
+        actor=actor,
+        kind="practice",
+        ods_code="B90001",
+        name="Bench Surgery",
+        phone="01632 960900",
+        pcn=pcn,
     )
     user = get_user_model().objects.create_user("bench.admin")
     Membership.objects.create(user=user, organisation=practice, role="practice_admin")

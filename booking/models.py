@@ -363,6 +363,18 @@ class Slot(models.Model):
     practitioner = models.CharField(max_length=200, blank=True)
     service_type = models.CharField(max_length=200, blank=True)
     delivery_channel = models.CharField(max_length=40, blank=True)
+    location_id = models.CharField(
+        "EMIS location id",
+        max_length=64,
+        blank=True,
+        help_text="The slot's Location at the provider: the booking names it.",
+    )
+    practitioner_id = models.CharField(
+        "EMIS practitioner id",
+        max_length=64,
+        blank=True,
+        help_text="The slot's Practitioner at the provider, when its schedule has one.",
+    )
     refreshed_at = models.DateTimeField()
 
     class Meta:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -30,9 +30,12 @@ from emis_integration.client import (
     EmisError,
     EmisRejected,
     EmisUnavailable,
+    PatientBooking,
     PatientDetails,
+    RegistrationRefused,
     SlotRef,
     SlotUnavailable,
+    book_patient,
 )
 from emis_integration.crypto import CredentialsUnreadable
 from emis_integration.models import EmisConnection, EmisSystem
@@ -519,6 +522,8 @@ def slots_refresh(
             practitioner=s.practitioner[:200],
             service_type=s.service_type[:200],
             delivery_channel=s.delivery_channel[:40],
+            location_id=s.location_id[:64],
+            practitioner_id=s.practitioner_id[:64],
             refreshed_at=now,
         )
         for s in free
@@ -537,6 +542,8 @@ def slots_refresh(
                 "practitioner",
                 "service_type",
                 "delivery_channel",
+                "location_id",
+                "practitioner_id",
                 "refreshed_at",
             ],
         )
@@ -600,6 +607,12 @@ def _check_bookable(
 ) -> None:
     if not campaign.is_active:
         raise BookingError("This campaign is not active, so nothing can be booked in it.")
+    practice = campaign.practice
+    if not practice.phone.strip():
+        raise BookingError(
+            f"{practice.name} has no phone number: add it in the admin (Organisations → "
+            f"{practice.name}). GP Connect sends it with every booking."
+        )
     if (
         patient.practice_id != campaign.practice_id
         or not CampaignPatient.objects.filter(campaign=campaign, patient=patient).exists()
@@ -609,6 +622,11 @@ def _check_bookable(
         raise BookingError("That slot is not one this practice can book.")
     if slot.start <= timezone.now():
         raise BookingError("That time has already passed. Choose a later one.")
+    if not slot.location_id:
+        raise BookingError(
+            "This slot's details are out of date (no EMIS location): refresh the slots and "
+            "try again."
+        )
     window_start, window_end = campaign_window(campaign)
     if not (window_start <= slot.start < window_end):
         raise BookingError("That time is outside the campaign's dates.")
@@ -740,7 +758,9 @@ def booking_create(
     unique constraint allows one active booking per slot (and per patient per
     campaign), and EMIS's 409 DUPLICATE_REJECTED becomes "this slot was just
     taken" with the nearest free slots. No database transaction is held open
-    while EMIS is called."""
+    while EMIS is called. The EMIS steps are GP Connect's (book_patient): find
+    the patient there, register them temporarily when it does not know them
+    (for a PCN slot, that traces them: the task is closed as registered), book."""
     _check_bookable(campaign=campaign, patient=patient, slot=slot, pcn_consent=pcn_consent, via=via)
     pending = _reserve(
         campaign=campaign,
@@ -754,26 +774,35 @@ def booking_create(
     if pending is None:
         raise _slot_taken(campaign, slot)
     connection = pending.connection
-    appointment = None
+    practice = campaign.practice
+    booked: PatientBooking | None = None
     failure: EmisError | CredentialsUnreadable | None = None
     try:
         with emis_client(
             connection=connection,
-            requesting_organisation=campaign.practice,
+            requesting_organisation=practice,
             user=booked_by if getattr(booked_by, "is_authenticated", False) else None,
             purpose="self-book",
         ) as client:
-            appointment = client.book(
-                SlotRef(pending.emis_slot_id, pending.start, pending.end),
-                _patient_details(patient),
-                BookingOrganisation(
-                    ods_code=campaign.practice.ods_code, name=campaign.practice.name
+            booked = book_patient(
+                client,
+                slot=SlotRef(
+                    pending.emis_slot_id,
+                    pending.start,
+                    pending.end,
+                    location_id=slot.location_id,
+                    practitioner_id=slot.practitioner_id,
+                ),
+                patient=_patient_details(patient),
+                booking_organisation=BookingOrganisation(
+                    ods_code=practice.ods_code, name=practice.name, phone=practice.phone.strip()
                 ),
                 description=campaign.appointment_type,
                 comment=f"Booked through hippo-pcn for the campaign “{campaign.name}”.",
             )
     except (EmisError, CredentialsUnreadable) as exc:
         failure = exc
+    appointment = booked.appointment if booked is not None else None
 
     if appointment is None:
         with transaction.atomic():
@@ -790,16 +819,34 @@ def booking_create(
             raise _slot_taken(campaign, slot) from failure
         if isinstance(failure, EmisUnavailable):
             raise BookingError(EMIS_DOWN_MESSAGE) from failure
+        if isinstance(failure, RegistrationRefused):
+            where = "The PCN's EMIS" if pending.is_pcn else "The practice's EMIS"
+            raise BookingError(
+                f"{where} would not register the patient, so nothing was booked. It said: "
+                f"{failure.diagnostics or failure.message}"
+            ) from failure
         message = failure.message if isinstance(failure, EmisError) else str(failure)
         raise BookingError(f"EMIS refused the booking: {message}") from failure
 
+    assert booked is not None
+    if not appointment.registered_practice_ods:
+        # The provider did not say where the patient is registered: the booking
+        # practice books its own patients.
+        appointment = replace(
+            appointment,
+            registered_practice_ods=practice.ods_code,
+            registered_practice_name=practice.name,
+        )
     with transaction.atomic():
         pending.status = BookingStatus.BOOKED
         pending.emis_appointment_id = appointment.appointment_id
         pending.emis_version = appointment.version
         if pending.is_pcn:
             pending.tracing_task = tracing_task_open_for_booking(
-                connection=connection, appointment=appointment, actor=_actor(booked_by)
+                connection=connection,
+                appointment=appointment,
+                actor=_actor(booked_by),
+                registered_patient_id=booked.patient_id if booked.registered else "",
             )
         pending.save(
             update_fields=["status", "emis_appointment_id", "emis_version", "tracing_task"]
@@ -818,6 +865,7 @@ def booking_create(
                 "start": pending.start,
                 "via": via,
                 "pcn_consent": pending.pcn_consent,
+                "registered_at_provider": booked.registered,
                 "replacing": replacing.pk if replacing is not None else None,
             },
         )

@@ -19,7 +19,9 @@ SEARCH_FILTER_ORG_TYPE = ORGANISATION_TYPE_SYSTEM
 
 # GPConnect-OrganisationType-1 codes: what a requesting organisation is, sent as
 # the slot search's organisation-type searchFilter (a slot restricted to a type
-# is hidden from any other). A PCN requester uses the sandbox's "pcn" code.
+# is hidden from any other). A PCN requester uses the sandbox's "pcn" code. The
+# booking's Organization carries no type (GP Connect allows it only when the slot
+# search sent this filter); the provider knows the booker by its ODS code.
 ORG_TYPE_GP_PRACTICE = "gp-practice"
 ORG_TYPE_PCN = "pcn"
 
@@ -87,6 +89,7 @@ INTERACTION_REGISTER_PATIENT = (
 ERR_BAD_REQUEST = "BAD_REQUEST"
 ERR_INVALID_PARAMETER = "INVALID_PARAMETER"
 ERR_INVALID_RESOURCE = "INVALID_RESOURCE"
+ERR_REFERENCE_NOT_FOUND = "REFERENCE_NOT_FOUND"  # 422: a reference to a resource it does not hold
 ERR_DUPLICATE_REJECTED = "DUPLICATE_REJECTED"
 ERR_FHIR_CONSTRAINT_VIOLATION = "FHIR_CONSTRAINT_VIOLATION"
 ERR_INVALID_NHS_NUMBER = "INVALID_NHS_NUMBER"

@@ -152,5 +152,24 @@ class EmisWorld:
             allowed_org_types=[],
         )
 
+    def register(self, ods: str, patient, *, registration_type: str = "R") -> sandbox.Patient:
+        """`patient` (PatientDetails, or booking.Patient) registered at `ods`'s EMIS."""
+        nhs = patient.nhs_number
+        family = getattr(patient, "family_name", None) or getattr(patient, "last_name", "")
+        given = getattr(patient, "given_name", None) or getattr(patient, "first_name", "")
+        birth = getattr(patient, "birth_date", None) or patient.date_of_birth
+        record, _ = sandbox.Patient.objects.get_or_create(
+            organisation=self.orgs[ods],
+            nhs_number=nhs,
+            defaults={
+                "family": family,
+                "given": given,
+                "birth_date": birth,
+                "gender": getattr(patient, "gender", "") or "unknown",
+                "registration_type": registration_type,
+            },
+        )
+        return record
+
     def faults(self, ods: str, **knobs) -> None:
         sandbox.SandboxOrganisation.objects.filter(ods_code=ods).update(**knobs)

@@ -43,6 +43,7 @@ class PracticeFactory(factory.django.DjangoModelFactory):
     kind = OrganisationKind.PRACTICE
     ods_code = factory.Sequence(lambda n: f"P{50000 + n:05d}")
     name = factory.Sequence(lambda n: f"Test Surgery {n}")
+    phone = factory.Sequence(lambda n: f"01632 {960000 + n % 1000}")
     pcn = None
 
 

@@ -115,11 +115,46 @@ def emis_slot_id(appointment: AppointmentRecord) -> int | None:
 
 @transaction.atomic
 def tracing_task_open_for_booking(
-    *, connection: EmisConnection, appointment: AppointmentRecord, actor: Actor
+    *,
+    connection: EmisConnection,
+    appointment: AppointmentRecord,
+    actor: Actor,
+    registered_patient_id: str = "",
 ) -> TracingTask:
     """A booking made through hippo-pcn into a PCN slot gets its task at once
     (source: booked via app). If the poller already found the appointment, that
-    task is the one: an appointment is never two tasks."""
+    task is the one: an appointment is never two tasks. `registered_patient_id`:
+    booking registered the patient at the PCN (temporary registration, GP
+    Connect's flow), which is the tracing done: the task is closed as traced."""
+    task = _task_for_booking(connection=connection, appointment=appointment, actor=actor)
+    if registered_patient_id:
+        _registered_at_booking(task=task, actor=actor, patient_id=registered_patient_id)
+    return task
+
+
+def _registered_at_booking(*, task: TracingTask, actor: Actor, patient_id: str) -> None:
+    now = timezone.now()
+    note = (
+        f"Registered at the PCN at booking (temporary registration, patient id {patient_id[:64]})."
+    )
+    user = actor if getattr(actor, "pk", None) and not isinstance(actor, str) else None
+    done = TracingTask.objects.filter(pk=task.pk, status__in=ACTIVE_STATUSES).update(
+        status=TaskStatus.TRACED,
+        verification_note=note,
+        done_by=user,
+        done_at=now,
+        updated_at=now,
+    )
+    if done:
+        task.refresh_from_db()
+        _audit_task(
+            actor=actor, action="tracing_task.registered_at_pcn", task=task, at_booking=True
+        )
+
+
+def _task_for_booking(
+    *, connection: EmisConnection, appointment: AppointmentRecord, actor: Actor
+) -> TracingTask:
     now = timezone.now()
     fields = task_fields_for_appointment(
         connection=connection, appointment=appointment, found_at=now

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from .booking import PatientBooking, book_patient
 from .errors import (
     EmisAuthError,
     EmisError,
@@ -14,6 +15,7 @@ from .errors import (
     EmisUnavailable,
     PatientAlreadyRegistered,
     PatientNotFound,
+    RegistrationRefused,
     SlotUnavailable,
 )
 from .gpconnect import EmisEndpoint, GPConnectClient
@@ -76,14 +78,17 @@ __all__ = [
     "PartnerApiClient",
     "PartnerEndpoint",
     "PatientAlreadyRegistered",
+    "PatientBooking",
     "PatientDemographics",
     "PatientDetails",
     "PatientNotFound",
     "PatientRecord",
+    "RegistrationRefused",
     "Requester",
     "SessionSlot",
     "SlotLike",
     "SlotRef",
     "SlotUnavailable",
+    "book_patient",
     "system_requester",
 ]

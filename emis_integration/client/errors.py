@@ -60,5 +60,10 @@ class PatientAlreadyRegistered(EmisRejected):
     """$gpc.registerpatient: the patient is already registered there."""
 
 
+class RegistrationRefused(EmisRejected):
+    """Booking needed a temporary registration and the provider refused it: its
+    diagnostics say why."""
+
+
 class EmisAuthError(EmisError):
     """EMIS refused our credentials (401/403)."""

@@ -493,30 +493,6 @@ def _safe_id(value: str) -> str:
     return value
 
 
-def build_patient(patient: PatientDetails, *, resource_id: str | None = None) -> dict[str, Any]:
-    resource: dict[str, Any] = {
-        "resourceType": "Patient",
-        "meta": {"profile": [gpc.PROFILE_PATIENT]},
-        "identifier": [{"system": gpc.NHS_NUMBER_SYSTEM, "value": patient.nhs_number}],
-        "name": [{"use": "official", "family": patient.family_name, "given": [patient.given_name]}],
-        "gender": patient.gender or "unknown",
-        "birthDate": patient.birth_date.isoformat(),
-    }
-    if resource_id:
-        resource["id"] = resource_id
-    if patient.registered_practice_ods:
-        resource["generalPractitioner"] = [
-            {
-                "identifier": {
-                    "system": gpc.ODS_ORGANISATION_SYSTEM,
-                    "value": patient.registered_practice_ods,
-                },
-                "display": patient.registered_practice_name or patient.registered_practice_ods,
-            }
-        ]
-    return resource
-
-
 def build_registration_patient(patient: PatientDetails) -> dict[str, Any]:
     """The Patient for $gpc.registerpatient: only what the operation accepts (the
     NHS number, name, gender, birth date; telecom and address are optional and
@@ -540,6 +516,18 @@ def build_appointment(
     description: str = "",
     comment: str = "",
 ) -> dict[str, Any]:
+    """The Book an appointment body (GP Connect 1.2.x): the patient by their id at
+    this provider (`Patient/{id}`, from find or register: nothing is contained for
+    them), the slot's Location and, when it has one, Practitioner as participants,
+    and the booking organisation contained with its name and work phone. No
+    organisation `type`: GP Connect allows it only when the slot search sent an
+    organisation-type filter, and it adds nothing here."""
+    if not patient.provider_patient_id:
+        raise ValueError("A booking needs the patient's id at the provider (find or register).")
+    if not slot.location_id:
+        raise ValueError("A booking needs the slot's Location id (from the slot search).")
+    if not booking_organisation.phone:
+        raise ValueError("A booking organisation needs a phone number.")
     organisation: dict[str, Any] = {
         "resourceType": "Organization",
         "id": "booking-org",
@@ -548,27 +536,20 @@ def build_appointment(
             {"system": gpc.ODS_ORGANISATION_SYSTEM, "value": booking_organisation.ods_code}
         ],
         "name": booking_organisation.name,
-        "type": [
-            {
-                "coding": [
-                    {"system": gpc.ORGANISATION_TYPE_SYSTEM, "code": booking_organisation.org_type}
-                ]
-            }
-        ],
+        "telecom": [{"system": "phone", "value": booking_organisation.phone, "use": "work"}],
     }
-    if booking_organisation.phone:
-        organisation["telecom"] = [
-            {"system": "phone", "value": booking_organisation.phone, "use": "work"}
-        ]
-    actor = (
-        {"reference": f"Patient/{patient.provider_patient_id}"}
-        if patient.provider_patient_id
-        else {"reference": "#patient"}
-    )
-    return {
+    participants: list[dict[str, Any]] = [
+        {"actor": {"reference": f"Patient/{patient.provider_patient_id}"}, "status": "accepted"},
+        {"actor": {"reference": f"Location/{slot.location_id}"}, "status": "accepted"},
+    ]
+    if slot.practitioner_id:
+        participants.append(
+            {"actor": {"reference": f"Practitioner/{slot.practitioner_id}"}, "status": "accepted"}
+        )
+    body: dict[str, Any] = {
         "resourceType": "Appointment",
         "meta": {"profile": [gpc.PROFILE_APPOINTMENT]},
-        "contained": [organisation, build_patient(patient, resource_id="patient")],
+        "contained": [organisation],
         "extension": [
             {"url": gpc.EXT_BOOKING_ORGANISATION, "valueReference": {"reference": "#booking-org"}}
         ],
@@ -578,9 +559,11 @@ def build_appointment(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "slot": [{"reference": f"Slot/{slot.slot_id}"}],
         "description": (description or "Appointment booked by hippo-pcn")[:100],
-        "comment": comment[:500],
-        "participant": [{"actor": actor, "status": "accepted"}],
+        "participant": participants,
     }
+    if comment:
+        body["comment"] = comment[:500]
+    return body
 
 
 __all__ = [
@@ -588,6 +571,5 @@ __all__ = [
     "EmisError",
     "GPConnectClient",
     "build_appointment",
-    "build_patient",
     "build_registration_patient",
 ]

@@ -197,10 +197,13 @@ def free_slots_from_bundle(bundle: Mapping[str, Any]) -> list[FreeSlot]:
         schedule = schedules.get(schedule_id, {})
         location: dict[str, Any] = {}
         practitioner: dict[str, Any] = {}
+        location_id = practitioner_id = ""
         for actor in schedule.get("actor") or []:
             if loc_id := _reference_id(actor, "Location"):
+                location_id = loc_id
                 location = locations.get(loc_id, {})
             elif prac_id := _reference_id(actor, "Practitioner"):
+                practitioner_id = prac_id
                 practitioner = practitioners.get(prac_id, {})
         org = organisations.get(
             _reference_id(location.get("managingOrganization"), "Organization"), {}
@@ -225,7 +228,8 @@ def free_slots_from_bundle(bundle: Mapping[str, Any]) -> list[FreeSlot]:
                     or ""
                 ),
                 schedule_id=schedule_id,
-                location_id=str(location.get("id") or ""),
+                location_id=location_id,
+                practitioner_id=practitioner_id,
                 organisation_ods=identifier_value(
                     org.get("identifier"), gpc.ODS_ORGANISATION_SYSTEM
                 ),

@@ -15,13 +15,22 @@ class SlotLike(Protocol):
     def start(self) -> datetime: ...
     @property
     def end(self) -> datetime: ...
+    @property
+    def location_id(self) -> str: ...
+    @property
+    def practitioner_id(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
 class SlotRef:
+    """A slot to book: its id, times, and the ids of its Location and (when the
+    schedule has one) Practitioner at the provider, which the booking names."""
+
     slot_id: str
     start: datetime
     end: datetime
+    location_id: str = ""
+    practitioner_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +46,7 @@ class FreeSlot:
     schedule_id: str = ""
     location_id: str = ""
     organisation_ods: str = ""
+    practitioner_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -392,7 +392,7 @@ def seed_demo(*, stdout: TextIO) -> None:
         for index, (ods, name) in enumerate(PCNS)
     }
     members: dict[str, list[str]] = {ods: [] for ods in pcns}
-    for index, (ods, name, pcn_ods) in enumerate(PRACTICES, start=len(PCNS)):
+    for index, (ods, name, pcn_ods, _phone_number) in enumerate(PRACTICES, start=len(PCNS)):
         practice = _organisation(
             ods, name, OrganisationKind.PRACTICE, pcns.get(pcn_ods or ""), index, counts
         )

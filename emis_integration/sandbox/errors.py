@@ -103,6 +103,12 @@ class InvalidResource(SandboxError):
     issue_type = "invalid"
 
 
+class ReferenceNotFound(SandboxError):
+    status = 422
+    code = gpc.ERR_REFERENCE_NOT_FOUND
+    issue_type = "invalid"
+
+
 class InternalServerError(SandboxError):
     status = 500
     code = gpc.ERR_INTERNAL_SERVER_ERROR

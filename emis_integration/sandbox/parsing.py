@@ -46,6 +46,8 @@ INSTANT_PATTERN = re.compile(
 SEARCH_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 SLOT_REFERENCE = re.compile(r"Slot/([0-9]{1,18})")
 PATIENT_REFERENCE = re.compile(r"Patient/([0-9]{1,18})")
+LOCATION_REFERENCE = re.compile(r"Location/([0-9]{1,18})")
+PRACTITIONER_REFERENCE = re.compile(r"Practitioner/([0-9]{1,18})")
 GENDERS = frozenset(Gender.values)
 
 
@@ -314,20 +316,17 @@ def _booking_organisation(resource: Mapping[str, Any]) -> BookingOrganisation:
             if isinstance(telecom, Mapping) and telecom.get("system") == "phone":
                 phone = str(telecom.get("value") or "").strip()
                 break
-    org_type = ""
-    types = organisation.get("type")
-    if isinstance(types, list):
-        for concept in types:
-            codings = concept.get("coding") if isinstance(concept, Mapping) else None
-            for coding in codings if isinstance(codings, list) else []:
-                if (
-                    isinstance(coding, Mapping)
-                    and coding.get("system") == gpc.ORGANISATION_TYPE_SYSTEM
-                ):
-                    org_type = str(coding.get("code") or "").strip()
-    return BookingOrganisation(
-        ods_code=ods_code, name=name.strip()[:200], phone=phone[:30], org_type=org_type[:50]
-    )
+    if not phone:
+        raise InvalidResource(
+            "The booking Organization has no telecom: GP Connect requires its phone number "
+            '({"system": "phone", "value": "...", "use": "work"}).'
+        )
+    if organisation.get("type") is not None:
+        raise InvalidResource(
+            "The booking Organization must not carry a type: GP Connect allows it only when "
+            "the slot search sent an organisation-type searchFilter."
+        )
+    return BookingOrganisation(ods_code=ods_code, name=name.strip()[:200], phone=phone[:30])
 
 
 def _actor_references(resource: Mapping[str, Any]) -> list[str]:
@@ -374,40 +373,54 @@ def parse_booking(request: HttpRequest) -> BookingRequest:
     booking_organisation = _booking_organisation(resource)
 
     contained = _contained(resource)
-    patients = [c for c in contained.values() if c.get("resourceType") == "Patient"]
-    if len(patients) != 1:
+    if any(c.get("resourceType") == "Patient" for c in contained.values()):
         raise InvalidResource(
-            "The appointment must contain exactly one Patient (the patient booked)."
+            "The appointment must not contain a Patient: reference the patient's record at "
+            "this organisation as Patient/{id} (find or register them first)."
         )
-    patient = _patient_demographics(
-        patients[0], "The contained Patient", invalid_nhs=InvalidResource
-    )
-    patient_id: int | None = None
-    patient_actors = []
+    patient_ids: list[int] = []
+    location_ids: list[int] = []
+    practitioner_ids: list[int] = []
     for reference in _actor_references(resource):
-        if (
-            reference.startswith("#")
-            and contained.get(reference, {}).get("resourceType") == "Patient"
-        ):
-            patient_actors.append(reference)
-        elif reference.startswith("Patient/"):
+        kind = reference.split("/", 1)[0]
+        if reference.startswith("#") or kind == "Patient":
             match = PATIENT_REFERENCE.fullmatch(reference)
             if match is None:
-                raise InvalidResource(f"{reference[:60]!r} is not a valid Patient reference.")
-            patient_actors.append(reference)
-            patient_id = int(match.group(1))
-    if len(patient_actors) != 1:
+                raise InvalidResource(
+                    f"{reference[:60]!r} is not a valid patient participant: reference the "
+                    "patient's record as Patient/{id} (find or register them first)."
+                )
+            patient_ids.append(int(match.group(1)))
+        elif kind == "Location":
+            match = LOCATION_REFERENCE.fullmatch(reference)
+            if match is None:
+                raise InvalidResource(f"{reference[:60]!r} is not a valid Location reference.")
+            location_ids.append(int(match.group(1)))
+        elif kind == "Practitioner":
+            match = PRACTITIONER_REFERENCE.fullmatch(reference)
+            if match is None:
+                raise InvalidResource(f"{reference[:60]!r} is not a valid Practitioner reference.")
+            practitioner_ids.append(int(match.group(1)))
+    if len(patient_ids) != 1:
         raise InvalidResource(
-            "The appointment must have exactly one patient participant "
-            '({"reference": "Patient/{id}"} or {"reference": "#patient"}).'
+            'The appointment must have exactly one patient participant ({"reference": '
+            '"Patient/{id}"}).'
         )
+    if len(location_ids) != 1:
+        raise InvalidResource(
+            'The appointment must have exactly one Location participant ({"reference": '
+            '"Location/{id}"}, the slot\'s location).'
+        )
+    if len(practitioner_ids) > 1:
+        raise InvalidResource("The appointment may have at most one Practitioner participant.")
     return BookingRequest(
         slot_id=int(slot_match.group(1)),
         start=start,
         end=end,
         booking_organisation=booking_organisation,
-        patient=patient,
-        patient_id=patient_id,
+        patient_id=patient_ids[0],
+        location_id=location_ids[0],
+        practitioner_id=practitioner_ids[0] if practitioner_ids else None,
         description=_text(resource.get("description"), "description", max_length=MAX_DESCRIPTION),
         comment=_text(resource.get("comment"), "comment", max_length=MAX_COMMENT),
     )

@@ -50,12 +50,19 @@ class PatientDemographics:
 
 @dataclass(frozen=True, slots=True)
 class BookingRequest:
+    """A booking. Through GP Connect the patient is always `patient_id` (their
+    record here, `Patient/{id}`) and `location_id` the slot's Location; EMIS staff
+    booking directly (the simulation) may give demographics instead, and get an
+    appointment-only record when the patient has none here."""
+
     slot_id: int
     start: datetime
     end: datetime
     booking_organisation: BookingOrganisation
-    patient: PatientDemographics
+    patient: PatientDemographics | None = None
     patient_id: int | None = None  # the patient's record here, when referenced as Patient/{id}
+    location_id: int | None = None
+    practitioner_id: int | None = None
     description: str = ""
     comment: str = ""
 

@@ -47,13 +47,13 @@ class MemberPracticeInline(admin.TabularInline):
 @admin.register(Organisation)
 class OrganisationAdmin(TenantScopedAdmin):
     tenant_field = "pk"
-    list_display = ("name", "ods_code", "kind", "pcn", "member_count")
+    list_display = ("name", "ods_code", "kind", "phone", "pcn", "member_count")
     list_filter = ("kind", ("pcn", admin.RelatedOnlyFieldListFilter))
     search_fields = ("name", "ods_code")
     ordering = ("name",)
     list_select_related = ("pcn",)
     autocomplete_fields = ("pcn",)
-    fields = ("kind", "ods_code", "name", "pcn", "created_at", "updated_at")
+    fields = ("kind", "ods_code", "name", "phone", "pcn", "created_at", "updated_at")
     readonly_fields = ("created_at", "updated_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Organisation]:
@@ -82,6 +82,7 @@ class OrganisationAdmin(TenantScopedAdmin):
                 organisation=obj,
                 name=data["name"],
                 ods_code=data["ods_code"],
+                phone=data.get("phone", ""),
                 pcn=data.get("pcn"),
             )
         else:
@@ -90,6 +91,7 @@ class OrganisationAdmin(TenantScopedAdmin):
                 kind=data["kind"],
                 ods_code=data["ods_code"],
                 name=data["name"],
+                phone=data.get("phone", ""),
                 pcn=data.get("pcn"),
             )
             obj.pk = created.pk

@@ -21,13 +21,14 @@ PCNS = [
     ("U00001", "Riverside PCN"),
     ("U00002", "Hillside PCN"),
 ]
+# Phone numbers from Ofcom's range for drama (01632 960000-960999): never real.
 PRACTICES = [
-    ("A81001", "Riverside Surgery", "U00001"),
-    ("A81002", "Millbrook Medical Centre", "U00001"),
-    ("A81003", "Castle Street Practice", "U00001"),
-    ("B82001", "Hillside Health Centre", "U00002"),
-    ("B82002", "Orchard Lane Surgery", "U00002"),
-    ("C83001", "Fenwick Road Surgery", None),
+    ("A81001", "Riverside Surgery", "U00001", "01632 960001"),
+    ("A81002", "Millbrook Medical Centre", "U00001", "01632 960002"),
+    ("A81003", "Castle Street Practice", "U00001", "01632 960003"),
+    ("B82001", "Hillside Health Centre", "U00002", "01632 960011"),
+    ("B82002", "Orchard Lane Surgery", "U00002", "01632 960012"),
+    ("C83001", "Fenwick Road Surgery", None, "01632 960021"),
 ]
 ROLE_SUFFIX = {
     Role.PRACTICE_ADMIN: "admin",
@@ -54,12 +55,16 @@ class DemoLogin:
     role: str
 
 
-def _ensure_organisation(ods: str, name: str, kind: str, pcn: Organisation | None) -> Organisation:
+def _ensure_organisation(
+    ods: str, name: str, kind: str, pcn: Organisation | None, phone: str = ""
+) -> Organisation:
     existing = Organisation.objects.filter(ods_code=ods).first()
     if existing is not None:
+        if phone and not existing.phone:  # seeded before practices had phone numbers
+            services.organisation_update(actor=SEED_ACTOR, organisation=existing, phone=phone)
         return existing
     return services.organisation_create(
-        actor=SEED_ACTOR, kind=kind, ods_code=ods, name=name, pcn=pcn
+        actor=SEED_ACTOR, kind=kind, ods_code=ods, name=name, pcn=pcn, phone=phone
     )
 
 
@@ -88,10 +93,10 @@ def seed_organisations_and_staff() -> list[DemoLogin]:
 
     pcns = {ods: _ensure_organisation(ods, name, OrganisationKind.PCN, None) for ods, name in PCNS}
     orgs: list[Organisation] = list(pcns.values())
-    for ods, name, pcn_ods in PRACTICES:
+    for ods, name, pcn_ods, phone in PRACTICES:
         orgs.append(
             _ensure_organisation(
-                ods, name, OrganisationKind.PRACTICE, pcns[pcn_ods] if pcn_ods else None
+                ods, name, OrganisationKind.PRACTICE, pcns[pcn_ods] if pcn_ods else None, phone
             )
         )
 

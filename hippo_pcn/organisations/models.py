@@ -28,6 +28,13 @@ class Organisation(models.Model):
         help_text="Practice: one letter and five digits (A81001). PCN: U and five digits (U12345).",
     )
     name = models.CharField(max_length=200)
+    phone = models.CharField(
+        "phone number",
+        max_length=30,
+        blank=True,
+        help_text="The practice's phone number for patients and other organisations. "
+        "Required for a practice to book: GP Connect sends it with every booking.",
+    )
     pcn = models.ForeignKey(
         "self",
         verbose_name="PCN",

@@ -19,14 +19,28 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[An
 
 
 def _snapshot(org: Organisation) -> dict[str, Any]:
-    return {"kind": org.kind, "ods_code": org.ods_code, "name": org.name, "pcn_id": org.pcn_id}
+    return {
+        "kind": org.kind,
+        "ods_code": org.ods_code,
+        "name": org.name,
+        "phone": org.phone,
+        "pcn_id": org.pcn_id,
+    }
 
 
 @transaction.atomic
 def organisation_create(
-    *, actor: Actor, kind: str, ods_code: str, name: str, pcn: Organisation | None = None
+    *,
+    actor: Actor,
+    kind: str,
+    ods_code: str,
+    name: str,
+    pcn: Organisation | None = None,
+    phone: str = "",
 ) -> Organisation:
-    org = Organisation(kind=kind, ods_code=ods_code, name=name.strip(), pcn=pcn)
+    org = Organisation(
+        kind=kind, ods_code=ods_code, name=name.strip(), pcn=pcn, phone=phone.strip()
+    )
     org.full_clean()
     org.save()
     audit_record(
@@ -41,9 +55,9 @@ def organisation_create(
 
 @transaction.atomic
 def organisation_update(*, actor: Actor, organisation: Organisation, **fields: Any) -> Organisation:
-    """Change name, ODS code or PCN. Validation refuses a practice moved straight
-    from one PCN to another, a changed kind and malformed ODS codes."""
-    allowed = {"name", "ods_code", "pcn"}
+    """Change name, ODS code, phone number or PCN. Validation refuses a practice
+    moved straight from one PCN to another, a changed kind and malformed ODS codes."""
+    allowed = {"name", "ods_code", "phone", "pcn"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"Cannot update {', '.join(sorted(unknown))} on an organisation.")

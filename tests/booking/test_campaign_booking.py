@@ -271,3 +271,103 @@ def test_other_practices_cannot_create_campaigns(practice_a, other_practice_admi
             start_date=today,
             end_date=today,
         )
+
+
+# --- GP Connect's booking flow: find, register when unknown, book by reference ---------
+def _book_pcn(campaign, patient, user):
+    slot = slots_for_campaign(campaign=campaign).filter(is_pcn=True).first()
+    return services.booking_create(
+        campaign=campaign, patient=patient, slot=slot, booked_by=user, pcn_consent=True
+    )
+
+
+def test_refresh_keeps_the_slots_location_and_practitioner(mirrored, emis_world):
+    schedule = emis_world.schedules["U10001"]
+    pcn_slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    assert pcn_slot.location_id == str(schedule.site_id)
+    assert pcn_slot.practitioner_id == str(schedule.practitioner_id)
+
+
+def test_a_patient_unknown_at_the_pcn_is_registered_and_their_task_is_traced(
+    mirrored, patients, practice_staff
+):
+    booking = _book_pcn(mirrored, patients[0], practice_staff)
+    registration = sandbox.Patient.objects.get(
+        organisation__ods_code="U10001", nhs_number=patients[0].nhs_number
+    )
+    assert registration.registration_type == sandbox.RegistrationType.TEMPORARY
+    appointment = sandbox.Appointment.objects.get(pk=booking.emis_appointment_id)
+    assert appointment.patient == registration == appointment.patient_record
+    assert appointment.participant_references() == {
+        f"Patient/{registration.pk}",
+        f"Location/{appointment.slot.schedule.site_id}",
+        f"Practitioner/{appointment.slot.schedule.practitioner_id}",
+    }
+    assert appointment.booking_org_phone == mirrored.practice.phone
+    task = booking.tracing_task
+    assert task.status == "traced"
+    assert task.done_by == practice_staff
+    assert f"patient id {registration.pk}" in task.verification_note
+    assert "at booking" in task.verification_note
+    assert task.registered_practice_ods == "A10001"
+    assert AuditEntry.objects.filter(action="tracing_task.registered_at_pcn").count() == 1
+    created = AuditEntry.objects.get(action="booking.created")
+    assert created.details["registered_at_provider"] is True
+
+
+def test_a_patient_registered_at_the_pcn_is_found_and_their_task_stays_open(
+    mirrored, patients, practice_staff, emis_world
+):
+    registration = emis_world.register("U10001", patients[0], registration_type="T")
+    booking = _book_pcn(mirrored, patients[0], practice_staff)
+    appointment = sandbox.Appointment.objects.get(pk=booking.emis_appointment_id)
+    assert appointment.patient == registration
+    assert sandbox.Patient.objects.filter(organisation__ods_code="U10001").count() == 1
+    assert booking.tracing_task.status == "open"
+
+
+def test_a_refused_registration_books_nothing_and_says_why(mirrored, patients, practice_staff):
+    from booking.models import Patient
+
+    Patient.objects.filter(pk=patients[0].pk).update(last_name="")
+    patients[0].refresh_from_db()
+    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    with pytest.raises(services.BookingError) as excinfo:
+        services.booking_create(
+            campaign=mirrored,
+            patient=patients[0],
+            slot=slot,
+            booked_by=practice_staff,
+            pcn_consent=True,
+        )
+    message = excinfo.value.message
+    assert "The PCN's EMIS would not register the patient, so nothing was booked" in message
+    assert "family name" in message  # the provider's diagnostics
+    assert not Booking.objects.exists()  # the reservation was released
+    assert not sandbox.Appointment.objects.exists()
+    assert not TracingTask.objects.exists()
+    # The slot can be booked by somebody else.
+    assert _book_pcn(mirrored, patients[1], practice_staff).status == "booked"
+
+
+def test_a_practice_without_a_phone_number_cannot_book(mirrored, patients, practice_staff):
+    from hippo_pcn.organisations.models import Organisation
+
+    Organisation.objects.filter(pk=mirrored.practice_id).update(phone="")
+    mirrored.practice.refresh_from_db()
+    with pytest.raises(services.BookingError) as excinfo:
+        _book_pcn(mirrored, patients[0], practice_staff)
+    assert excinfo.value.message.startswith(
+        f"{mirrored.practice.name} has no phone number: add it in the admin (Organisations → "
+    )
+    assert not Booking.objects.exists()
+    assert not sandbox.Appointment.objects.exists()
+
+
+def test_a_slot_mirrored_without_its_location_asks_for_a_refresh(
+    mirrored, patients, practice_staff
+):
+    Slot.objects.update(location_id="")
+    with pytest.raises(services.BookingError, match="refresh the slots"):
+        _book_pcn(mirrored, patients[0], practice_staff)
+    assert not Booking.objects.exists()

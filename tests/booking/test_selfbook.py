@@ -598,7 +598,9 @@ def test_just_taken_on_a_later_page_shows_the_nearest_times_there(many_days, emi
     gone = Slot.objects.get(emis_slot_id="P10-5")
     [in_emis] = emis_world.slots("A10001", [gone.start])
     sandbox.Slot.objects.filter(pk=in_emis.pk).update(status="busy")
-    Slot.objects.filter(pk=gone.pk).update(emis_slot_id=str(in_emis.pk))
+    Slot.objects.filter(pk=gone.pk).update(
+        emis_slot_id=str(in_emis.pk), location_id=str(in_emis.schedule.site_id)
+    )
     response = client.post(f"/book/{token}/book/", {"slot": gone.pk, "from": day_8})
     assert response.status_code == 409
     page = response.content.decode()

@@ -62,9 +62,12 @@ def test_practice_books_a_patient_into_a_pcn_slot(
     cell = page.get_by_test_id("booking-cell").first
     expect(cell.get_by_test_id("slot-source")).to_have_text("PCN")
     expect(cell.get_by_test_id("slot-site")).to_have_text("Alpha Hub")
-    expect(cell.get_by_test_id("tracing-state")).to_contain_text("Tracing: Open")
+    # Unknown at the PCN's EMIS: booking registered Grace there (temporarily),
+    # which is the tracing done.
+    expect(cell.get_by_test_id("tracing-state")).to_contain_text("Tracing: Traced")
     booking = Booking.objects.get(patient=patient)
     assert booking.is_pcn and booking.pcn_consent_by == practice_admin
+    assert "Registered at the PCN at booking" in booking.tracing_task.verification_note
 
 
 def test_practice_whose_pcn_is_not_live_sees_why_and_asks(

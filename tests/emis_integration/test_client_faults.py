@@ -69,8 +69,10 @@ def make_client(
 
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-SLOT = SlotRef("42", NOW, NOW + timedelta(minutes=10))
-PATIENT = PatientDetails("9434765919", "Smith", "Jane", date(1980, 4, 2), "female", "A10001")
+SLOT = SlotRef("42", NOW, NOW + timedelta(minutes=10), location_id="3", practitioner_id="5")
+PATIENT = PatientDetails(
+    "9434765919", "Smith", "Jane", date(1980, 4, 2), "female", "A10001", provider_patient_id="7"
+)
 ORG = BookingOrganisation("A10001", "Alpha Surgery", "01234 567890")
 
 
@@ -325,11 +327,42 @@ def test_registration_sends_only_what_the_operation_allows(server):
     assert (sent["gender"], sent["birthDate"]) == ("female", "1980-04-02")
 
 
-def test_booking_still_sends_the_registered_practice(server):
-    """build_patient (the booking's contained Patient) is unchanged."""
-    from emis_integration.client.gpconnect import build_patient
+def test_a_booking_names_the_patient_location_and_practitioner_by_reference():
+    from emis_integration.client.gpconnect import build_appointment
 
-    assert build_patient(PATIENT)["generalPractitioner"][0]["identifier"]["value"] == "A10001"
+    body = build_appointment(slot=SLOT, patient=PATIENT, booking_organisation=ORG)
+    assert [p["actor"] for p in body["participant"]] == [
+        {"reference": "Patient/7"},
+        {"reference": "Location/3"},
+        {"reference": "Practitioner/5"},
+    ]
+    (organisation,) = body["contained"]  # no contained Patient: the id is known
+    assert organisation["name"] == "Alpha Surgery"
+    assert organisation["telecom"] == [{"system": "phone", "value": "01234 567890", "use": "work"}]
+    assert "type" not in organisation
+    assert "comment" not in body  # omitted when empty, never ""
+    without_practitioner = SlotRef("42", NOW, NOW + timedelta(minutes=10), location_id="3")
+    body = build_appointment(
+        slot=without_practitioner, patient=PATIENT, booking_organisation=ORG, comment="hi"
+    )
+    assert [p["actor"]["reference"] for p in body["participant"]] == ["Patient/7", "Location/3"]
+    assert body["comment"] == "hi"
+
+
+@pytest.mark.parametrize(
+    ("slot", "patient", "organisation"),
+    [
+        (SLOT, PatientDetails("9434765919", "Smith", "Jane", date(1980, 4, 2)), ORG),
+        (SlotRef("42", NOW, NOW + timedelta(minutes=10)), PATIENT, ORG),
+        (SLOT, PATIENT, BookingOrganisation("A10001", "Alpha Surgery")),
+    ],
+    ids=["no patient id", "no location", "no phone"],
+)
+def test_a_booking_without_what_gp_connect_requires_is_not_sent(slot, patient, organisation):
+    from emis_integration.client.gpconnect import build_appointment
+
+    with pytest.raises(ValueError):
+        build_appointment(slot=slot, patient=patient, booking_organisation=organisation)
 
 
 @pytest.mark.parametrize(

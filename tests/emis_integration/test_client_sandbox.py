@@ -13,8 +13,10 @@ from emis_integration.client import (
     EmisUnavailable,
     PatientAlreadyRegistered,
     PatientDetails,
+    RegistrationRefused,
     SlotRef,
     SlotUnavailable,
+    book_patient,
 )
 from emis_integration.selectors import emis_client
 from tests.emis_world import at
@@ -67,9 +69,20 @@ def test_slot_search_only_shows_what_the_requester_may_book(emis_world, pcn_slot
         assert client.search_free_slots(*window()) == []
 
 
-def test_book_read_cancel_and_list(pcn_client, pcn_slots):
+def book(client, slot, patient=PATIENT, **kwargs):
+    """GP Connect's booking flow: find, register when unknown, book."""
+    return book_patient(client, slot=slot, patient=patient, booking_organisation=ORG, **kwargs)
+
+
+def test_book_read_cancel_and_list(pcn_client, pcn_slots, emis_world):
+    emis_world.register("A10001", PATIENT)  # at home: the PCN's EMIS learns it (as from PDS)
     free = pcn_client.search_free_slots(*window())
-    booked = pcn_client.book(free[0], PATIENT, ORG, description="Flu clinic")
+    assert free[0].location_id
+    assert free[0].practitioner_id
+    result = book(pcn_client, free[0], description="Flu clinic")
+    assert result.registered  # unknown at the PCN: registered temporarily first
+    booked = result.appointment
+    assert booked.provider_patient_id == result.patient_id
     assert booked.status == "booked"
     assert booked.version == "1"
     assert booked.slot_ids == (free[0].slot_id,)
@@ -80,7 +93,7 @@ def test_book_read_cancel_and_list(pcn_client, pcn_slots):
     assert free[0].slot_id not in {s.slot_id for s in pcn_client.search_free_slots(*window())}
 
     with pytest.raises(SlotUnavailable):
-        pcn_client.book(free[0], PATIENT, ORG)
+        book(pcn_client, free[0])
 
     read = pcn_client.get_appointment(booked.appointment_id)
     assert read.appointment_id == booked.appointment_id
@@ -92,13 +105,15 @@ def test_book_read_cancel_and_list(pcn_client, pcn_slots):
     assert int(cancelled.version) > int(booked.version)
     assert free[0].slot_id in {s.slot_id for s in pcn_client.search_free_slots(*window())}
 
-    second = pcn_client.book(free[1], PATIENT, ORG)
+    again = book(pcn_client, free[1])
+    assert (again.registered, again.patient_id) == (False, result.patient_id)  # found now
+    second = again.appointment
     assert second.appointment_id != booked.appointment_id
     assert pcn_client.get_appointment(booked.appointment_id).is_cancelled
 
 
 def test_cancelling_twice_is_rejected(pcn_client, pcn_slots):
-    booked = pcn_client.book(pcn_client.search_free_slots(*window())[0], PATIENT, ORG)
+    booked = book(pcn_client, pcn_client.search_free_slots(*window())[0]).appointment
     pcn_client.cancel(booked.appointment_id, "first")
     with pytest.raises(EmisRejected) as excinfo:
         pcn_client.cancel(booked.appointment_id, "again")
@@ -107,11 +122,35 @@ def test_cancelling_twice_is_rejected(pcn_client, pcn_slots):
 
 def test_booking_with_times_that_do_not_match_the_slot_is_rejected(pcn_client, pcn_slots):
     slot = pcn_slots[0]
-    wrong = SlotRef(str(slot.pk), slot.start + timedelta(minutes=5), slot.end)
+    wrong = SlotRef(
+        str(slot.pk),
+        slot.start + timedelta(minutes=5),
+        slot.end,
+        location_id=str(slot.schedule.site_id),
+    )
     with pytest.raises(EmisRejected) as excinfo:
-        pcn_client.book(wrong, PATIENT, ORG)
+        book(pcn_client, wrong)
     assert excinfo.value.spine_code == "INVALID_RESOURCE"
-    assert pcn_client.calls == 1
+    assert pcn_client.calls == 3  # find, register, book (not retried)
+
+
+def test_a_refused_registration_books_nothing_and_says_why(pcn_client, pcn_slots):
+    nameless = PatientDetails("9434765919", "", "Jane", date(1980, 4, 2), "female")
+    free = pcn_client.search_free_slots(*window())
+    with pytest.raises(RegistrationRefused) as excinfo:
+        book(pcn_client, free[0], nameless)
+    assert "family name" in excinfo.value.message
+    assert excinfo.value.spine_code == "INVALID_RESOURCE"
+    assert free[0].slot_id in {s.slot_id for s in pcn_client.search_free_slots(*window())}
+
+
+def test_the_sandbox_refuses_an_unknown_patient_reference(pcn_client, pcn_slots):
+    from dataclasses import replace
+
+    free = pcn_client.search_free_slots(*window())
+    with pytest.raises(EmisRejected) as excinfo:
+        pcn_client.book(free[0], replace(PATIENT, provider_patient_id="999999"), ORG)
+    assert (excinfo.value.status_code, excinfo.value.spine_code) == (422, "REFERENCE_NOT_FOUND")
 
 
 def test_unknown_appointment_is_rejected(pcn_client):

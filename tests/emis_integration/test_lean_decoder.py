@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from emis_integration import gpconnect as gpc
-from emis_integration.client import EmisRejected
+from emis_integration.client import EmisRejected, book_patient
 from emis_integration.client.lean import appointment_from_dict
 from emis_integration.selectors import emis_client
 from tests.emis_world import at
@@ -130,7 +130,7 @@ def test_sandbox_answers_map_to_what_full_fhir_validation_reads(emis_world, prac
         connection=emis_world.connections["U10001"], requesting_organisation=practice_a
     ) as client:
         booked = [
-            client.book(slot, PATIENT, ORG)
+            book_patient(client, slot=slot, patient=PATIENT, booking_organisation=ORG).appointment
             for slot in client.search_free_slots(timezone.now(), timezone.now() + timedelta(days=7))
         ]
         cancelled = client.cancel(booked[-1].appointment_id, "Patient asked to cancel")

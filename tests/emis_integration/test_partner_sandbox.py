@@ -15,6 +15,7 @@ from emis_integration.client import (
     EmisUnavailable,
     PatientDetails,
     PatientNotFound,
+    book_patient,
 )
 from emis_integration.selectors import emis_client, partner_client
 from tests.emis_world import at
@@ -43,7 +44,9 @@ def pcn_slots(emis_world):
 
 @pytest.fixture
 def booking(emis_world, practice_a, pcn_slots):
-    """Jane Smith booked into tomorrow's 09:10 slot through GP Connect."""
+    """Jane Smith (registered at Alpha Surgery) booked into tomorrow's 09:10 slot
+    through GP Connect."""
+    emis_world.register("A10001", PATIENT)
     with emis_client(
         connection=emis_world.connections["U10001"], requesting_organisation=practice_a
     ) as gp_connect:
@@ -54,7 +57,13 @@ def booking(emis_world, practice_a, pcn_slots):
             )
             if s.start == at(1, 9, 10)
         )
-        return gp_connect.book(slot, PATIENT, ORG, description="Flu clinic")
+        return book_patient(
+            gp_connect,
+            slot=slot,
+            patient=PATIENT,
+            booking_organisation=ORG,
+            description="Flu clinic",
+        ).appointment
 
 
 def today():

@@ -141,6 +141,31 @@ def test_support_adds_an_organisation_through_admin_and_it_is_audited(
     assert entry.actor == support_user
 
 
+def test_support_sets_a_practices_phone_number_in_admin(client_for, support_user, practice_a):
+    client = client_for(support_user)
+    url = reverse("admin:organisations_organisation_change", args=[practice_a.pk])
+    page = client.get(url)
+    assert 'name="phone"' in page.content.decode()
+    response = client.post(
+        url,
+        {
+            "ods_code": "A10001",
+            "name": practice_a.name,
+            "phone": " 01632 960999 ",
+            "pcn": practice_a.pcn_id,
+            "organisation_set-TOTAL_FORMS": 0,
+            "organisation_set-INITIAL_FORMS": 0,
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    practice_a.refresh_from_db()
+    assert practice_a.phone == "01632 960999"
+    entry = AuditEntry.objects.get(action="organisation.updated", organisation=practice_a)
+    assert entry.details["changes"]["phone"][1] == "01632 960999"
+    changelist = client.get(reverse("admin:organisations_organisation_changelist"))
+    assert "01632 960999" in changelist.content.decode()
+
+
 def test_admin_refuses_an_invalid_ods_code_with_a_clear_message(client_for, support_user):
     response = client_for(support_user).post(
         reverse("admin:organisations_organisation_add"),

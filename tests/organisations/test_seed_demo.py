@@ -43,6 +43,15 @@ def test_seed_demo_twice_gives_the_same_rows(db, capsys):
     assert "hippo-demo-2026" in out
     support = get_user_model().objects.get(username="support")
     assert support.groups.filter(name="support").exists()
+    # Every practice can book: GP Connect sends its phone number.
+    assert not Organisation.objects.filter(kind="practice", phone="").exists()
+
+
+def test_reseeding_gives_practices_seeded_without_a_phone_number_one(db):
+    call_command("seed_demo")
+    Organisation.objects.filter(ods_code="A81001").update(phone="")
+    call_command("seed_demo")
+    assert Organisation.objects.get(ods_code="A81001").phone == "01632 960001"
 
 
 def test_seed_demo_is_refused_outside_demo_mode(db, settings):

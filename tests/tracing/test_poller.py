@@ -340,7 +340,7 @@ def test_emis_unavailable_is_recorded_and_raised_for_retry(pcn_connection, pcn_w
 
 
 def test_an_app_booking_is_matched_not_duplicated(pcn_connection, practice_a, practice_staff):
-    from emis_integration.client import BookingOrganisation, PatientDetails
+    from emis_integration.client import BookingOrganisation, PatientDetails, book_patient
     from emis_integration.selectors import emis_client
     from tracing.services import tracing_task_open_for_booking
 
@@ -348,9 +348,10 @@ def test_an_app_booking_is_matched_not_duplicated(pcn_connection, practice_a, pr
     patient = Patient.objects.filter(organisation__ods_code="A10001").order_by("-pk").first()
     client = emis_client(connection=pcn_connection, requesting_organisation=practice_a)
     slot = client.search_free_slots(timezone.now(), timezone.now() + timedelta(days=7))[0]
-    record = client.book(
-        slot,
-        PatientDetails(
+    record = book_patient(
+        client,
+        slot=slot,
+        patient=PatientDetails(
             nhs_number=patient.nhs_number,
             family_name=patient.family,
             given_name=patient.given,
@@ -358,8 +359,10 @@ def test_an_app_booking_is_matched_not_duplicated(pcn_connection, practice_a, pr
             gender=patient.gender,
             registered_practice_ods="A10001",
         ),
-        BookingOrganisation(ods_code="A10001", name="Alpha Surgery", phone="01632 960000"),
-    )
+        booking_organisation=BookingOrganisation(
+            ods_code="A10001", name="Alpha Surgery", phone="01632 960000"
+        ),
+    ).appointment
     app_task = tracing_task_open_for_booking(
         connection=pcn_connection, appointment=record, actor=practice_staff
     )

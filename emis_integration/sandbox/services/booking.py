@@ -15,17 +15,19 @@ from ..errors import (
     DuplicateRejected,
     InvalidResource,
     NoRecordFound,
+    ReferenceNotFound,
 )
 from ..models import (
     Appointment,
     AppointmentStatus,
     BookingCap,
     Patient,
+    RegistrationType,
     SandboxOrganisation,
     Slot,
     SlotStatus,
 )
-from ..types import BookingOrganisation, BookingRequest, CancellationRequest
+from ..types import BookingOrganisation, BookingRequest, CancellationRequest, PatientDemographics
 from .patients import patient_record_for_booking
 
 
@@ -65,28 +67,64 @@ def _check_cap(
 def _referenced_patient(
     *, organisation: SandboxOrganisation, booking: BookingRequest
 ) -> Patient | None:
+    """The Patient/{id} the booking names. GP Connect finds appointment-only
+    records neither by search nor by reference: only registrations count."""
     if booking.patient_id is None:
         return None
-    patient = Patient.objects.filter(organisation=organisation, pk=booking.patient_id).first()
+    patient = (
+        Patient.objects.filter(organisation=organisation, pk=booking.patient_id)
+        .exclude(registration_type=RegistrationType.APPOINTMENT_ONLY)
+        .first()
+    )
     if patient is None:
-        raise InvalidResource(
-            f"Patient/{booking.patient_id} is not registered at {organisation.ods_code}."
+        raise ReferenceNotFound(
+            f"Patient/{booking.patient_id} is not registered at {organisation.ods_code}: "
+            "find the patient, or register them, first."
         )
-    if patient.nhs_number != booking.patient.nhs_number:
+    if booking.patient is not None and patient.nhs_number != booking.patient.nhs_number:
         raise InvalidResource(
-            f"Patient/{booking.patient_id} has a different NHS number from the contained Patient."
+            f"Patient/{booking.patient_id} has a different NHS number from the patient given."
         )
     return patient
+
+
+def _demographics_of(*, organisation: SandboxOrganisation, patient: Patient) -> PatientDemographics:
+    """The booking's patient details, from their record here."""
+    practice_ods = patient.registered_practice_ods
+    if not practice_ods and patient.registration_type == RegistrationType.REGULAR:
+        practice_ods = organisation.ods_code
+    return PatientDemographics(
+        nhs_number=patient.nhs_number,
+        family=patient.family,
+        given=patient.given,
+        birth_date=patient.birth_date,
+        gender=patient.gender,
+        registered_practice_ods=practice_ods,
+    )
+
+
+def _check_participants(*, slot: Slot, booking: BookingRequest) -> None:
+    schedule = slot.schedule
+    if booking.location_id is not None and booking.location_id != schedule.site_id:
+        raise InvalidResource(
+            f"Location/{booking.location_id} is not the location of Slot/{slot.pk} "
+            f"(Location/{schedule.site_id})."
+        )
+    if booking.practitioner_id is not None and booking.practitioner_id != schedule.practitioner_id:
+        raise InvalidResource(
+            f"Practitioner/{booking.practitioner_id} is not the practitioner of Slot/{slot.pk}."
+        )
 
 
 def appointment_book(
     *, organisation: SandboxOrganisation, booking: BookingRequest, now: datetime | None = None
 ) -> Appointment:
-    """Book `booking.slot_id`. Raises DuplicateRejected when the slot is taken
-    and InvalidResource for anything else the slot or booking forbids. The
-    appointment is held by the patient's record here (`patient_record`): the
-    referenced Patient, else their existing record, else a new appointment-only
-    record (patients.patient_record_for_booking)."""
+    """Book `booking.slot_id`. Raises DuplicateRejected when the slot is taken,
+    ReferenceNotFound for a Patient/{id} not registered here and InvalidResource
+    for anything else the slot or booking forbids. The appointment is held by the
+    patient's record here (`patient_record`): the referenced Patient (always,
+    through GP Connect), else (EMIS staff booking directly) their existing record
+    or a new appointment-only one (patients.patient_record_for_booking)."""
     now = now or timezone.now()
     booker = booking.booking_organisation
     with transaction.atomic():
@@ -119,13 +157,21 @@ def appointment_book(
                 f"{booker.ods_code} may not book Slot/{slot.pk}: it is reserved for "
                 f"{_restriction_text(slot)}."
             )
+        _check_participants(slot=slot, booking=booking)
         _check_cap(organisation=organisation, booker=booker, now=now)
         patient = _referenced_patient(organisation=organisation, booking=booking)
+        if patient is not None:
+            demographics = booking.patient or _demographics_of(
+                organisation=organisation, patient=patient
+            )
+        elif booking.patient is not None:
+            demographics = booking.patient
+        else:
+            raise InvalidResource("The appointment names no patient.")
         record = patient_record_for_booking(
-            organisation=organisation, referenced=patient, demographics=booking.patient
+            organisation=organisation, referenced=patient, demographics=demographics
         )
 
-        demographics = booking.patient
         practice_name = demographics.registered_practice_name
         if demographics.registered_practice_ods and not practice_name:
             practice_name = selectors.organisation_names(

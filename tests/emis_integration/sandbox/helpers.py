@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import import_module
 from typing import Any
 
@@ -93,16 +93,58 @@ def utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
+def registered_patient(
+    organisation: SandboxOrganisation | int,
+    nhs_number: str = "9434765919",
+    *,
+    practice_ods: str = "A10001",
+) -> Any:
+    """The patient's registration at `organisation` (made temporary if missing):
+    what a client finds or registers before booking."""
+    from emis_integration.sandbox.models import Patient, RegistrationType
+
+    organisation_id = organisation if isinstance(organisation, int) else organisation.pk
+    patient, _ = Patient.objects.get_or_create(
+        organisation_id=organisation_id,
+        nhs_number=nhs_number,
+        defaults={
+            "family": "Smith",
+            "given": "Jane",
+            "birth_date": date(1980, 4, 2),
+            "gender": "female",
+            "registration_type": RegistrationType.TEMPORARY,
+            "registered_practice_ods": practice_ods,
+        },
+    )
+    return patient
+
+
 def booking_body(
     slot: Slot,
     *,
     booking_ods: str = "A10001",
     booking_name: str = "Alpha Surgery",
-    booking_type: str = "gp-practice",
     nhs_number: str = "9434765919",
-    patient_reference: str = "#patient",
+    patient_reference: str = "",
     practice_ods: str = "A10001",
 ) -> dict[str, Any]:
+    """A GP Connect booking of `slot`: the patient by reference (by default their
+    registration there, made if missing), the slot's Location and Practitioner."""
+    if not patient_reference:
+        patient = registered_patient(slot.organisation_id, nhs_number, practice_ods=practice_ods)
+        patient_reference = f"Patient/{patient.pk}"
+    schedule = slot.schedule
+    participants = [
+        {"actor": {"reference": patient_reference}, "status": "accepted"},
+        {"actor": {"reference": f"Location/{schedule.site_id}"}, "status": "accepted"},
+    ]
+    if schedule.practitioner_id:
+        participants.append(
+            {
+                "actor": {"reference": f"Practitioner/{schedule.practitioner_id}"},
+                "status": "accepted",
+            }
+        )
     return {
         "resourceType": "Appointment",
         "meta": {"profile": [gpc.PROFILE_APPOINTMENT]},
@@ -113,26 +155,6 @@ def booking_body(
                 "identifier": [{"system": gpc.ODS_ORGANISATION_SYSTEM, "value": booking_ods}],
                 "name": booking_name,
                 "telecom": [{"system": "phone", "value": "01632 960001", "use": "work"}],
-                "type": [
-                    {"coding": [{"system": gpc.ORGANISATION_TYPE_SYSTEM, "code": booking_type}]}
-                ],
-            },
-            {
-                "resourceType": "Patient",
-                "id": "patient",
-                "identifier": [{"system": gpc.NHS_NUMBER_SYSTEM, "value": nhs_number}],
-                "name": [{"use": "official", "family": "Smith", "given": ["Jane"]}],
-                "birthDate": "1980-04-02",
-                "gender": "female",
-                "generalPractitioner": [
-                    {
-                        "identifier": {
-                            "system": gpc.ODS_ORGANISATION_SYSTEM,
-                            "value": practice_ods,
-                        },
-                        "display": "Alpha Surgery",
-                    }
-                ],
             },
         ],
         "extension": [
@@ -145,7 +167,7 @@ def booking_body(
         "slot": [{"reference": f"Slot/{slot.pk}"}],
         "description": "Flu clinic",
         "comment": "booked by tests",
-        "participant": [{"actor": {"reference": patient_reference}, "status": "accepted"}],
+        "participant": participants,
     }
 
 

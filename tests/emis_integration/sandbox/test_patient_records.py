@@ -1,6 +1,7 @@
 """Every booked appointment is held by a patient record of the organisation:
-the referenced Patient, the existing record, or a new appointment-only record,
-which GP Connect's Find a patient does not return and registering upgrades."""
+through GP Connect the referenced Patient (always); booked by EMIS staff, the
+existing record or a new appointment-only record, which GP Connect's Find a
+patient does not return (nor accepts as a reference) and registering upgrades."""
 
 from __future__ import annotations
 
@@ -19,7 +20,13 @@ NHS = "9434765919"
 IDENTIFIER = f"{gpc.NHS_NUMBER_SYSTEM}|{NHS}"
 
 
-def book(api, pcn, slot, *, patient_reference: str = "#patient"):
+def book_direct(pcn, slot):
+    """Booked by EMIS staff, as the simulation does: no GP Connect reference."""
+    appointment = services.appointment_book(organisation=pcn, booking=booking_request(slot, NHS))
+    return appointment
+
+
+def book(api, pcn, slot, *, patient_reference: str = ""):
     response = api.post(
         f"{fhir_base(pcn)}/Appointment",
         data=dumps(booking_body(slot, patient_reference=patient_reference)),
@@ -38,8 +45,8 @@ def patient_actor(resource: dict) -> str:
     )
 
 
-def test_booking_an_unregistered_patient_makes_an_appointment_only_record(api, pcn, slot):
-    resource, appointment = book(api, pcn, slot)
+def test_booking_an_unregistered_patient_makes_an_appointment_only_record(pcn, slot):
+    appointment = book_direct(pcn, slot)
     record = appointment.patient_record
     assert record is not None
     assert (record.organisation, record.nhs_number, record.registration_type) == (
@@ -54,14 +61,29 @@ def test_booking_an_unregistered_patient_makes_an_appointment_only_record(api, p
         "female",
     )
     assert record.registered_practice_ods == "A10001"
-    # GP Connect still shows the contained patient: nothing changed on the wire.
     assert appointment.patient is None
-    assert patient_actor(resource) == "#patient"
+    assert appointment.patient_reference == "#patient"
 
 
-def test_a_second_booking_reuses_the_record(api, pcn, make_slot):
-    _, first = book(api, pcn, make_slot(tomorrow_at(9)))
-    _, second = book(api, pcn, make_slot(tomorrow_at(10)))
+def test_gp_connect_cannot_reference_an_appointment_only_record(api, pcn, make_slot):
+    record = book_direct(pcn, make_slot(tomorrow_at(9))).patient_record
+    response = api.post(
+        f"{fhir_base(pcn)}/Appointment",
+        data=dumps(
+            booking_body(make_slot(tomorrow_at(10)), patient_reference=f"Patient/{record.pk}")
+        ),
+        content_type="application/fhir+json",
+        headers=headers(pcn, gpc.INTERACTION_BOOK, scope=gpc.SCOPE_PATIENT_WRITE),
+    )
+    assert response.status_code == 422
+    assert response.json()["issue"][0]["details"]["coding"][0]["code"] == (
+        gpc.ERR_REFERENCE_NOT_FOUND
+    )
+
+
+def test_a_second_booking_reuses_the_record(pcn, make_slot):
+    first = book_direct(pcn, make_slot(tomorrow_at(9)))
+    second = book_direct(pcn, make_slot(tomorrow_at(10)))
     assert first.patient_record_id == second.patient_record_id
     assert Patient.objects.filter(organisation=pcn).count() == 1
 
@@ -73,14 +95,11 @@ def test_a_referenced_patient_holds_the_appointment(api, pcn, slot, make_patient
     assert patient_actor(resource) == f"Patient/{registered.pk}"
 
 
-def test_an_existing_registration_holds_a_contained_patients_appointment(
-    api, pcn, slot, make_patient
-):
+def test_an_existing_registration_holds_a_staff_booking(pcn, slot, make_patient):
     registered = make_patient(pcn, NHS, RegistrationType.TEMPORARY)
-    resource, appointment = book(api, pcn, slot)
+    appointment = book_direct(pcn, slot)
     assert appointment.patient_record == registered
     assert appointment.patient is None
-    assert patient_actor(resource) == "#patient"
 
 
 def test_a_refused_booking_makes_no_record(pcn, practice, make_slot):
@@ -91,14 +110,14 @@ def test_a_refused_booking_makes_no_record(pcn, practice, make_slot):
 
 
 def test_find_a_patient_does_not_return_appointment_only_records(api, pcn, slot):
-    book(api, pcn, slot)
+    book_direct(pcn, slot)
     response = find(api, pcn, IDENTIFIER)
     assert response.status_code == 200
     assert "entry" not in response.json()
 
 
 def test_registering_upgrades_an_appointment_only_record(api, pcn, slot):
-    _, appointment = book(api, pcn, slot)
+    appointment = book_direct(pcn, slot)
     record = appointment.patient_record
     response = register(
         api,

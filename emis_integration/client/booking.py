@@ -1,0 +1,67 @@
+"""Booking a patient the way GP Connect defines it, in one place: find the
+patient at the provider (the slot's EMIS), register them temporarily when it
+does not know them, then book with `Patient/{id}`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from .errors import EmisRejected, PatientAlreadyRegistered, PatientNotFound, RegistrationRefused
+from .types import AppointmentRecord, BookingOrganisation, PatientDetails, SlotLike
+
+if TYPE_CHECKING:
+    from . import EmisClient
+
+
+@dataclass(frozen=True, slots=True)
+class PatientBooking:
+    appointment: AppointmentRecord
+    patient_id: str  # the patient's id at the provider
+    registered: bool  # True when booking registered them there (temporarily)
+
+
+def book_patient(
+    client: EmisClient,
+    *,
+    slot: SlotLike,
+    patient: PatientDetails,
+    booking_organisation: BookingOrganisation,
+    description: str = "",
+    comment: str = "",
+) -> PatientBooking:
+    """Find → (register) → book. A refused registration raises RegistrationRefused
+    naming the provider's reason, and nothing is booked; EMIS errors of the other
+    steps propagate as they are (SlotUnavailable, EmisUnavailable, ...)."""
+    registered = False
+    record = client.find_patient(patient.nhs_number)
+    if record is None:
+        try:
+            record = client.register_patient(patient)
+            registered = True
+        except PatientAlreadyRegistered:
+            # Registered meanwhile (or held in a way find does not return): look again.
+            record = client.find_patient(patient.nhs_number)
+            if record is None:
+                raise RegistrationRefused(
+                    "The provider says the patient is already registered there but does "
+                    "not find them."
+                ) from None
+        except (EmisRejected, PatientNotFound) as exc:
+            reason = exc.diagnostics or exc.message
+            raise RegistrationRefused(
+                f"The provider refused to register the patient: {reason}",
+                status_code=exc.status_code,
+                spine_code=exc.spine_code,
+                diagnostics=exc.diagnostics,
+            ) from exc
+    appointment = client.book(
+        slot,
+        replace(patient, provider_patient_id=record.patient_id),
+        booking_organisation,
+        description=description,
+        comment=comment,
+    )
+    return PatientBooking(
+        appointment=appointment, patient_id=record.patient_id, registered=registered
+    )
