@@ -44,6 +44,7 @@ from hippo_pcn.audit.models import AuditEntry
 from hippo_pcn.audit.services import audit_record, system_actor
 
 from .models import (
+    ACTIVE_BOOKING_STATUSES,
     Booking,
     BookingStatus,
     CallOutcome,
@@ -71,7 +72,7 @@ logger = logging.getLogger(__name__)
 LONDON = ZoneInfo("Europe/London")
 WAVE_ACTOR = system_actor("invite waves")
 REMINDER_ACTOR = system_actor("invite reminders")
-ACTIVE_BOOKING = (BookingStatus.PENDING, BookingStatus.BOOKED)
+ACTIVE_BOOKING = ACTIVE_BOOKING_STATUSES
 OPEN_DELIVERY = (DeliveryStatus.QUEUED, DeliveryStatus.SENT)
 # Call outcomes that settle an invitation: nobody needs to chase or phone again.
 SETTLED_OUTCOMES = (CallOutcome.BOOKED_BY_PHONE, CallOutcome.DECLINED, CallOutcome.WRONG_NUMBER)

@@ -397,10 +397,23 @@ class Slot(models.Model):
 class BookingStatus(models.TextChoices):
     # Reserved while EMIS is asked; never seen by anyone for more than a few seconds.
     PENDING = "pending", "Being booked in EMIS"
+    # EMIS may have made the appointment but its answer was lost: the slot stays
+    # reserved until booking_settle asks EMIS (at once, then the reconciler).
+    OUTCOME_UNKNOWN = "outcome_unknown", "Checking with EMIS"
     BOOKED = "booked", "Booked"
     # Rebooked: the new appointment exists; the old one is being cancelled in EMIS.
     CANCELLING = "cancelling", "Being cancelled in EMIS"
     CANCELLED = "cancelled", "Cancelled"
+
+
+# The statuses that hold a slot (and the patient's one booking in a campaign).
+ACTIVE_BOOKING_STATUSES = (
+    BookingStatus.PENDING,
+    BookingStatus.OUTCOME_UNKNOWN,
+    BookingStatus.BOOKED,
+)
+# Not yet settled: EMIS has to be asked whether the appointment exists.
+UNSETTLED_BOOKING_STATUSES = (BookingStatus.PENDING, BookingStatus.OUTCOME_UNKNOWN)
 
 
 class BookedVia(models.TextChoices):
@@ -432,7 +445,7 @@ class Booking(models.Model):
     practitioner = models.CharField(max_length=200, blank=True)
     service_type = models.CharField(max_length=200, blank=True)
     status = models.CharField(
-        max_length=12, choices=BookingStatus.choices, default=BookingStatus.BOOKED
+        max_length=16, choices=BookingStatus.choices, default=BookingStatus.BOOKED
     )
     booked_via = models.CharField(max_length=12, choices=BookedVia.choices)
     booked_by = models.ForeignKey(
@@ -464,12 +477,12 @@ class Booking(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["connection", "emis_slot_id"],
-                condition=models.Q(status__in=["pending", "booked"]),
+                condition=models.Q(status__in=["pending", "outcome_unknown", "booked"]),
                 name="booking_one_active_per_slot",
             ),
             models.UniqueConstraint(
                 fields=["campaign", "patient"],
-                condition=models.Q(status__in=["pending", "booked"]),
+                condition=models.Q(status__in=["pending", "outcome_unknown", "booked"]),
                 name="booking_one_active_per_campaign_patient",
             ),
         ]

@@ -38,6 +38,24 @@ from hippo_pcn.organisations.selectors import (
 from .models import Booking, BookingStatus, Campaign, Patient, PatientImport, Slot
 from .patient_data import format_nhs_number, format_uk_mobile
 
+# A reservation older than this was left by a process that died mid-booking.
+PENDING_TTL = timedelta(minutes=5)
+
+
+def bookings_to_settle(*, now: datetime) -> QuerySet[Booking]:
+    """Bookings whose outcome in EMIS must be asked for: every OUTCOME_UNKNOWN
+    one, and every PENDING one older than PENDING_TTL (a fresher one may still be
+    in the hands of the process booking it). Oldest first."""
+    return (
+        Booking.objects.filter(
+            Q(status=BookingStatus.OUTCOME_UNKNOWN)
+            | Q(status=BookingStatus.PENDING, booked_at__lt=now - PENDING_TTL)
+        )
+        .select_related("connection", "practice", "patient")
+        .order_by("booked_at", "pk")
+    )
+
+
 PATIENTS_PER_PAGE = 50
 # Look existing patients up by NHS number in chunks of this many.
 NHS_NUMBER_LOOKUP_CHUNK = 5_000

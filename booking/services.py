@@ -26,6 +26,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from emis_integration.client import (
+    AppointmentOutcomeUnknown,
+    AppointmentRecord,
     BookingOrganisation,
     EmisError,
     EmisRejected,
@@ -47,6 +49,8 @@ from tracing.services import tracing_task_open_for_booking
 
 from .csv_import import PatientFileError, parse_patient_csv
 from .models import (
+    ACTIVE_BOOKING_STATUSES,
+    UNSETTLED_BOOKING_STATUSES,
     BookedVia,
     Booking,
     BookingStatus,
@@ -59,6 +63,7 @@ from .models import (
     Slot,
 )
 from .selectors import (
+    bookings_to_settle,
     campaign_live_sources,
     campaign_window,
     nearest_free_slots,
@@ -581,10 +586,17 @@ class SlotTaken(BookingError):
     """Somebody else has the slot: offered with the nearest free ones."""
 
 
+class BookingOutcomeUnknown(BookingError):
+    """EMIS may have made the appointment and could not be asked whether it did:
+    the booking keeps its slot (OUTCOME_UNKNOWN) until booking_settle settles it."""
+
+
 EMIS_DOWN_MESSAGE = "EMIS did not answer; nothing was booked. Please try again."
-# A reservation older than this was left by a process that died mid-booking.
-PENDING_TTL = timedelta(minutes=5)
-ACTIVE_BOOKING = (BookingStatus.PENDING, BookingStatus.BOOKED)
+OUTCOME_UNKNOWN_MESSAGE = (
+    "We could not confirm with EMIS whether the appointment was made. We are checking and "
+    "will settle it within a few minutes; please don't book again."
+)
+ACTIVE_BOOKING = ACTIVE_BOOKING_STATUSES
 
 
 def _actor(user: Any) -> Any:
@@ -643,23 +655,17 @@ def _check_bookable(
         )
 
 
-def _release_stale_reservations(*, connection_id: int, emis_slot_id: str) -> None:
-    stale = Booking.objects.filter(
-        connection_id=connection_id,
-        emis_slot_id=emis_slot_id,
-        status=BookingStatus.PENDING,
-        booked_at__lt=timezone.now() - PENDING_TTL,
-    )
-    for pending in stale:
-        replaced = list(
-            Booking.objects.filter(
-                replaced_by=pending, status=BookingStatus.CANCELLING
-            ).values_list("pk", flat=True)
-        )
-        pending.delete()
-        Booking.objects.filter(pk__in=replaced).update(
-            status=BookingStatus.BOOKED, replaced_by=None
-        )
+def _settle_stale_reservations(*, connection_id: int, emis_slot_id: str) -> None:
+    """Before reserving a slot: settle what a dead process (or a lost EMIS answer)
+    left holding it, through booking_settle, never by guessing. One that EMIS
+    cannot be asked about keeps the slot."""
+    for unsettled in bookings_to_settle(now=timezone.now()).filter(
+        connection_id=connection_id, emis_slot_id=emis_slot_id
+    ):
+        try:
+            booking_settle(booking=unsettled)
+        except (EmisError, CredentialsUnreadable) as exc:
+            logger.warning("Booking %s not settled yet: %s", unsettled.pk, exc)
 
 
 def _slot_taken(campaign: Campaign, slot: Slot) -> SlotTaken:
@@ -686,9 +692,6 @@ def _reserve(
         locked = Slot.objects.select_for_update().filter(pk=slot.pk).first()
         if locked is None:
             return None
-        _release_stale_reservations(
-            connection_id=locked.connection_id, emis_slot_id=locked.emis_slot_id
-        )
         if Booking.objects.filter(
             connection_id=locked.connection_id,
             emis_slot_id=locked.emis_slot_id,
@@ -762,6 +765,7 @@ def booking_create(
     the patient there, register them temporarily when it does not know them
     (for a PCN slot, that traces them: the task is closed as registered), book."""
     _check_bookable(campaign=campaign, patient=patient, slot=slot, pcn_consent=pcn_consent, via=via)
+    _settle_stale_reservations(connection_id=slot.connection_id, emis_slot_id=slot.emis_slot_id)
     pending = _reserve(
         campaign=campaign,
         patient=patient,
@@ -777,6 +781,7 @@ def booking_create(
     practice = campaign.practice
     booked: PatientBooking | None = None
     failure: EmisError | CredentialsUnreadable | None = None
+    unknown: AppointmentOutcomeUnknown | None = None
     try:
         with emis_client(
             connection=connection,
@@ -800,8 +805,12 @@ def booking_create(
                 description=campaign.appointment_type,
                 comment=f"Booked through hippo-pcn for the campaign “{campaign.name}”.",
             )
+    except AppointmentOutcomeUnknown as exc:
+        unknown = exc
     except (EmisError, CredentialsUnreadable) as exc:
         failure = exc
+    if unknown is not None:
+        return _booking_outcome_unknown(booking=pending, error=unknown, actor=_actor(booked_by))
     appointment = booked.appointment if booked is not None else None
 
     if appointment is None:
@@ -829,6 +838,78 @@ def booking_create(
         raise BookingError(f"EMIS refused the booking: {message}") from failure
 
     assert booked is not None
+    with transaction.atomic():
+        _link(
+            booking=pending,
+            appointment=appointment,
+            actor=_actor(booked_by),
+            registered_patient_id=booked.patient_id if booked.registered else "",
+            replacing=replacing,
+        )
+    connection_record_call(connection=connection)
+    return pending
+
+
+def _booking_outcome_unknown(
+    *, booking: Booking, error: AppointmentOutcomeUnknown, actor: Any
+) -> Booking:
+    """The booking POST failed after it may have reached EMIS: keep the slot
+    reserved (OUTCOME_UNKNOWN, audited), then ask EMIS at once. Booked → the
+    linked booking; none → "nothing was booked" (now known); EMIS cannot be
+    asked → BookingOutcomeUnknown, the reconciler settles it later."""
+    connection_record_call(connection=booking.connection, error=error)
+    with transaction.atomic():
+        Booking.objects.filter(pk=booking.pk, status=BookingStatus.PENDING).update(
+            status=BookingStatus.OUTCOME_UNKNOWN
+        )
+        booking.status = BookingStatus.OUTCOME_UNKNOWN
+        audit_record(
+            actor=actor,
+            action="booking.outcome_unknown",
+            target=booking,
+            organisation=booking.practice,
+            details={
+                "emis_slot_id": booking.emis_slot_id,
+                "status_code": error.status_code,
+                "error": error.spine_code or error.message[:200],
+            },
+        )
+    logger.warning(
+        "Booking %s: EMIS may have booked slot %s but did not answer (%s); checking",
+        booking.pk,
+        booking.emis_slot_id,
+        error.status_code or error.spine_code,
+    )
+    try:
+        outcome = booking_settle(
+            booking=booking,
+            actor=actor,
+            patient_id=error.patient_id,
+            registered=error.registered,
+        )
+    except (EmisError, CredentialsUnreadable) as exc:
+        raise BookingOutcomeUnknown(OUTCOME_UNKNOWN_MESSAGE) from exc
+    if outcome == SETTLED_BOOKED:
+        return booking
+    if outcome == ALREADY_SETTLED:  # settled meanwhile by the reconciler
+        linked = Booking.objects.filter(pk=booking.pk, status=BookingStatus.BOOKED).first()
+        if linked is not None:
+            return linked
+    raise BookingError(EMIS_DOWN_MESSAGE) from error
+
+
+def _link(
+    *,
+    booking: Booking,
+    appointment: AppointmentRecord,
+    actor: Any,
+    registered_patient_id: str = "",
+    replacing: Booking | None = None,
+) -> None:
+    """Record the EMIS appointment a reserved booking made: booked, its EMIS ids,
+    for a PCN slot its tracing task, the slot gone from the free list, audited.
+    Runs inside the caller's transaction."""
+    practice = booking.practice
     if not appointment.registered_practice_ods:
         # The provider did not say where the patient is registered: the booking
         # practice books its own patients.
@@ -837,40 +918,162 @@ def booking_create(
             registered_practice_ods=practice.ods_code,
             registered_practice_name=practice.name,
         )
-    with transaction.atomic():
-        pending.status = BookingStatus.BOOKED
-        pending.emis_appointment_id = appointment.appointment_id
-        pending.emis_version = appointment.version
-        if pending.is_pcn:
-            pending.tracing_task = tracing_task_open_for_booking(
-                connection=connection,
-                appointment=appointment,
-                actor=_actor(booked_by),
-                registered_patient_id=booked.patient_id if booked.registered else "",
-            )
-        pending.save(
-            update_fields=["status", "emis_appointment_id", "emis_version", "tracing_task"]
+    booking.status = BookingStatus.BOOKED
+    booking.emis_appointment_id = appointment.appointment_id
+    booking.emis_version = appointment.version
+    if booking.is_pcn:
+        booking.tracing_task = tracing_task_open_for_booking(
+            connection=booking.connection,
+            appointment=appointment,
+            actor=actor,
+            registered_patient_id=registered_patient_id,
         )
-        Slot.objects.filter(connection=connection, emis_slot_id=pending.emis_slot_id).delete()
+    booking.save(update_fields=["status", "emis_appointment_id", "emis_version", "tracing_task"])
+    Slot.objects.filter(
+        connection_id=booking.connection_id, emis_slot_id=booking.emis_slot_id
+    ).delete()
+    audit_record(
+        actor=actor,
+        action="booking.created",
+        target=booking,
+        organisation=practice,
+        details={
+            "campaign_id": booking.campaign_id,
+            "patient_id": booking.patient_id,
+            "source": "pcn" if booking.is_pcn else "practice",
+            "emis_appointment_id": booking.emis_appointment_id,
+            "start": booking.start,
+            "via": booking.booked_via,
+            "pcn_consent": booking.pcn_consent,
+            "registered_at_provider": bool(registered_patient_id),
+            "replacing": replacing.pk if replacing is not None else None,
+        },
+    )
+
+
+def _release(*, booking: Booking) -> None:
+    """Give a reservation's slot back: delete it and restore the booking it was
+    to replace (a rebook). Runs inside the caller's transaction."""
+    replaced = list(
+        Booking.objects.filter(replaced_by=booking, status=BookingStatus.CANCELLING).values_list(
+            "pk", flat=True
+        )
+    )
+    booking.delete()  # first: the partial unique constraints then allow the restore
+    Booking.objects.filter(pk__in=replaced).update(status=BookingStatus.BOOKED, replaced_by=None)
+
+
+# What booking_settle did:
+SETTLED_BOOKED = "booked"  # EMIS has the appointment: the booking is linked to it
+SETTLED_RELEASED = "released"  # EMIS has none: the reservation is released
+ALREADY_SETTLED = "already settled"  # settled meanwhile (or never unsettled)
+
+
+def _uk_day_bounds(moment: datetime) -> tuple[datetime, datetime]:
+    day = timezone.localtime(moment).date()
+    start = timezone.make_aware(datetime.combine(day, datetime.min.time()))
+    end = timezone.make_aware(datetime.combine(day + timedelta(days=1), datetime.min.time()))
+    return start, end - timedelta(seconds=1)
+
+
+def _appointment_in_slot(
+    appointments: list[AppointmentRecord], booking: Booking
+) -> AppointmentRecord | None:
+    for appointment in appointments:
+        if appointment.is_cancelled or appointment.status != "booked":
+            continue
+        if booking.emis_slot_id in appointment.slot_ids or (
+            not appointment.slot_ids and appointment.start == booking.start
+        ):
+            return appointment
+    return None
+
+
+def booking_settle(
+    *,
+    booking: Booking,
+    actor: Any = None,
+    patient_id: str = "",
+    registered: bool = False,
+) -> str:
+    """Settle a booking whose outcome in EMIS is not known (OUTCOME_UNKNOWN, or a
+    PENDING one a dead process left): ask EMIS for the patient's appointments on
+    the slot's day; one booked in the slot → the booking is linked to it
+    (booked, tracing task as when booking succeeds); none → the reservation is
+    released. Never guesses: when EMIS cannot be asked, EmisError (or
+    CredentialsUnreadable) propagates and the booking stays as it was.
+    `patient_id`/`registered`: the patient's provider id when already known and
+    whether booking registered them there. Returns SETTLED_BOOKED,
+    SETTLED_RELEASED or ALREADY_SETTLED; audited as booking.settled."""
+    actor = actor if actor is not None else system_actor("reconciler")
+    if booking.status not in UNSETTLED_BOOKING_STATUSES:
+        return ALREADY_SETTLED
+    connection = booking.connection
+    try:
+        with emis_client(connection=connection, requesting_organisation=booking.practice) as client:
+            if not patient_id:
+                record = client.find_patient(booking.patient.nhs_number)
+                patient_id = record.patient_id if record is not None else ""
+            found = None
+            if patient_id:
+                start, end = _uk_day_bounds(booking.start)
+                found = _appointment_in_slot(
+                    client.patient_appointments(patient_id, start=start, end=end), booking
+                )
+    except EmisError as exc:
+        connection_record_call(connection=connection, error=exc)
+        raise
+    with transaction.atomic():
+        locked = (
+            Booking.objects.select_for_update()
+            .filter(pk=booking.pk, status__in=UNSETTLED_BOOKING_STATUSES)
+            .first()
+        )
+        if locked is None:
+            return ALREADY_SETTLED
+        was = locked.status
+        outcome = SETTLED_BOOKED if found is not None else SETTLED_RELEASED
         audit_record(
-            actor=_actor(booked_by),
-            action="booking.created",
-            target=pending,
-            organisation=campaign.practice,
+            actor=actor,
+            action="booking.settled",
+            target=locked,
+            organisation=locked.practice,
             details={
-                "campaign_id": campaign.pk,
-                "patient_id": patient.pk,
-                "source": "pcn" if pending.is_pcn else "practice",
-                "emis_appointment_id": pending.emis_appointment_id,
-                "start": pending.start,
-                "via": via,
-                "pcn_consent": pending.pcn_consent,
-                "registered_at_provider": booked.registered,
-                "replacing": replacing.pk if replacing is not None else None,
+                "outcome": outcome,
+                "was": was,
+                "emis_appointment_id": found.appointment_id if found is not None else "",
+                "emis_slot_id": locked.emis_slot_id,
             },
         )
+        if found is not None:
+            _link(
+                booking=locked,
+                appointment=found,
+                actor=actor,
+                registered_patient_id=patient_id if registered else "",
+                replacing=Booking.objects.filter(replaced_by=locked).first(),
+            )
+        else:
+            _release(booking=locked)
     connection_record_call(connection=connection)
-    return pending
+    if found is not None:
+        booking.refresh_from_db()
+    return outcome
+
+
+def bookings_reconcile(*, limit: int = 50) -> dict[str, int]:
+    """The reconciler: settle the unsettled bookings (bookings_to_settle), oldest
+    first, at most `limit` a run. One EMIS cannot be asked about is logged,
+    counted as "unreachable" and left for the next run."""
+    counts: dict[str, int] = {}
+    for booking in bookings_to_settle(now=timezone.now())[:limit]:
+        try:
+            outcome = booking_settle(booking=booking)
+        except (EmisError, CredentialsUnreadable) as exc:
+            logger.warning("Booking %s not settled yet: %s", booking.pk, exc)
+            outcome = "unreachable"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
 
 
 def booking_cancel(

@@ -39,6 +39,14 @@ def refresh_active_campaigns() -> None:
         refresh_campaign_slots.apply_async(args=[campaign_id], expires=expires)
 
 
+@shared_task(ignore_result=True, soft_time_limit=100, time_limit=115)
+def reconcile_emis_bookings() -> None:
+    """Beat: settle bookings whose outcome in EMIS is not known (booking_settle)."""
+    from .services import bookings_reconcile
+
+    bookings_reconcile()
+
+
 # --- Invitations ------------------------------------------------------------------------------
 # Sending invitations, reminders and booking messages, and the beat-driven waves. Thin:
 # the logic is in booking/invites.py. Only transient notifier failures are retried.

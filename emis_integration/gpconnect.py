@@ -82,7 +82,11 @@ INTERACTION_SEARCH_PATIENT = "urn:nhs:names:services:gpconnect:fhir:rest:search:
 INTERACTION_REGISTER_PATIENT = (
     "urn:nhs:names:services:gpconnect:fhir:operation:gpc.registerpatient-1"
 )
-# GP Connect has no organisation-wide appointment listing: the poller finds
+INTERACTION_PATIENT_APPOINTMENTS = (
+    "urn:nhs:names:services:gpconnect:fhir:rest:search:patient_appointments-1"
+)
+# GP Connect has no organisation-wide appointment listing (only one patient's,
+# above): the poller finds
 # appointments through the EMIS Partner API (docs/emis-partner-api-contract.md).
 
 # --- Spine error codes ---------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from .booking import PatientBooking, book_patient
 from .errors import (
+    AppointmentOutcomeUnknown,
     EmisAuthError,
     EmisError,
     EmisRejected,
@@ -17,6 +18,7 @@ from .errors import (
     PatientNotFound,
     RegistrationRefused,
     SlotUnavailable,
+    may_have_reached_emis,
 )
 from .gpconnect import EmisEndpoint, GPConnectClient
 from .partner import PartnerApiClient, PartnerEndpoint
@@ -55,6 +57,10 @@ class EmisClient(Protocol):
 
     def get_appointment(self, appointment_id: str) -> AppointmentRecord: ...
 
+    def patient_appointments(
+        self, patient_id: str, *, start: datetime, end: datetime
+    ) -> list[AppointmentRecord]: ...
+
     def find_patient(self, nhs_number: str) -> PatientRecord | None: ...
 
     def register_patient(self, patient: PatientDetails) -> PatientRecord: ...
@@ -73,6 +79,8 @@ __all__ = [
     "EmisError",
     "EmisRejected",
     "EmisUnavailable",
+    "AppointmentOutcomeUnknown",
+    "may_have_reached_emis",
     "FreeSlot",
     "GPConnectClient",
     "PartnerApiClient",

@@ -7,7 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .errors import EmisRejected, PatientAlreadyRegistered, PatientNotFound, RegistrationRefused
+from .errors import (
+    AppointmentOutcomeUnknown,
+    EmisRejected,
+    EmisUnavailable,
+    PatientAlreadyRegistered,
+    PatientNotFound,
+    RegistrationRefused,
+    may_have_reached_emis,
+)
 from .types import AppointmentRecord, BookingOrganisation, PatientDetails, SlotLike
 
 if TYPE_CHECKING:
@@ -31,8 +39,10 @@ def book_patient(
     comment: str = "",
 ) -> PatientBooking:
     """Find → (register) → book. A refused registration raises RegistrationRefused
-    naming the provider's reason, and nothing is booked; EMIS errors of the other
-    steps propagate as they are (SlotUnavailable, EmisUnavailable, ...)."""
+    naming the provider's reason, and nothing is booked; a booking POST that failed
+    after it may have reached EMIS raises AppointmentOutcomeUnknown (EMIS may have
+    made the appointment: ask it); EMIS errors of the other steps propagate as they
+    are (SlotUnavailable, EmisUnavailable, ...)."""
     registered = False
     record = client.find_patient(patient.nhs_number)
     if record is None:
@@ -55,13 +65,20 @@ def book_patient(
                 spine_code=exc.spine_code,
                 diagnostics=exc.diagnostics,
             ) from exc
-    appointment = client.book(
-        slot,
-        replace(patient, provider_patient_id=record.patient_id),
-        booking_organisation,
-        description=description,
-        comment=comment,
-    )
+    try:
+        appointment = client.book(
+            slot,
+            replace(patient, provider_patient_id=record.patient_id),
+            booking_organisation,
+            description=description,
+            comment=comment,
+        )
+    except EmisUnavailable as exc:
+        if not may_have_reached_emis(exc):
+            raise
+        raise AppointmentOutcomeUnknown(
+            exc, patient_id=record.patient_id, registered=registered
+        ) from exc
     return PatientBooking(
         appointment=appointment, patient_id=record.patient_id, registered=registered
     )

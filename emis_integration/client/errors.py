@@ -43,6 +43,33 @@ class EmisUnavailable(EmisError):
         self.retry_after = retry_after
 
 
+class AppointmentOutcomeUnknown(EmisUnavailable):
+    """The booking POST failed after it may have reached EMIS (a read timeout, a
+    dropped connection, a 5xx other than 503): EMIS may have made the
+    appointment. Never retried; the caller must ask EMIS (a patient's
+    appointments) before saying nothing was booked. `patient_id`: the patient's
+    id at the provider; `registered`: booking registered them there."""
+
+    def __init__(self, cause: EmisUnavailable, *, patient_id: str, registered: bool) -> None:
+        super().__init__(
+            cause.message,
+            status_code=cause.status_code,
+            spine_code=cause.spine_code,
+            diagnostics=cause.diagnostics,
+            retry_after=cause.retry_after,
+        )
+        self.patient_id = patient_id
+        self.registered = registered
+
+
+def may_have_reached_emis(exc: EmisUnavailable) -> bool:
+    """False only when EMIS certainly did nothing: the connection was refused or
+    never made, or it answered 503 or 429 (it did not take the request)."""
+    if exc.status_code is None:
+        return exc.spine_code != "CONNECT"
+    return exc.status_code not in (429, 503)
+
+
 class SlotUnavailable(EmisError):
     """The slot was taken (409 DUPLICATE_REJECTED on booking)."""
 

@@ -408,6 +408,28 @@ class GPConnectClient:
         resource, _ = self._read(appointment_id)
         return parsing.appointment_from_dict(resource)
 
+    def patient_appointments(
+        self, patient_id: str, *, start: datetime, end: datetime
+    ) -> list[AppointmentRecord]:
+        """GP Connect's Retrieve a patient's appointments: the patient's (provider
+        id) appointments, booked and cancelled, starting in [start, end]. An unknown
+        patient raises PatientNotFound (404 PATIENT_NOT_FOUND)."""
+        if end < start:
+            raise ValueError("The end of an appointment search must not be before its start.")
+        response = self._request(
+            "GET",
+            f"{self.base_url}/Patient/{_safe_id(patient_id)}/Appointment",
+            params=[("start", f"ge{_local_instant(start)}"), ("start", f"le{_local_instant(end)}")],
+            interaction=gpc.INTERACTION_PATIENT_APPOINTMENTS,
+            scope=gpc.SCOPE_PATIENT_READ,
+        )
+        bundle = parsing.validate_resource(self._json(response), "Bundle")
+        return [
+            parsing.appointment_from_dict(parsing.validate_resource(r, "Appointment"))
+            for r in parsing.bundle_resources(bundle)
+            if r.get("resourceType") == "Appointment"
+        ]
+
     def cancel(self, appointment_id: str, reason: str) -> AppointmentRecord:
         """Read, then PUT with If-Match; GP Connect has no DELETE."""
         if not reason.strip():

@@ -40,7 +40,7 @@ class SandboxOrganisationAdmin(SupportOnlyAdminMixin, admin.ModelAdmin):
         "reject_auth",
     )
     list_editable = ("latency_ms", "error_rate", "force_timeout", "reject_auth")
-    list_filter = ("kind", "force_timeout", "reject_auth")
+    list_filter = ("kind", "force_timeout", "reject_auth", "commit_then_fail")
     search_fields = ("ods_code", "name", "asid")
     list_select_related = ("pcn",)
     raw_id_fields = ("pcn",)
@@ -58,13 +58,15 @@ class SandboxOrganisationAdmin(SupportOnlyAdminMixin, admin.ModelAdmin):
         (
             "Fault knobs",
             {
-                "description": "Applied to every request before anything else is checked.",
+                "description": "Applied to every request before anything else is checked "
+                "(commit_then_fail: to bookings, after the appointment is made).",
                 "fields": (
                     "reject_auth",
                     "latency_ms",
                     "error_rate",
                     "force_timeout",
                     "timeout_seconds",
+                    "commit_then_fail",
                 ),
             },
         ),

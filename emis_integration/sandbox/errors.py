@@ -69,6 +69,20 @@ class NoRecordFound(SandboxError):
     issue_type = "not-found"
 
 
+class PatientNotFound(SandboxError):
+    status = 404
+    code = gpc.ERR_PATIENT_NOT_FOUND
+    issue_type = "not-found"
+
+
+class GatewayTimeout(SandboxError):
+    """The commit_then_fail fault knob: the work was done, the answer is lost."""
+
+    status = 504
+    code = gpc.ERR_INTERNAL_SERVER_ERROR
+    issue_type = "timeout"
+
+
 class MethodNotAllowed(SandboxError):
     status = 405
     code = gpc.ERR_BAD_REQUEST

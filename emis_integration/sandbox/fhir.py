@@ -451,3 +451,10 @@ def patient_bundle(
         for p in patients
     ]
     return searchset(entries, self_url=self_url)
+
+
+def appointment_bundle(
+    appointments: list[Appointment], *, base_url: str, self_url: str
+) -> dict[str, Any]:
+    entries = [_entry(base_url, appointment_resource(a), "match") for a in appointments]
+    return searchset(entries, self_url=self_url)

@@ -107,6 +107,11 @@ class SandboxOrganisation(models.Model):
     reject_auth = models.BooleanField(
         default=False, help_text="Answer every request with 401 ACCESS DENIED."
     )
+    commit_then_fail = models.BooleanField(
+        default=False,
+        help_text="Book the appointment on POST /Appointment, then answer 504 GATEWAY "
+        "TIMEOUT: the booking is made but the answer is lost.",
+    )
     partner_application_id = models.CharField(
         "Partner API application id",
         max_length=100,

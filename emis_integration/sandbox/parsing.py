@@ -165,6 +165,28 @@ def parse_slot_search(query: QueryDict) -> SlotWindow:
     )
 
 
+# --- a patient's appointments ------------------------------------------------------------
+def parse_patient_appointment_search(query: QueryDict) -> tuple[datetime | None, datetime | None]:
+    """Retrieve a patient's appointments: optional start=ge{date or instant} and
+    start=le{...} (a date bound covers that whole local day)."""
+    lower: datetime | None = None
+    upper: datetime | None = None
+    for value in query.getlist("start"):
+        prefix = value[:2]
+        if prefix == "ge" and lower is None:
+            lower = _search_bound(value[2:], "start", end_of_day=False)[0]
+        elif prefix == "le" and upper is None:
+            upper = _search_bound(value[2:], "start", end_of_day=True)[0]
+        else:
+            raise InvalidParameter(
+                "start must be given at most twice, once with 'ge' and once with 'le' "
+                "(e.g. start=ge2026-12-01&start=le2026-12-07)."
+            )
+    if lower is not None and upper is not None and upper < lower:
+        raise InvalidParameter("The start=le bound is before the start=ge bound.")
+    return lower, upper
+
+
 # --- appointment list (the seam) -----------------------------------------------------
 def parse_nhs_identifier(query: QueryDict) -> str:
     values = query.getlist("identifier")

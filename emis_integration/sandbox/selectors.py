@@ -178,6 +178,18 @@ def session_slots(*, session: AppointmentSession) -> list[SessionSlotRow]:
     return [SessionSlotRow(*values) for values in values_rows(slots)]
 
 
+def patient_appointments(
+    *, patient: Patient, start: datetime | None, end: datetime | None
+) -> list[Appointment]:
+    """A patient's appointments here (booked and cancelled) starting in [start, end]."""
+    found = Appointment.objects.filter(organisation_id=patient.organisation_id, patient=patient)
+    if start is not None:
+        found = found.filter(start__gte=start)
+    if end is not None:
+        found = found.filter(start__lte=end)
+    return list(found.select_related("slot__schedule").order_by("start", "id"))
+
+
 def patient_record_at(*, organisation: SandboxOrganisation, patient_id: int) -> Patient | None:
     """Any patient record of the organisation (registered or appointment-only)."""
     return Patient.objects.filter(organisation=organisation, pk=patient_id).first()

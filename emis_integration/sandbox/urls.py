@@ -21,6 +21,11 @@ urlpatterns = [
     ),
     path("<str:ods>/fhir/Patient", views.patients, name="patients"),
     path(
+        "<str:ods>/fhir/Patient/<str:patient_id>/Appointment",
+        views.patient_appointments,
+        name="patient-appointments",
+    ),
+    path(
         "<str:ods>/fhir/Patient/$gpc.registerpatient",
         views.register_patient,
         name="register-patient",

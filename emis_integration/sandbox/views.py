@@ -21,11 +21,13 @@ from emis_integration import gpconnect as gpc
 from . import fhir, gateway, parsing, selectors, services
 from .errors import (
     BadRequest,
+    GatewayTimeout,
     InternalServerError,
     MethodNotAllowed,
     NoRecordFound,
     NotImplementedAtServer,
     OrganisationNotFound,
+    PatientNotFound,
     SandboxError,
 )
 from .models import SandboxOrganisation
@@ -158,6 +160,12 @@ def appointments(call: Call) -> HttpResponse:
 def _book(call: Call) -> HttpResponse:
     booking = parsing.parse_booking(call.request)
     appointment = services.appointment_book(organisation=call.organisation, booking=booking)
+    if call.organisation.commit_then_fail:
+        raise GatewayTimeout(
+            f"Simulated gateway timeout: {call.organisation.ods_code} booked Appointment/"
+            f"{appointment.pk} but the answer was lost (the sandbox's commit_then_fail "
+            "fault knob)."
+        )
     return fhir_response(
         fhir.appointment_resource(appointment),
         status=201,
@@ -207,6 +215,26 @@ def patients(call: Call) -> HttpResponse:
             base_url=call.base_url,
             self_url=call.self_url,
         )
+    )
+
+
+@fhir_endpoint({"GET": gpc.INTERACTION_PATIENT_APPOINTMENTS})
+def patient_appointments(call: Call, patient_id: str) -> HttpResponse:
+    """Retrieve a patient's appointments, booked and cancelled. An unknown
+    logical id is 404 PATIENT_NOT_FOUND, as GP Connect specifies."""
+    start, end = parsing.parse_patient_appointment_search(call.request.GET)
+    patient = (
+        selectors.patient_record_at(organisation=call.organisation, patient_id=int(patient_id))
+        if patient_id.isdigit() and len(patient_id) <= 18
+        else None
+    )
+    if patient is None:
+        raise PatientNotFound(
+            f"Patient/{patient_id[:40]} does not exist at {call.organisation.ods_code}."
+        )
+    found = selectors.patient_appointments(patient=patient, start=start, end=end)
+    return fhir_response(
+        fhir.appointment_bundle(found, base_url=call.base_url, self_url=call.self_url)
     )
 
 

@@ -180,6 +180,15 @@ CELERY_BEAT_SCHEDULE["booking-refresh-active-campaign-slots"] = {
     "options": {"expires": max(SLOT_REFRESH_INTERVAL_SECONDS - 10, 10)},
 }
 
+# Bookings whose outcome in EMIS is not known (a lost answer, a process that died
+# mid-booking) are settled by asking EMIS: never guessed.
+BOOKING_RECONCILE_INTERVAL_SECONDS = env.int("BOOKING_RECONCILE_INTERVAL_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE["booking-reconcile-emis-bookings"] = {
+    "task": "booking.tasks.reconcile_emis_bookings",
+    "schedule": timedelta(seconds=BOOKING_RECONCILE_INTERVAL_SECONDS),
+    "options": {"expires": max(BOOKING_RECONCILE_INTERVAL_SECONDS - 10, 10)},
+}
+
 # /healthz: how old the last beat heartbeat may be before beat counts as down,
 # and how long after start-up a missing heartbeat is still only "starting".
 HEALTH_BEAT_MAX_AGE_SECONDS = env.int(

@@ -14,6 +14,7 @@ def organisation_set_faults(
     force_timeout: bool | None = None,
     timeout_seconds: int | None = None,
     reject_auth: bool | None = None,
+    commit_then_fail: bool | None = None,
 ) -> SandboxOrganisation:
     """Change the given fault knobs (None leaves one as it is). Out-of-range
     values raise django.core.exceptions.ValidationError."""
@@ -23,6 +24,7 @@ def organisation_set_faults(
         "force_timeout": force_timeout,
         "timeout_seconds": timeout_seconds,
         "reject_auth": reject_auth,
+        "commit_then_fail": commit_then_fail,
     }
     changed = [name for name, value in values.items() if value is not None]
     for name in changed:
