@@ -285,6 +285,196 @@ def bench_concurrent_booking() -> None:
     settings.EMIS_HTTP_TRANSPORT_FACTORY = ""
 
 
+def _one_slot_world(patients_needed: int, slot_count: int = 1):
+    """A PCN campaign with `slot_count` PCN slots mirrored and `patients_needed`
+    patients on it, booking through the sandbox in-process."""
+    from django.conf import settings
+
+    from booking import services
+    from booking.selectors import slots_for_campaign
+    from tests.booking.factories import PatientFactory
+    from tests.emis_world import at
+
+    reset()
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = "emis_integration.inprocess.in_process_transport"
+    pcn, practice, user = organisations()
+    world, sandbox = emis_world(pcn, practice)
+    world.slots("U90001", [at(2, 9) + timedelta(minutes=10 * i) for i in range(slot_count)])
+    campaign = campaign_for(practice, user, days=6)
+    patients = [PatientFactory(practice=practice) for _ in range(patients_needed)]
+    services.campaign_add_patients(user=user, campaign=campaign, patients=patients)
+    services.campaign_refresh_slots(campaign=campaign)
+    slots = list(slots_for_campaign(campaign=campaign).filter(is_pcn=True))
+    assert len(slots) == slot_count, len(slots)
+    return world, sandbox, campaign, patients, slots, user
+
+
+def bench_concurrent_booking_one_slot() -> None:
+    """200 booking attempts on ONE PCN slot, released together by a barrier, each
+    in its own thread with its own database connection, through booking_create
+    and the sandbox EMIS in-process: exactly one booking, and the attempts' p95."""
+    from django.conf import settings
+    from django.db.models import Count
+
+    from booking import services
+    from booking.models import Booking
+
+    attempts = 200
+    # PostgreSQL here allows 100 connections: at most 60 attempts hold one at a
+    # time (as a pooled server would); the wait for one counts in the latency.
+    pool = threading.BoundedSemaphore(60)
+    _, sandbox, campaign, patients, slots, user = _one_slot_world(attempts)
+    slot = slots[0]
+    barrier = threading.Barrier(attempts)
+    outcomes: list[str] = []
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def attempt(i: int) -> None:
+        kind = "error"
+        began = 0.0
+        try:
+            barrier.wait(timeout=60)
+            began = time.perf_counter()
+            with pool:
+                try:
+                    services.booking_create(
+                        campaign=campaign,
+                        patient=patients[i],
+                        slot=slot,
+                        booked_by=user,
+                        pcn_consent=True,
+                    )
+                    kind = "booked"
+                except services.SlotTaken:
+                    kind = "taken"
+                except services.BookingError:
+                    kind = "refused"
+                finally:
+                    connections.close_all()
+        except Exception:  # noqa: BLE001 - counted as an error
+            kind = "error"
+        elapsed_ms = (time.perf_counter() - began) * 1000 if began else 0.0
+        with lock:
+            outcomes.append(kind)
+            latencies.append(elapsed_ms)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(attempts)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    elapsed = time.perf_counter() - started
+    made = Booking.objects.filter(status="booked", emis_slot_id=slot.emis_slot_id).count()
+    in_emis = sandbox.Appointment.objects.filter(status="booked").count()
+    doubled = (
+        Booking.objects.filter(status="booked")
+        .values("emis_slot_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
+    assert made == 1 and in_emis == 1 and doubled == 0, (made, in_emis, doubled)
+    assert len(outcomes) == attempts, len(outcomes)
+    ordered = sorted(latencies)
+    record(
+        "concurrent_booking_one_slot_made",
+        made,
+        "1",
+        f"{attempts} threads released by one barrier on one PCN slot, {elapsed:.1f} s; "
+        f"{outcomes.count('taken')} told the slot was taken, {outcomes.count('refused')} "
+        f"refused, {outcomes.count('error')} errors; {in_emis} appointment in the sandbox EMIS",
+        "Concurrent booking of one slot: bookings made",
+    )
+    record(
+        "concurrent_booking_one_slot_p95_ms",
+        ordered[int(len(ordered) * 0.95) - 1],
+        "none set",
+        f"the same {attempts} attempts, barrier release to answer (median "
+        f"{statistics.median(ordered):,.0f} ms); at most 60 hold a database connection at "
+        "once (PostgreSQL max_connections 100), the wait for one included",
+        "Concurrent booking of one slot: p95 latency of an attempt (ms)",
+    )
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = ""
+
+
+class _Killed(BaseException):
+    """The booking process dying right after EMIS booked (its answer lost)."""
+
+
+def bench_booking_unknown_settled() -> None:
+    """commit_then_fail on (EMIS books, the answer is lost): time from
+    booking_create being called to the booking being BOOKED and linked, settled
+    in the request; and the reconciler settling a PENDING booking a killed
+    process left behind."""
+    from django.conf import settings
+
+    from booking import services
+    from booking.models import Booking, BookingStatus
+    from booking.selectors import PENDING_TTL
+
+    runs = 5
+    world, sandbox, campaign, patients, slots, user = _one_slot_world(runs + 1, runs + 1)
+    world.faults("U90001", commit_then_fail=True)
+    timings = []
+    for i in range(runs):
+        started = time.perf_counter()
+        booking = services.booking_create(
+            campaign=campaign, patient=patients[i], slot=slots[i], booked_by=user, pcn_consent=True
+        )
+        timings.append(time.perf_counter() - started)
+        appointment = sandbox.Appointment.objects.get(slot_id=int(slots[i].emis_slot_id))
+        assert booking.status == BookingStatus.BOOKED, booking.status
+        assert booking.emis_appointment_id == str(appointment.pk)
+
+    # A process killed right after its booking POST reached EMIS: the booking is
+    # left PENDING; once older than PENDING_TTL the reconciler settles it.
+    original = services._booking_outcome_unknown
+
+    def killed(**kwargs: object) -> Booking:
+        raise _Killed
+
+    services._booking_outcome_unknown = killed  # type: ignore[assignment]
+    try:
+        services.booking_create(
+            campaign=campaign,
+            patient=patients[runs],
+            slot=slots[runs],
+            booked_by=user,
+            pcn_consent=True,
+        )
+    except _Killed:
+        pass
+    finally:
+        services._booking_outcome_unknown = original  # type: ignore[assignment]
+    left = Booking.objects.get(status=BookingStatus.PENDING)
+    Booking.objects.filter(pk=left.pk).update(
+        booked_at=timezone.now() - PENDING_TTL - timedelta(seconds=1)
+    )
+    started = time.perf_counter()
+    counts = services.bookings_reconcile()
+    reconciled = time.perf_counter() - started
+    left.refresh_from_db()
+    appointment = sandbox.Appointment.objects.get(slot_id=int(slots[runs].emis_slot_id))
+    assert left.status == BookingStatus.BOOKED, (left.status, counts)
+    assert left.emis_appointment_id == str(appointment.pk)
+    world.faults("U90001", commit_then_fail=False)
+    record(
+        "booking_unknown_settled_s",
+        statistics.median(timings),
+        "≤ 5 s in the request, ≤ 2 min by reconciliation",
+        f"commit_then_fail on: booking_create called → returned BOOKED and linked (checked "
+        f"with EMIS in the request), median of {runs} runs (min {min(timings):.2f} s, max "
+        f"{max(timings):.2f} s); a PENDING booking left by a killed process is settled by "
+        f"one bookings_reconcile run in {reconciled:.2f} s once it is older than "
+        f"{int(PENDING_TTL.total_seconds() // 60)} min (beat runs it every "
+        f"{settings.BOOKING_RECONCILE_INTERVAL_SECONDS} s)",
+        "Lost EMIS answer: time to settle the booking (s)",
+    )
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = ""
+
+
 def bench_selfbook_page() -> None:
     """The patient's slot page behind an invitation link with 300 free slots:
     median and p95 server time, and queries per request."""
@@ -421,6 +611,8 @@ def main() -> int:
     benches = (
         bench_slot_list,
         bench_concurrent_booking,
+        bench_concurrent_booking_one_slot,
+        bench_booking_unknown_settled,
         bench_selfbook_page,
         bench_csv_import,
         bench_invites,
