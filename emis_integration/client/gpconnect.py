@@ -74,15 +74,10 @@ class EmisEndpoint:
         )
 
 
-def _instant(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("EMIS date-times must be time-zone aware")
-    return value.astimezone(UTC).isoformat(timespec="seconds")
-
-
 def _local_instant(value: datetime) -> str:
     """UK local time with its offset (2026-12-01T09:00:00+00:00 in GMT,
-    2026-07-01T09:00:00+01:00 in BST): the slot search's start and end."""
+    2026-07-01T09:00:00+01:00 in BST), as GP Connect wants every date-time hippo-pcn
+    sends: the slot search's window, a booking's start and end."""
     if value.tzinfo is None:
         raise ValueError("EMIS date-times must be time-zone aware")
     return value.astimezone(UK).isoformat(timespec="seconds")
@@ -576,8 +571,8 @@ def build_appointment(
             {"url": gpc.EXT_BOOKING_ORGANISATION, "valueReference": {"reference": "#booking-org"}}
         ],
         "status": "booked",
-        "start": _instant(slot.start),
-        "end": _instant(slot.end),
+        "start": _local_instant(slot.start),
+        "end": _local_instant(slot.end),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "slot": [{"reference": f"Slot/{slot.slot_id}"}],
         "description": (description or "Appointment booked by hippo-pcn")[:100],

@@ -59,7 +59,8 @@ class SandboxOrganisationAdmin(SupportOnlyAdminMixin, admin.ModelAdmin):
             "Fault knobs",
             {
                 "description": "Applied to every request before anything else is checked "
-                "(commit_then_fail: to bookings, after the appointment is made).",
+                "(commit_then_fail: to bookings, after the appointment is made; its mode "
+                "says whether the answer is a 504 or a timeout).",
                 "fields": (
                     "reject_auth",
                     "latency_ms",
@@ -67,6 +68,7 @@ class SandboxOrganisationAdmin(SupportOnlyAdminMixin, admin.ModelAdmin):
                     "force_timeout",
                     "timeout_seconds",
                     "commit_then_fail",
+                    "commit_then_fail_mode",
                 ),
             },
         ),

@@ -61,6 +61,11 @@ class AppointmentStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class CommitThenFailMode(models.TextChoices):
+    GATEWAY_TIMEOUT = "504", "Answer 504 GATEWAY TIMEOUT"
+    TIMEOUT = "timeout", "Sleep timeout seconds, then answer (the client's read timeout fires)"
+
+
 class SandboxOrganisation(models.Model):
     """One EMIS organisation (a practice's EMIS Web or a PCN's EMIS Community),
     with the fault knobs support uses to rehearse outages."""
@@ -111,6 +116,15 @@ class SandboxOrganisation(models.Model):
         default=False,
         help_text="Book the appointment on POST /Appointment, then answer 504 GATEWAY "
         "TIMEOUT: the booking is made but the answer is lost.",
+    )
+    commit_then_fail_mode = models.CharField(
+        "commit then fail: how the answer is lost",
+        max_length=10,
+        choices=CommitThenFailMode.choices,
+        default=CommitThenFailMode.GATEWAY_TIMEOUT,
+        help_text="504: answer 504 GATEWAY TIMEOUT after booking. timeout: after booking, "
+        "sleep `timeout seconds` before answering, so the client's read timeout fires "
+        "and the connection is dropped.",
     )
     partner_application_id = models.CharField(
         "Partner API application id",

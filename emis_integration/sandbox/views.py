@@ -5,6 +5,7 @@ renders the answer. Every failure is an OperationOutcome."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -30,7 +31,7 @@ from .errors import (
     PatientNotFound,
     SandboxError,
 )
-from .models import SandboxOrganisation
+from .models import MAX_TIMEOUT_SECONDS, CommitThenFailMode, SandboxOrganisation
 from .types import Requester
 
 logger = logging.getLogger(__name__)
@@ -161,6 +162,15 @@ def _book(call: Call) -> HttpResponse:
     booking = parsing.parse_booking(call.request)
     appointment = services.appointment_book(organisation=call.organisation, booking=booking)
     if call.organisation.commit_then_fail:
+        if call.organisation.commit_then_fail_mode == CommitThenFailMode.TIMEOUT:
+            # The appointment is committed (appointment_book's own transaction):
+            # the answer comes too late for the client, which has given up.
+            time.sleep(float(min(max(call.organisation.timeout_seconds, 1), MAX_TIMEOUT_SECONDS)))
+            return fhir_response(
+                fhir.appointment_resource(appointment),
+                status=201,
+                headers={"ETag": f'W/"{appointment.version}"'},
+            )
         raise GatewayTimeout(
             f"Simulated gateway timeout: {call.organisation.ods_code} booked Appointment/"
             f"{appointment.pk} but the answer was lost (the sandbox's commit_then_fail "

@@ -5,6 +5,8 @@ and a call the provider does not support."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import date, datetime, time
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -15,6 +17,7 @@ import pytest
 from emis_integration import gpconnect as gpc
 from emis_integration import services as emis_services
 from emis_integration.client import EmisAuthError, EmisRejected, PatientDetails
+from emis_integration.client.types import BookingOrganisation
 from emis_integration.sandbox import services as sandbox_services
 from emis_integration.sandbox.models import Patient, RegistrationType
 from emis_integration.selectors import emis_client
@@ -155,3 +158,93 @@ def test_a_call_the_provider_does_not_support_over_a_socket(connection):
         assert excinfo.value.status_code == 501
         assert excinfo.value.spine_code == gpc.ERR_NOT_IMPLEMENTED
         assert client.calls == 1  # never retried
+
+
+def _json_body(request: httpx.Request) -> dict:
+    return json.loads(request.content)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("day", "offset"),
+    [(date(2026, 12, 17), "+00:00"), (date(2027, 6, 17), "+01:00")],
+    ids=["GMT", "BST"],
+)
+def test_register_book_and_cancel_bodies_follow_the_spec_over_a_socket(
+    world, connection, practice_a, day, offset, settings
+):
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = f"{__name__}.recording_transport"
+    (made,) = world.slots("U10001", [local(day, 9)])
+    with emis_client(connection=connection, requesting_organisation=practice_a) as client:
+        SENT.clear()
+        registered = client.register_patient(PATIENT)
+        (register,) = SENT
+        (slot,) = client.search_free_slots(local(day, 8), local(day, 12))
+        assert slot.slot_id == str(made.pk)
+        SENT.clear()
+        patient = replace(PATIENT, provider_patient_id=registered.patient_id)
+        organisation = BookingOrganisation("A10001", "Alpha Surgery", "01234 567890")
+        booked = client.book(slot, patient, organisation, description="Flu", comment="")
+        (book,) = SENT
+        before, etag = client._read(booked.appointment_id)
+        SENT.clear()
+        cancelled = client.cancel(booked.appointment_id, "Patient unwell")
+        read, cancel = SENT
+    assert cancelled.is_cancelled
+
+    # Register: a Parameters with only the Patient's allowed fields.
+    assert register.method == "POST"
+    parameters = _json_body(register)
+    assert parameters["resourceType"] == "Parameters"
+    assert [p["name"] for p in parameters["parameter"]] == ["registerPatient"]
+    sent_patient = parameters["parameter"][0]["resource"]
+    assert set(sent_patient) <= {
+        "resourceType",
+        "meta",
+        "identifier",
+        "name",
+        "gender",
+        "birthDate",
+        "telecom",
+        "address",
+    }
+    assert sent_patient["identifier"] == [
+        {"system": gpc.NHS_NUMBER_SYSTEM, "value": PATIENT.nhs_number}
+    ]
+    assert sent_patient["birthDate"] == "1980-04-02"
+    assert "generalPractitioner" not in sent_patient
+
+    # Book: references (no contained Patient), the booking organisation, no comment.
+    assert book.method == "POST"
+    body = _json_body(book)
+    # The slot's instants, each with an explicit offset (the client writes them in
+    # UTC, "+00:00", also in BST: the same instants as the slot's "+01:00").
+    for name, expected in (("start", local(day, 9)), ("end", local(day, 9, 10))):
+        sent = datetime.fromisoformat(body[name])
+        assert sent.tzinfo is not None and body[name][-6] in "+-", body[name]
+        assert sent == expected == getattr(slot, name)
+    assert local(day, 9).isoformat().endswith(offset)
+    assert body["slot"] == [{"reference": f"Slot/{made.pk}"}]
+    references = [p["actor"]["reference"] for p in body["participant"]]
+    assert references[:2] == [f"Patient/{registered.patient_id}", f"Location/{slot.location_id}"]
+    assert set(references[2:]) <= {f"Practitioner/{slot.practitioner_id}"}
+    contained = body.get("contained") or []
+    assert not [c for c in contained if c["resourceType"] == "Patient"]
+    (org,) = [c for c in contained if c["resourceType"] == "Organization"]
+    assert org["name"] == "Alpha Surgery"
+    assert org["telecom"] == [{"system": "phone", "value": "01234 567890", "use": "work"}]
+    assert "type" not in org
+    assert "comment" not in body
+
+    # Cancel: a read, then a PUT with If-Match that changes only the status and
+    # adds the cancellation reason.
+    assert (read.method, cancel.method) == ("GET", "PUT")
+    assert cancel.headers["If-Match"] == etag == f'W/"{booked.version}"'
+    put = _json_body(cancel)
+    assert put["status"] == "cancelled"
+    reason = {"url": gpc.EXT_CANCELLATION_REASON, "valueString": "Patient unwell"}
+    assert put["extension"] == [*before.get("extension", []), reason]
+    unchanged = {k: v for k, v in put.items() if k not in ("status", "extension")}
+    assert unchanged == {k: v for k, v in before.items() if k not in ("status", "extension")}
+    assert datetime.fromisoformat(put["start"]) == local(day, 9)
+    assert datetime.fromisoformat(put["end"]) == local(day, 9, 10)

@@ -15,6 +15,7 @@ def organisation_set_faults(
     timeout_seconds: int | None = None,
     reject_auth: bool | None = None,
     commit_then_fail: bool | None = None,
+    commit_then_fail_mode: str | None = None,
 ) -> SandboxOrganisation:
     """Change the given fault knobs (None leaves one as it is). Out-of-range
     values raise django.core.exceptions.ValidationError."""
@@ -25,6 +26,7 @@ def organisation_set_faults(
         "timeout_seconds": timeout_seconds,
         "reject_auth": reject_auth,
         "commit_then_fail": commit_then_fail,
+        "commit_then_fail_mode": commit_then_fail_mode,
     }
     changed = [name for name, value in values.items() if value is not None]
     for name in changed:

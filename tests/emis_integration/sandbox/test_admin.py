@@ -50,6 +50,8 @@ def test_support_edits_fault_knobs(client_for, support_user, pcn):
             "latency_ms": "250",
             "error_rate": "0.5",
             "timeout_seconds": "5",
+            "commit_then_fail": "on",
+            "commit_then_fail_mode": "timeout",
         },
     )
     assert response.status_code == 302, response.content[:2000]
@@ -60,6 +62,7 @@ def test_support_edits_fault_knobs(client_for, support_user, pcn):
         0.5,
         5,
     )
+    assert (pcn.commit_then_fail, pcn.commit_then_fail_mode) == (True, "timeout")
 
 
 def test_out_of_range_knobs_are_refused(client_for, support_user, pcn):
@@ -108,6 +111,7 @@ def test_support_sets_partner_api_credentials(client_for, support_user, pcn):
             "latency_ms": "0",
             "error_rate": "0",
             "timeout_seconds": "15",
+            "commit_then_fail_mode": "504",
         },
     )
     assert response.status_code == 302, response.content[:2000]

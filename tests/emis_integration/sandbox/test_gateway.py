@@ -7,6 +7,7 @@ import time
 
 import jwt
 import pytest
+from django.core.exceptions import ValidationError
 
 from emis_integration import gpconnect as gpc
 from emis_integration.sandbox import services
@@ -225,6 +226,16 @@ def test_error_rate_one_is_always_500(api, pcn):
 def test_error_rate_zero_never_fails(api, pcn):
     services.organisation_set_faults(organisation=pcn, error_rate=0.0)
     assert all(get_metadata(api, pcn).status_code == 200 for _ in range(3))
+
+
+def test_commit_then_fail_mode_is_set_and_checked(pcn):
+    services.organisation_set_faults(
+        organisation=pcn, commit_then_fail=True, commit_then_fail_mode="timeout"
+    )
+    pcn.refresh_from_db()
+    assert (pcn.commit_then_fail, pcn.commit_then_fail_mode) == (True, "timeout")
+    with pytest.raises(ValidationError):
+        services.organisation_set_faults(organisation=pcn, commit_then_fail_mode="hang")
 
 
 def test_latency_is_added(api, pcn):
