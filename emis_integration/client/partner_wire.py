@@ -16,6 +16,7 @@ JSON, or not an object of the expected shape, is `EmisRejected`."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from html import unescape
 from typing import Any, TypeVar
@@ -307,6 +308,34 @@ def _item(raw: msgspec.Raw, struct: type[S]) -> S | str:
         return _explain(exc)
 
 
+R = TypeVar("R")
+
+
+def _each_item(
+    raws: list[msgspec.Raw] | None,
+    struct: type[S],
+    read: Callable[[S, int], R | str],
+    name: Callable[[int], str],
+) -> tuple[list[R], list[str]]:
+    """Every list item decoded as `struct` and mapped by `read(item, number)`,
+    and a message for each item that does not decode or that `read` refuses
+    (it returns the reason as a string): one bad item never fails the call."""
+    items: list[R] = []
+    warnings: list[str] = []
+    for number, raw in enumerate(raws or (), start=1):
+        item = _item(raw, struct)
+        result = (
+            read(item, number)
+            if isinstance(item, struct)
+            else f"Skipped {name(number)}: it does not decode ({item})."
+        )
+        if isinstance(result, str):
+            warnings.append(result)
+        else:
+            items.append(result)
+    return items, warnings
+
+
 def _explain(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
@@ -373,20 +402,9 @@ def appointment_sessions(content: bytes) -> tuple[list[AppointmentSession], list
     """A GetAppointmentSessions body: the sessions that could be read, and a
     message for each one skipped."""
     document = _document(content, _SessionList, "GetAppointmentSessions")
-    sessions: list[AppointmentSession] = []
-    warnings: list[str] = []
-    for number, raw in enumerate(document.appointmentSession or (), start=1):
-        item = _item(raw, _Session)
-        result = (
-            _session(item, number)
-            if isinstance(item, _Session)
-            else f"Skipped appointment session #{number}: it does not decode ({item})."
-        )
-        if isinstance(result, str):
-            warnings.append(result)
-        else:
-            sessions.append(result)
-    return sessions, warnings
+    return _each_item(
+        document.appointmentSession, _Session, _session, lambda n: f"appointment session #{n}"
+    )
 
 
 # --- GetSlotsForSessionV2 -----------------------------------------------------------------
@@ -431,25 +449,18 @@ def session_slots(
     """A GetSlotsForSessionV2 body: the session's slots in time order, and a
     message for each one skipped."""
     document = _document(content, _SlotList, "GetSlotsForSessionV2")
-    slots: list[SessionSlot] = []
-    warnings: list[str] = []
-    for number, raw in enumerate(document.slot or (), start=1):
-        item = _item(raw, _Slot)
-        result = (
-            _slot(
-                item,
-                number,
-                session_id=session_id,
-                session_date=session_date,
-                slot_minutes=slot_minutes,
-            )
-            if isinstance(item, _Slot)
-            else f"Skipped slot #{number} of session {session_id}: it does not decode ({item})."
-        )
-        if isinstance(result, str):
-            warnings.append(result)
-        else:
-            slots.append(result)
+    slots, warnings = _each_item(
+        document.slot,
+        _Slot,
+        lambda item, number: _slot(
+            item,
+            number,
+            session_id=session_id,
+            session_date=session_date,
+            slot_minutes=slot_minutes,
+        ),
+        lambda n: f"slot #{n} of session {session_id}",
+    )
     slots.sort(key=lambda s: (s.start, s.id))
     return slots, warnings
 
@@ -530,19 +541,9 @@ def _booked(item: _Booked, number: int) -> BookedPatient | str:
 
 def booked_patients(content: bytes) -> tuple[list[BookedPatient], list[str]]:
     document = _document(content, _BookedPatients, "GetBookedPatientsV2")
-    booked: list[BookedPatient] = []
-    warnings: list[str] = []
-    for number, raw in enumerate(document.bookedList or (), start=1):
-        item = _item(raw, _Booked)
-        result = (
-            _booked(item, number)
-            if isinstance(item, _Booked)
-            else f"Skipped booked appointment #{number}: it does not decode ({item})."
-        )
-        if isinstance(result, str):
-            warnings.append(result)
-        else:
-            booked.append(result)
+    booked, warnings = _each_item(
+        document.bookedList, _Booked, _booked, lambda n: f"booked appointment #{n}"
+    )
     booked.sort(key=lambda b: (b.start, b.slot_id))
     return booked, warnings
 

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jwt
-from django.http import HttpRequest
+import msgspec
+from django.http import HttpRequest, HttpResponse
 
 from emis_integration import gpconnect as gpc
 
@@ -232,3 +233,20 @@ def authenticate_partner(request: HttpRequest, *, organisation: SandboxOrganisat
         raise AccessDenied("The Authorization header must be 'Bearer <access token>'.")
     if not hmac.compare_digest(token.strip().encode(), organisation.partner_token.encode()):
         raise AccessDenied(f"The access token is not valid for {organisation.ods_code}.")
+
+
+def json_response(
+    body: dict[str, Any],
+    *,
+    content_type: str,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """A JSON answer that is never cached, for both interfaces the sandbox
+    serves. msgspec writes the same JSON as json.dumps (compactly), several
+    times faster: the poller reads hundreds of slots a call."""
+    response = HttpResponse(msgspec.json.encode(body), status=status, content_type=content_type)
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-import msgspec
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -37,11 +36,7 @@ ACCEPTABLE = ("application/json", "application/*", "*/*")
 def json_response(
     body: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
 ) -> HttpResponse:
-    response = HttpResponse(msgspec.json.encode(body), status=status, content_type=CONTENT_TYPE)
-    response["Cache-Control"] = "no-store"
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
+    return gateway.json_response(body, content_type=CONTENT_TYPE, status=status, headers=headers)
 
 
 def error_response(error: SandboxError) -> HttpResponse:
