@@ -815,11 +815,7 @@ def booking_create(
 
     if appointment is None:
         with transaction.atomic():
-            pending.delete()  # first: the partial unique constraints then allow the restore
-            if replacing is not None:
-                Booking.objects.filter(pk=replacing.pk, status=BookingStatus.CANCELLING).update(
-                    status=BookingStatus.BOOKED, replaced_by=None
-                )
+            _release(booking=pending)
             if isinstance(failure, SlotUnavailable):
                 Slot.objects.filter(pk=slot.pk).delete()  # EMIS says it is taken: drop it now
         if isinstance(failure, EmisError):

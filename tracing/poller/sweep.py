@@ -53,6 +53,7 @@ from .diff import (
     ListedSession,
     Move,
     SeenSlot,
+    SessionPlan,
     SlotDiff,
     SnapSession,
     SnapSlot,
@@ -311,6 +312,9 @@ class _Writer:
         self.task_for_slot: dict[int, int | None] = {}
         self._pending: dict[frozenset[str], list[tuple[int, dict[str, Any]]]] = {}
         self._adopted: set[int] = set()
+        # Patients whose move could not be followed (the snapshot had no task for
+        # their old slot): they get new tasks with the appearances.
+        self.appeared_new: list[SeenSlot] = []
 
     def _task_update(self, task_id: int, **changes: Any) -> int:
         """Queue a change to one task; `flush` writes them all at once."""
@@ -416,8 +420,6 @@ class _Writer:
                     **({"due_at": changes["due_at"]} if "due_at" in changes else {}),
                 )
             )
-
-    appeared_new: list[SeenSlot]
 
     def appeared(self, appeared: list[SeenSlot]) -> None:
         """A patient in a slot the snapshot had no one in (for them): the task a
@@ -645,7 +647,6 @@ class _Writer:
             )
 
     def apply(self, diff: SlotDiff) -> None:
-        self.appeared_new = []
         self.kept(diff.kept)
         self.restatused(diff.restatused)
         self.cancelled(diff.departed)
@@ -688,7 +689,7 @@ def _check(connection: EmisConnection) -> None:
 
 def _sweep(
     *, client: Any, connection: EmisConnection, cursor: PollCursor, run: PollRun, now: datetime
-) -> tuple[Sweep, SlotDiff, Any, list[SnapSlot]]:
+) -> tuple[Sweep, SlotDiff, SessionPlan]:
     today = timezone.localdate(now)
     window_end = today + timedelta(days=settings.TRACING_POLL_WINDOW_DAYS)
     sweep = Sweep()
@@ -710,7 +711,7 @@ def _sweep(
         listed=sweep.listed.values(), snapshot=sweep.known, window_start=today, full_sweep=full
     )
     if not plan.to_fetch and not plan.gone and not plan.expired:
-        return sweep, SlotDiff(), plan, []
+        return sweep, SlotDiff(), plan
     snapshot = store.snapshot_slots(connection=connection)
     _read_sessions(client, sweep, plan.to_fetch)
     diff = diff_slots(
@@ -727,7 +728,7 @@ def _sweep(
         diff = diff_slots(
             snapshot=snapshot, seen=sweep.seen, read_sessions=sweep.read, gone_sessions=plan.gone
         )
-    return sweep, diff, plan, snapshot
+    return sweep, diff, plan
 
 
 def poll_changes_store(
@@ -804,7 +805,7 @@ def poll_connection(*, connection: EmisConnection) -> PollRun:
     client: Any = None
     try:
         client = partner_client(connection=connection)
-        sweep, diff, plan, _snapshot = _sweep(
+        sweep, diff, plan = _sweep(
             client=client, connection=connection, cursor=cursor, run=run, now=now
         )
         run.sessions_fetched = len(sweep.read)
