@@ -15,7 +15,8 @@ DATABASES = {
 }
 
 # pytest-xdist workers share one Redis: give each its own key prefix.
-_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# TEST_REDIS_PREFIX keeps suites run side by side on one machine apart too.
+_worker = os.environ.get("TEST_REDIS_PREFIX", "") + os.environ.get("PYTEST_XDIST_WORKER", "main")
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/1")
 CACHES = {
     "default": {
