@@ -24,10 +24,11 @@ from hippo_pcn.admin_site import TenantScopedAdmin
 from .models import Patient, PatientImport, PatientImportStatus
 from .selectors import practices_for_patient_management
 
+# Badge colour classes (static/css/admin.css: no inline styles under the CSP).
 STATUS_COLOURS = {
-    PatientImportStatus.PREVIEWED: "#005eb8",
-    PatientImportStatus.IMPORTED: "#007f3b",
-    PatientImportStatus.DISCARDED: "#4c6272",
+    PatientImportStatus.PREVIEWED: "blue",
+    PatientImportStatus.IMPORTED: "green",
+    PatientImportStatus.DISCARDED: "grey",
 }
 _NHS_NUMBER_SEARCH = re.compile(r"^[0-9]{3}[\s-]?[0-9]{3}[\s-]?[0-9]{4}$")
 
@@ -222,8 +223,8 @@ class PatientImportAdmin(ReadOnlyTenantAdmin):
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: PatientImport) -> str:
         return format_html(
-            '<span class="hippo-badge" style="background:{}">{}</span>',
-            STATUS_COLOURS.get(PatientImportStatus(obj.status), "#4c6272"),
+            '<span class="hippo-badge hippo-badge--{}">{}</span>',
+            STATUS_COLOURS.get(PatientImportStatus(obj.status), "grey"),
             obj.get_status_display(),
         )
 

@@ -18,6 +18,7 @@ Sections:
 * Confirmation and cancellation messages.
 * Waves matched to capacity, and the campaign's sending state.
 * Reminders (chasers).
+* Sending each message once.
 * Non-responders and call outcomes.
 * Counts and pages for staff.
 """
@@ -26,8 +27,9 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -42,6 +44,7 @@ from django.utils import timezone
 
 from hippo_pcn.audit.models import AuditEntry
 from hippo_pcn.audit.services import audit_record, system_actor
+from hippo_pcn.outbox.services import outbox_enqueue, outbox_enqueue_many
 
 from .models import (
     ACTIVE_BOOKING_STATUSES,
@@ -54,11 +57,14 @@ from .models import (
     DeliveryStatus,
     Invite,
     InviteChannel,
+    MessageSend,
+    MessageSendStatus,
     Patient,
 )
 from .notify import (
     Backend,
     Message,
+    NotifyOutcomeUnknown,
     NotifyPermanentError,
     NotifyTransientError,
     get_backend,
@@ -76,8 +82,15 @@ ACTIVE_BOOKING = ACTIVE_BOOKING_STATUSES
 OPEN_DELIVERY = (DeliveryStatus.QUEUED, DeliveryStatus.SENT)
 # Call outcomes that settle an invitation: nobody needs to chase or phone again.
 SETTLED_OUTCOMES = (CallOutcome.BOOKED_BY_PHONE, CallOutcome.DECLINED, CallOutcome.WRONG_NUMBER)
-# A send task holds an invite this long while it talks to the notifier.
+# A send task holds an invite this long while it talks to the notifier. A message
+# found "sending" for longer than this, and unknown to the notifier, was never sent.
 SEND_LEASE_SECONDS = 120
+# A queued reminder not settled after this long (its task lost) may be queued again.
+REMINDER_CLAIM_STALE_AFTER = timedelta(days=1)
+# The Celery tasks behind the outbox (booking/tasks.py).
+SEND_INVITES_TASK = "booking.tasks.send_invites"
+SEND_REMINDER_TASK = "booking.tasks.send_reminder"
+SEND_BOOKING_MESSAGE_TASK = "booking.tasks.send_booking_message"
 # Queued invitations no task has tried after this long are queued again by the wave.
 STALE_QUEUED_AFTER = timedelta(minutes=10)
 INSERT_BATCH_SIZE = 1_000
@@ -125,7 +138,14 @@ def _where(booking: Booking) -> tuple[str, str]:
     return name, booking.site_address
 
 
-def _message(*, invite: Invite, kind: str, channel: str, booking: Booking | None = None) -> Message:
+def _message(
+    *,
+    invite: Invite,
+    kind: str,
+    channel: str,
+    booking: Booking | None = None,
+    reference: str = "",
+) -> Message:
     """The text of one message, in plain English. The personalisation fields are
     what GOV.UK Notify's templates use (see booking/notify.py)."""
     campaign = invite.campaign
@@ -181,7 +201,7 @@ def _message(*, invite: Invite, kind: str, channel: str, booking: Booking | None
         personalisation=fields,
         practice_id=campaign.practice_id,
         invite_id=invite.pk,
-        reference=f"invite-{invite.pk}-{kind}",
+        reference=reference or f"invite-{invite.pk}-{kind}",
     )
 
 
@@ -337,19 +357,13 @@ class InviteCreateResult:
 
 
 def _queue_send(invite_ids: list[int]) -> None:
-    """Queue the send task in batches once the invitations are committed."""
+    """Queue the send task in batches through the outbox: written in this
+    transaction, published once it commits (or by the relay, if the broker is down)."""
     if not invite_ids:
         return
     size = _batch_size()
     batches = [invite_ids[i : i + size] for i in range(0, len(invite_ids), size)]
-
-    def send() -> None:
-        from .tasks import send_invites
-
-        for batch in batches:
-            send_invites.delay(batch)
-
-    transaction.on_commit(send)
+    outbox_enqueue_many(task=SEND_INVITES_TASK, args_list=[[batch] for batch in batches])
 
 
 def _insert_invites(
@@ -544,13 +558,40 @@ def _send_one(
     final_attempt: bool,
     result: SendResult,
 ) -> None:
+    def sent(provider_id: str) -> None:
+        _mark(
+            invite.pk,
+            delivery_status=DeliveryStatus.SENT,
+            sent_at=timezone.now(),
+            delivery_error="",
+        )
+
     try:
-        message = _message(invite=invite, kind="invite", channel=invite.channel)
-        message_send(message=message, backend=backend)
+        _send_once(
+            key=f"invite:{invite.pk}",
+            kind="invite",
+            invite=invite,
+            build=lambda reference: _message(
+                invite=invite, kind="invite", channel=invite.channel, reference=reference
+            ),
+            backend=backend,
+            on_sent=sent,
+        )
     except NotifyPermanentError as exc:
         _mark(invite.pk, delivery_status=DeliveryStatus.FAILED, delivery_error=exc.reason)
         logger.warning("Invite %s not sent: %s", invite.pk, exc.reason)
         result.failed += 1
+    except NotifyOutcomeUnknown as exc:
+        if final_attempt:
+            # Not known whether it went: it stays queued, and the wave's stale sweep
+            # asks the notifier again (invites_requeue_stale). Never "failed" on a guess.
+            _mark(invite.pk, delivery_error=f"Not known yet whether it went: {exc.reason}"[:300])
+            logger.warning("Invite %s: not known whether sent: %s", invite.pk, exc.reason)
+            result.held += 1
+        else:
+            _mark(invite.pk, delivery_error=f"Checking whether it went: {exc.reason}"[:300])
+            result.retry += 1
+            result.retry_reasons.append(exc.reason)
     except NotifyTransientError as exc:
         if final_attempt:
             _mark(
@@ -565,27 +606,31 @@ def _send_one(
             result.retry += 1
             result.retry_reasons.append(exc.reason)
     else:
-        _mark(
-            invite.pk,
-            delivery_status=DeliveryStatus.SENT,
-            sent_at=timezone.now(),
-            delivery_error="",
-        )
         result.sent += 1
 
 
 def invites_requeue_stale(*, campaign: Campaign, now: datetime | None = None) -> int:
     """Queue again invitations no task ever tried (a lost task, or held outside
-    sending hours), inside sending hours. Those being retried belong to their task."""
+    sending hours), and those whose send was left "sending" (a worker died, or
+    whether it went is not known) for longer than the send lease: their task asks
+    the notifier before sending. Inside sending hours only. Those being retried
+    belong to their task."""
     if not in_sending_hours(campaign=campaign, now=now):
         return 0
+    now = _now(now)
+    left_sending = MessageSend.objects.filter(
+        invite_id=OuterRef("pk"),
+        kind="invite",
+        status=MessageSendStatus.SENDING,
+        sending_since__lt=now - timedelta(seconds=SEND_LEASE_SECONDS),
+    )
     ids = list(
-        Invite.objects.filter(
-            campaign=campaign,
-            delivery_status=DeliveryStatus.QUEUED,
-            delivery_attempts=0,
-            created_at__lt=_now(now) - STALE_QUEUED_AFTER,
-        ).values_list("pk", flat=True)
+        Invite.objects.filter(campaign=campaign, delivery_status=DeliveryStatus.QUEUED)
+        .filter(
+            Q(delivery_attempts=0, created_at__lt=now - STALE_QUEUED_AFTER)
+            | Q(Exists(left_sending))
+        )
+        .values_list("pk", flat=True)
     )
     _queue_send(ids)
     return len(ids)
@@ -595,14 +640,9 @@ def invites_requeue_stale(*, campaign: Campaign, now: datetime | None = None) ->
 
 
 def _queue_booking_message(kind: str, invite: Invite, booking: Booking) -> None:
-    invite_id, booking_id = invite.pk, booking.pk
-
-    def send() -> None:
-        from .tasks import send_booking_message
-
-        send_booking_message.delay(invite_id, booking_id, kind)
-
-    transaction.on_commit(send)
+    """Through the outbox: the message is written with the booking's change and
+    goes once the broker takes it, even if it is down now."""
+    outbox_enqueue(task=SEND_BOOKING_MESSAGE_TASK, args=[invite.pk, booking.pk, kind])
 
 
 def invite_send_confirmation(*, invite: Invite, booking: Booking) -> None:
@@ -618,13 +658,20 @@ def invite_send_cancellation(*, invite: Invite, booking: Booking) -> None:
     _queue_booking_message("cancellation", invite, booking)
 
 
+# A booking message whose fate is still not known after the task's last try is
+# checked again this many times, a send lease apart, through the outbox.
+BOOKING_MESSAGE_MAX_CHECKS = 3
+
+
 def booking_message_send(
-    *, invite_id: int, booking_id: int, kind: str, final_attempt: bool = True
+    *, invite_id: int, booking_id: int, kind: str, final_attempt: bool = True, check: int = 0
 ) -> bool:
     """Send a confirmation or cancellation (the task's body). Transient failures
     propagate for the task to retry, until the final attempt; failures are logged
-    by id. A patient who opted out still gets these: they are about an appointment
-    they made."""
+    by id. When whether it went is still not known then, the task is queued again
+    (through the outbox) for after the send lease, to ask the notifier or send it;
+    at most BOOKING_MESSAGE_MAX_CHECKS times. A patient who opted out still gets
+    these: they are about an appointment they made."""
     invite = (
         Invite.objects.select_related("campaign", "campaign__practice", "patient")
         .filter(pk=invite_id)
@@ -633,13 +680,36 @@ def booking_message_send(
     booking = Booking.objects.select_related("campaign__practice").filter(pk=booking_id).first()
     if invite is None or booking is None or booking.patient_id != invite.patient_id:
         return False
-    message = _message(invite=invite, kind=kind, channel=_channel_now(invite), booking=booking)
+    channel = _channel_now(invite)
     try:
-        message_send(message=message)
+        _send_once(
+            key=f"{kind}:{booking.pk}",
+            kind=kind,
+            invite=invite,
+            booking=booking,
+            build=lambda reference: _message(
+                invite=invite, kind=kind, channel=channel, booking=booking, reference=reference
+            ),
+        )
     except NotifyTransientError as exc:
         if not final_attempt:
             raise
-        logger.warning("%s for invite %s not sent: %s", kind.capitalize(), invite_id, exc.reason)
+        if isinstance(exc, NotifyOutcomeUnknown) and check < BOOKING_MESSAGE_MAX_CHECKS:
+            outbox_enqueue(
+                task=SEND_BOOKING_MESSAGE_TASK,
+                args=[invite_id, booking_id, kind],
+                kwargs={"check": check + 1},
+                delay=timedelta(seconds=SEND_LEASE_SECONDS + 1),
+            )
+            logger.warning(
+                "%s for invite %s: not known yet whether sent, checked again later: %s",
+                kind.capitalize(),
+                invite_id,
+                exc.reason,
+            )
+            return False
+        outcome = "not known whether sent" if isinstance(exc, NotifyOutcomeUnknown) else "not sent"
+        logger.warning("%s for invite %s %s: %s", kind.capitalize(), invite_id, outcome, exc.reason)
         return False
     except NotifyPermanentError as exc:
         logger.warning("%s for invite %s not sent: %s", kind.capitalize(), invite_id, exc.reason)
@@ -899,12 +969,18 @@ def _awaiting_answer(campaign: Campaign) -> QuerySet[Invite]:
 def invites_due_reminder(
     *, campaign: Campaign, now: datetime | None = None, min_gap: timedelta | None = None
 ) -> QuerySet[Invite]:
-    """Invitations due a reminder: no answer, fewer reminders than the campaign's
-    chaser count, the last message at least `min_gap` ago (the campaign's interval
-    by default)."""
+    """Invitations due a reminder: no answer, fewer reminders sent than the
+    campaign's chaser count, the last message at least `min_gap` ago (the
+    campaign's interval by default), no reminder queued and not settled yet, and
+    no reminder failed for good within that gap."""
+    now = _now(now)
     gap = min_gap if min_gap is not None else timedelta(days=campaign.chaser_interval_days)
     return _awaiting_answer(campaign).filter(
-        Q(last_message_at__lte=_now(now) - gap), reminders_sent__lt=campaign.chaser_count
+        Q(last_message_at__lte=now - gap),
+        Q(reminder_queued_at__isnull=True)
+        | Q(reminder_queued_at__lt=now - REMINDER_CLAIM_STALE_AFTER),
+        Q(reminder_failed_at__isnull=True) | Q(reminder_failed_at__lte=now - gap),
+        reminders_sent__lt=campaign.chaser_count,
     )
 
 
@@ -925,8 +1001,10 @@ def invites_send_reminders(
     """Queue the reminders that are due (beat), or, from staff ("Send reminders
     now"), reminders to everyone not answered whose last message is at least
     INVITE_MANUAL_REMINDER_MIN_GAP_HOURS old. Each reminder is claimed once
-    (compare-and-swap on `reminders_sent`), extends the link's expiry (never past
-    the campaign's end), and is sent inside sending hours only."""
+    (compare-and-swap on `reminder_queued_at`) and its send task written to the
+    outbox in the same transaction; it extends the link's expiry (never past the
+    campaign's end) and is sent inside sending hours only. It counts as sent
+    (`reminders_sent`, `last_reminder_at`) only when the send task has sent it."""
     now = _now(now)
     if user is not None:
         _ensure_may_invite(campaign=campaign, user=user)
@@ -943,17 +1021,17 @@ def invites_send_reminders(
             0, f"Reminders are sent between {_hours_text(campaign)} only. Try again then."
         )
     expires_at = invite_expiry(campaign=campaign, now=now)
-    claimed: list[tuple[int, int]] = []
-    for invite_id, number in invites_due_reminder(
-        campaign=campaign, now=now, min_gap=min_gap
-    ).values_list("pk", "reminders_sent"):
-        if Invite.objects.filter(pk=invite_id, reminders_sent=number).update(
-            reminders_sent=number + 1,
-            last_reminder_at=now,
-            expires_at=expires_at,
-        ):
-            claimed.append((invite_id, number + 1))
+    claimed: list[list[int]] = []
+    due = invites_due_reminder(campaign=campaign, now=now, min_gap=min_gap).values_list(
+        "pk", "reminders_sent", "reminder_queued_at"
+    )
+    for invite_id, number, queued_at in due:
+        if Invite.objects.filter(
+            pk=invite_id, reminders_sent=number, reminder_queued_at=queued_at
+        ).update(reminder_queued_at=now, expires_at=expires_at):
+            claimed.append([invite_id, number + 1])
     if claimed:
+        outbox_enqueue_many(task=SEND_REMINDER_TASK, args_list=claimed)
         audit_record(
             actor=user if user is not None else REMINDER_ACTOR,
             action="invites.reminders_queued",
@@ -961,34 +1039,59 @@ def invites_send_reminders(
             organisation=campaign.practice,
             details={"queued": len(claimed)},
         )
-
-        def send() -> None:
-            from .tasks import send_reminder
-
-            for invite_id, number in claimed:
-                send_reminder.delay(invite_id, number)
-
-        transaction.on_commit(send)
     return ReminderResult(len(claimed), "" if claimed else "No patient is due a reminder.")
 
 
 def reminder_send(
     *, invite_id: int, number: int, attempt: int = 1, final_attempt: bool = True
 ) -> bool:
-    """Send reminder `number` of an invitation (the task's body). Skipped when the
-    patient answered, or opted out, meanwhile. Transient failures propagate for the
-    task to retry, until the final attempt."""
+    """Send reminder `number` of an invitation (the task's body), once. Skipped when
+    it was sent already, or the patient answered or opted out meanwhile (the claim
+    is released). Sent: it counts in `reminders_sent` and `last_reminder_at`, in the
+    transaction that marks its send record sent. Transient failures propagate for
+    the task to retry, until the final attempt, which releases the claim: the next
+    round queues it again. A permanent failure (a bad number) is recorded, and the
+    next try waits the campaign's interval."""
     invite = (
         Invite.objects.select_related("campaign", "campaign__practice", "patient")
-        .filter(pk=invite_id, reminders_sent=number)
+        .filter(pk=invite_id)
         .first()
     )
-    if invite is None or _not_sendable_reason(invite, _booked_patients([invite])):
+    if invite is None or invite.reminders_sent >= number:
         return False
+    if invite.reminders_sent != number - 1 or _not_sendable_reason(
+        invite, _booked_patients([invite])
+    ):
+        _mark(invite.pk, reminder_queued_at=None)
+        return False
+
+    def sent(provider_id: str) -> None:
+        Invite.objects.filter(pk=invite.pk, reminders_sent=number - 1).update(
+            reminders_sent=number,
+            last_reminder_at=timezone.now(),
+            reminder_queued_at=None,
+            reminder_failed_at=None,
+        )
+
+    channel = _channel_now(invite)
     try:
-        message_send(message=_message(invite=invite, kind="reminder", channel=_channel_now(invite)))
+        _send_once(
+            key=f"reminder:{invite.pk}:{number}",
+            kind="reminder",
+            invite=invite,
+            number=number,
+            build=lambda reference: _message(
+                invite=invite, kind="reminder", channel=channel, reference=reference
+            ),
+            on_sent=sent,
+        )
     except NotifyPermanentError as exc:
-        _mark(invite.pk, delivery_error=f"Reminder {number} not sent: {exc.reason}"[:300])
+        _mark(
+            invite.pk,
+            delivery_error=f"Reminder {number} not sent: {exc.reason}"[:300],
+            reminder_queued_at=None,
+            reminder_failed_at=timezone.now(),
+        )
         logger.warning("Reminder %s of invite %s not sent: %s", number, invite.pk, exc.reason)
         return False
     except NotifyTransientError as exc:
@@ -997,10 +1100,110 @@ def reminder_send(
         _mark(
             invite.pk,
             delivery_error=f"Reminder {number} not sent after {attempt} tries: {exc.reason}"[:300],
+            reminder_queued_at=None,
         )
         logger.warning("Reminder %s of invite %s not sent: %s", number, invite.pk, exc.reason)
         return False
     return True
+
+
+# --- Sending each message once ------------------------------------------------------------
+
+
+def _new_reference(key: str) -> str:
+    """Unique to one message, and to this database (a reset demo reuses ids)."""
+    return f"hippo-{key.replace(':', '-')}-{uuid.uuid4().hex[:12]}"[:80]
+
+
+def _send_once(
+    *,
+    key: str,
+    kind: str,
+    invite: Invite,
+    build: Callable[[str], Message],
+    booking: Booking | None = None,
+    number: int = 0,
+    backend: Backend | None = None,
+    on_sent: Callable[[str], None] | None = None,
+) -> bool:
+    """Send the message whose send record has this key, unless it went already.
+    Returns True when it went now, False when it had gone before; raises
+    NotifyPermanentError or NotifyTransientError when it did not go.
+
+    "Sending" is committed before the notifier is called, with the message's
+    reference. A redelivered task that finds "sending" (its worker died mid-send,
+    or the notifier's answer was lost) asks the notifier for the reference: found,
+    it is marked sent, not sent again; not found and older than SEND_LEASE_SECONDS,
+    it was never sent and goes now; not found and newer, another worker may still
+    be sending it, so the task retries later. Any later try asks first as well. "Sent" and `on_sent` (the caller's
+    mark: the invitation sent, the reminder counted) commit in one transaction."""
+    backend = backend or get_backend()
+    record, _ = MessageSend.objects.get_or_create(
+        key=key,
+        defaults={
+            "kind": kind,
+            "invite": invite,
+            "booking": booking,
+            "number": number,
+            "reference": _new_reference(key),
+        },
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        record = MessageSend.objects.select_for_update().get(pk=record.pk)
+        if record.status == MessageSendStatus.SENT:
+            return False
+        if record.status == MessageSendStatus.SENDING or record.attempts:
+            # Tried before (an error may have come after Notify saved it): ask first.
+            provider_id = backend.lookup(record.reference)
+            if provider_id is not None:
+                _record_sent(record, provider_id=provider_id, on_sent=on_sent)
+                logger.info("Message %s had gone: settled without sending again", record.key)
+                return False
+        if record.status == MessageSendStatus.SENDING:
+            since = record.sending_since or now
+            if since > now - timedelta(seconds=SEND_LEASE_SECONDS):
+                raise NotifyOutcomeUnknown(
+                    "This message is being sent by another worker; it is checked again later."
+                )
+        record.status = MessageSendStatus.SENDING
+        record.sending_since = now
+        record.attempts += 1
+        record.save(update_fields=["status", "sending_since", "attempts"])
+    try:
+        provider_id = message_send(message=build(record.reference), backend=backend)
+    except NotifyOutcomeUnknown as exc:
+        # Perhaps sent: stays "sending", and the next try asks the notifier first.
+        MessageSend.objects.filter(pk=record.pk).update(error=exc.reason)
+        raise
+    except NotifyPermanentError as exc:
+        _record_not_sent(record, status=MessageSendStatus.FAILED, error=exc.reason)
+        raise
+    except NotifyTransientError as exc:
+        _record_not_sent(record, status=MessageSendStatus.PENDING, error=exc.reason)
+        raise
+    with transaction.atomic():
+        _record_sent(record, provider_id=provider_id, on_sent=on_sent)
+    return True
+
+
+def _record_sent(
+    record: MessageSend, *, provider_id: str, on_sent: Callable[[str], None] | None
+) -> None:
+    MessageSend.objects.filter(pk=record.pk).update(
+        status=MessageSendStatus.SENT,
+        provider_id=provider_id[:64],
+        sent_at=timezone.now(),
+        error="",
+    )
+    if on_sent is not None:
+        on_sent(provider_id)
+
+
+def _record_not_sent(record: MessageSend, *, status: str, error: str) -> None:
+    MessageSend.objects.filter(pk=record.pk, status=MessageSendStatus.SENDING).update(
+        status=status, sending_since=None, error=error[:300]
+    )
 
 
 # --- Non-responders and call outcomes -------------------------------------------------------------

@@ -562,6 +562,11 @@ class Invite(models.Model):
     dob_locked_at = models.DateTimeField(null=True, blank=True)
     reminders_sent = models.PositiveSmallIntegerField(default=0)
     last_reminder_at = models.DateTimeField(null=True, blank=True)
+    # A reminder is queued (claimed) and not settled yet: it counts in `reminders_sent`
+    # (with `last_reminder_at`) only once it is sent.
+    reminder_queued_at = models.DateTimeField(null=True, blank=True)
+    # The last reminder failed for good (a bad number): the next try waits an interval.
+    reminder_failed_at = models.DateTimeField(null=True, blank=True)
     call_outcome = models.CharField(max_length=20, choices=CallOutcome.choices, blank=True)
     call_outcome_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -582,3 +587,45 @@ class Invite(models.Model):
 
     def __str__(self) -> str:
         return f"Invite {self.pk} (campaign {self.campaign_id})"
+
+
+# --- Messages sent (one row per message, so nothing is sent twice) ---------------------------
+
+
+class MessageSendStatus(models.TextChoices):
+    PENDING = "pending", "Not sent yet"
+    SENDING = "sending", "Being sent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Not sent"
+
+
+class MessageSend(models.Model):
+    """The send record of one message to a patient: an invitation, reminder N, or
+    the confirmation or cancellation of one booking. Its unique key makes a
+    redelivered task find it. "Sending" is committed before the notifier is called,
+    with a reference unique to this message; a task that finds "sending" asks the
+    notifier for that reference rather than sending again (booking/invites.py)."""
+
+    key = models.CharField(max_length=80, unique=True)
+    kind = models.CharField(max_length=20)
+    invite = models.ForeignKey(Invite, on_delete=models.CASCADE, related_name="message_sends")
+    booking = models.ForeignKey(
+        Booking, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    number = models.PositiveSmallIntegerField(default=0, help_text="The reminder's number.")
+    reference = models.CharField(max_length=80, unique=True)
+    status = models.CharField(
+        max_length=10, choices=MessageSendStatus.choices, default=MessageSendStatus.PENDING
+    )
+    sending_since = models.DateTimeField(null=True, blank=True)
+    provider_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} ({self.status})"

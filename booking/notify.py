@@ -17,6 +17,10 @@ NOTIFY_BACKEND setting:
 With NOTIFY_BACKEND unset, the demo (DEMO_MODE) uses the file backend and every
 other environment GOV.UK Notify: links are never written to disk by accident.
 
+Every message carries a ``reference`` unique to it, and every backend can look a
+message up by it (``lookup``): a send task that finds its message marked "sending"
+(its worker died mid-send) asks before sending again (booking/invites.py).
+
 Failures are typed: ``NotifyTransientError`` (5xx, 429, timeouts, connection
 errors: worth retrying) and ``NotifyPermanentError`` (4xx such as an invalid
 phone number: retrying cannot help), each with a plain ``reason`` for staff.
@@ -93,9 +97,18 @@ class NotifyPermanentError(NotifyError):
     """Retrying cannot help: a bad number or address, or a setup problem."""
 
 
+class NotifyOutcomeUnknown(NotifyTransientError):
+    """The message may or may not have been sent (no answer after it went, or an
+    answer that could not be read): look it up by its reference before sending again."""
+
+
 class Backend(Protocol):
     def send(self, message: Message) -> str:
         """Send the message; return the provider's id for it."""
+
+    def lookup(self, reference: str) -> str | None:
+        """The provider's id of the message sent with this reference, or None if
+        the provider has none. Raises NotifyTransientError when it cannot tell."""
 
 
 # --- Backends -------------------------------------------------------------------------------
@@ -111,6 +124,12 @@ class LocmemBackend:
         provider_id = str(uuid.uuid4())
         outbox.append(SentMessage(message, provider_id))
         return provider_id
+
+    def lookup(self, reference: str) -> str | None:
+        for sent in outbox:
+            if reference and sent.message.reference == reference:
+                return sent.provider_id
+        return None
 
 
 def _mask(channel: str, to: str) -> str:
@@ -139,12 +158,28 @@ class FileBackend:
             "body": message.body,
             "practice_id": message.practice_id,
             "invite_id": message.invite_id,
+            "reference": message.reference,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _file_lock, self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
         logger.info("Demo message written: %s", message.summary())
         return provider_id
+
+    def lookup(self, reference: str) -> str | None:
+        if not reference or not self.path.exists():
+            return None
+        with _file_lock, self.path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if reference not in line:
+                    continue
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    continue
+                if item.get("reference") == reference:
+                    return str(item.get("id", ""))
+        return None
 
 
 def _plain_reason(error: APIError) -> str:
@@ -206,22 +241,46 @@ class NotifyBackend:
         except HTTPError as exc:
             raise _classify(exc) from exc
         except APIError as exc:  # a 2xx answer that is not JSON: it may have been sent
-            raise NotifyPermanentError(
-                "GOV.UK Notify gave an answer that could not be read; the message may have "
-                "been sent, so it is not sent again."
+            raise NotifyOutcomeUnknown(
+                "GOV.UK Notify gave an answer that could not be read; whether the message "
+                "went is checked before it is sent again."
             ) from exc
         except requests.RequestException as exc:
+            if isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout):
+                raise NotifyOutcomeUnknown("GOV.UK Notify did not answer in time.") from exc
             raise NotifyTransientError(
                 f"Could not reach GOV.UK Notify: {type(exc).__name__}"
             ) from exc
         return str((response or {}).get("id", ""))
 
+    def lookup(self, reference: str) -> str | None:
+        """GOV.UK Notify's notifications with this reference (we send one per
+        reference): its id, or None."""
+        if not reference:
+            return None
+        try:
+            response = self.client().get_all_notifications(reference=reference)
+        except HTTPError as exc:
+            error = _classify(exc)
+            raise NotifyTransientError(
+                f"Could not ask GOV.UK Notify whether the message went: {error.reason}"
+            ) from exc
+        except (APIError, requests.RequestException) as exc:
+            raise NotifyTransientError(
+                f"Could not ask GOV.UK Notify whether the message went: {type(exc).__name__}"
+            ) from exc
+        found = (response or {}).get("notifications") or []
+        return str(found[0].get("id", "")) if found else None
+
 
 def _classify(exc: HTTPError) -> NotifyError:
     cause = exc.__cause__
     if exc.response is None:
+        if isinstance(cause, requests.ConnectTimeout):
+            return NotifyTransientError("Could not connect to GOV.UK Notify in time.")
         if isinstance(cause, requests.Timeout):
-            return NotifyTransientError("GOV.UK Notify did not answer in time.")
+            # The request went: Notify may have accepted it.
+            return NotifyOutcomeUnknown("GOV.UK Notify did not answer in time.")
         return NotifyTransientError("Could not connect to GOV.UK Notify.")
     status = exc.status_code
     if status == 429:

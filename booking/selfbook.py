@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -75,29 +75,46 @@ class DobResult:
 
 
 def dob_check(*, invite: Invite, entered: date) -> str:
-    """Compare the date of birth; five failures lock the link for self-booking."""
-    if invite.dob_locked_at is not None:
-        return DobResult.LOCKED
-    if entered == invite.patient.date_of_birth:
-        if invite.dob_failures:
-            Invite.objects.filter(pk=invite.pk).update(dob_failures=0)
-        return DobResult.OK
+    """Compare the date of birth; SELFBOOK_DOB_MAX_FAILURES failures lock the link
+    for self-booking, and a locked link refuses the right date too.
+
+    The check and the count happen under a row lock on the invite, so guesses sent
+    at the same time are checked one after another against the current count:
+    each counts, and none is checked once the link is locked."""
     with transaction.atomic():
-        Invite.objects.filter(pk=invite.pk).update(dob_failures=F("dob_failures") + 1)
-        invite.refresh_from_db(fields=["dob_failures", "dob_locked_at"])
-        if invite.dob_failures >= settings.SELFBOOK_DOB_MAX_FAILURES:
-            Invite.objects.filter(pk=invite.pk, dob_locked_at__isnull=True).update(
-                dob_locked_at=timezone.now()
-            )
-            audit_record(
-                actor=ACTOR,
-                action="invite.dob_locked",
-                target=invite,
-                organisation=invite.campaign.practice,
-                details={"failures": invite.dob_failures},
-            )
-            return DobResult.LOCKED
-    return DobResult.WRONG
+        current = (
+            Invite.objects.select_for_update(of=("self",))
+            .select_related("patient")
+            .only("pk", "dob_failures", "dob_locked_at", "patient__date_of_birth")
+            .get(pk=invite.pk)
+        )
+        if current.dob_locked_at is not None:
+            result = DobResult.LOCKED
+        elif entered == current.patient.date_of_birth:
+            if current.dob_failures:
+                Invite.objects.filter(pk=invite.pk).update(dob_failures=0)
+                current.dob_failures = 0
+            result = DobResult.OK
+        else:
+            current.dob_failures += 1
+            fields: dict[str, object] = {"dob_failures": current.dob_failures}
+            result = DobResult.WRONG
+            if current.dob_failures >= settings.SELFBOOK_DOB_MAX_FAILURES:
+                current.dob_locked_at = timezone.now()
+                fields["dob_locked_at"] = current.dob_locked_at
+                result = DobResult.LOCKED
+            Invite.objects.filter(pk=invite.pk).update(**fields)
+            if result == DobResult.LOCKED:
+                audit_record(
+                    actor=ACTOR,
+                    action="invite.dob_locked",
+                    target=invite,
+                    organisation=invite.campaign.practice,
+                    details={"failures": current.dob_failures},
+                )
+    invite.dob_failures = current.dob_failures
+    invite.dob_locked_at = current.dob_locked_at
+    return result
 
 
 def bookable_slots(*, invite: Invite) -> QuerySet[Slot]:

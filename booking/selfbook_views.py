@@ -1,13 +1,15 @@
 """Public self-booking pages (no login): /book/<token>/...
 
-Every page first counts the request against per-IP and per-link rate limits
-(429 when over), then resolves the link; an unknown, tampered, expired or spent
-link always gets the same page. The date of birth must be confirmed (once per
-session) before anything about the booking is shown. No patient data goes in
-URLs besides the token, and the token is never logged (hippo_pcn.logging)."""
+Every page first counts the request against per-client-IP and per-link rate
+limits (django-ratelimit; 429 when over), then resolves the link; an unknown,
+tampered, expired or spent link always gets the same page. The date of birth
+must be confirmed (once per session) before anything about the booking is
+shown. No patient data goes in URLs besides the token, and the token is never
+logged (hippo_pcn.logging)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
@@ -18,14 +20,16 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
 
 from . import selfbook
 from .models import Booking, DeclineReason, Invite, Slot
-from .ratelimit import client_ip, over_limit
 from .services import BookingError, SlotTaken
 from .tokens import hash_token
 
 SESSION_KEY = "selfbook_verified_invites"
+logger = logging.getLogger(__name__)
 
 
 class DateOfBirthForm(forms.Form):
@@ -72,23 +76,75 @@ class DeclineForm(forms.Form):
     note = forms.CharField(required=False, max_length=300)
 
 
+# The limits, each over SELFBOOK_RATE_WINDOW_SECONDS (10 minutes by default).
+#
+# The link is the patient's key, and the date of birth is the real guard: five
+# wrong dates lock the link for good (selfbook.dob_check). The limits only keep
+# a client from hammering the pages, so they are set well above what a person
+# does, counting the actions that matter:
+#
+# * Forms sent on one link (POST; SELFBOOK_RATE_LIMIT_POSTS_PER_TOKEN, 20): a
+#   whole journey is a few date-of-birth tries (five at most), the booking, a
+#   change (a new session asks for the date of birth again), a cancel, and a
+#   form sent again after an error or "just taken": about ten in all, and a
+#   person does not do it all within ten minutes.
+# * Page views of one link (GET; SELFBOOK_RATE_LIMIT_PER_TOKEN, 120): opening
+#   the link, the slots, the confirmation, the change and cancel pages, and
+#   paging Earlier/Later through a few weeks of times are some 20-40 views; 120
+#   allows a patient who pages back and forth a lot, or shares the link with a
+#   carer, and still stops a script reloading it every few seconds.
+# * Requests from one client (SELFBOOK_RATE_LIMIT_PER_IP, 300): keyed on the
+#   client's own address behind our proxies (hippo_pcn.client_ip, with
+#   TRUSTED_PROXY_COUNT), never the proxy's, so an NHS trust or a mobile
+#   network's shared address is one client per device; 300 leaves room for a
+#   household or a surgery's front desk booking for several patients at once.
+_LINK_GROUP = "selfbook:link"
+_LINK_POST_GROUP = "selfbook:link-post"
+_IP_GROUP = "selfbook:ip"
+
+
+def _rate(setting: str) -> tuple[int, int]:
+    return int(getattr(settings, setting)), int(settings.SELFBOOK_RATE_WINDOW_SECONDS)
+
+
 def _limited(request: HttpRequest, token: str) -> HttpResponse | None:
+    """Count this request; the "too many attempts" page (429) when over a limit."""
+    link = hash_token(token)[:32]  # the token itself goes nowhere, not even the cache
+
+    def link_key(group: str, request: HttpRequest) -> str:
+        return link
+
+    checks = [
+        # key="ip" is hippo_pcn.client_ip.client_ip (RATELIMIT_IP_META_KEY).
+        {"group": _IP_GROUP, "key": "ip", "rate": _rate("SELFBOOK_RATE_LIMIT_PER_IP")},
+        {
+            "group": _LINK_GROUP,
+            "key": link_key,
+            "rate": _rate("SELFBOOK_RATE_LIMIT_PER_TOKEN"),
+            "method": ["GET", "HEAD"],
+        },
+        {
+            "group": _LINK_POST_GROUP,
+            "key": link_key,
+            "rate": _rate("SELFBOOK_RATE_LIMIT_POSTS_PER_TOKEN"),
+            "method": ["POST"],
+        },
+    ]
+    try:
+        usages = [get_usage(request, increment=True, **check) for check in checks]
+    except RedisError:
+        # The cache is down: patients can still book (the date-of-birth lockout is
+        # in the database); the error is logged for support.
+        logger.exception("self-book rate limits unavailable: the cache did not answer")
+        return None
+    over = [usage for usage in usages if usage is not None and usage["should_limit"]]
+    if not over:
+        return None
+    response = render(request, "selfbook/rate_limited.html", status=429)
     window = settings.SELFBOOK_RATE_WINDOW_SECONDS
-    by_ip = over_limit(
-        key=f"selfbook:ip:{client_ip(request)}",
-        limit=settings.SELFBOOK_RATE_LIMIT_PER_IP,
-        window_seconds=window,
-    )
-    by_token = over_limit(
-        key=f"selfbook:token:{hash_token(token)[:32]}",
-        limit=settings.SELFBOOK_RATE_LIMIT_PER_TOKEN,
-        window_seconds=window,
-    )
-    if by_ip or by_token:
-        response = render(request, "selfbook/rate_limited.html", status=429)
-        response["Retry-After"] = str(window)
-        return response
-    return None
+    wait = max(usage["time_left"] for usage in over)
+    response["Retry-After"] = str(wait if 0 < wait <= window else window)
+    return response
 
 
 def _invalid(request: HttpRequest) -> HttpResponse:

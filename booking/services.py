@@ -45,6 +45,7 @@ from emis_integration.selectors import emis_client
 from emis_integration.services import connection_record_call
 from hippo_pcn.audit.services import audit_record, system_actor
 from hippo_pcn.organisations.models import Organisation
+from hippo_pcn.outbox.services import outbox_enqueue
 from tracing.services import tracing_task_open_for_booking
 
 from .csv_import import PatientFileError, parse_patient_csv
@@ -348,15 +349,15 @@ def _campaign_validate_window(start_date: date, end_date: date) -> None:
 
 
 def _queue_refresh(campaign: Campaign) -> None:
+    """Refresh an active campaign's slots after the commit, through the outbox (at
+    most one refresh waiting per campaign): a broker outage delays it, never loses
+    it, and never reaches the user."""
     if campaign.is_active:
-        campaign_id = campaign.pk
-        transaction.on_commit(lambda: _send_refresh(campaign_id))
-
-
-def _send_refresh(campaign_id: int) -> None:
-    from .tasks import refresh_campaign_slots
-
-    refresh_campaign_slots.delay(campaign_id)
+        outbox_enqueue(
+            task="booking.tasks.refresh_campaign_slots",
+            args=[campaign.pk],
+            dedupe_key=f"refresh-campaign-slots:{campaign.pk}",
+        )
 
 
 @transaction.atomic

@@ -50,6 +50,10 @@ def reconcile_emis_bookings() -> None:
 # --- Invitations ------------------------------------------------------------------------------
 # Sending invitations, reminders and booking messages, and the beat-driven waves. Thin:
 # the logic is in booking/invites.py. Only transient notifier failures are retried.
+# The three message tasks are queued through the outbox (hippo_pcn/outbox) and may run
+# more than once (a relay publishing twice, acks_late redelivery, a worker killed
+# mid-send: reject_on_worker_lost puts the message back): each message's send record
+# (booking.models.MessageSend) makes sure it is sent once.
 
 from .notify import NotifyTransientError  # noqa: E402
 
@@ -59,6 +63,8 @@ _SEND_RETRY = {
     "retry_backoff_max": settings.INVITE_SEND_RETRY_BACKOFF_MAX_SECONDS,
     "retry_jitter": True,
     "max_retries": settings.INVITE_SEND_MAX_RETRIES,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
 }
 
 
@@ -79,6 +85,7 @@ def send_invites(self, invite_ids: list[int]) -> None:  # type: ignore[no-untype
 
 @shared_task(bind=True, ignore_result=True, soft_time_limit=60, time_limit=90, **_SEND_RETRY)
 def send_reminder(self, invite_id: int, number: int) -> None:  # type: ignore[no-untyped-def]
+    """Send reminder `number` of an invitation; it counts as sent only once sent."""
     from .invites import reminder_send
 
     reminder_send(
@@ -90,7 +97,9 @@ def send_reminder(self, invite_id: int, number: int) -> None:  # type: ignore[no
 
 
 @shared_task(bind=True, ignore_result=True, soft_time_limit=60, time_limit=90, **_SEND_RETRY)
-def send_booking_message(self, invite_id: int, booking_id: int, kind: str) -> None:  # type: ignore[no-untyped-def]
+def send_booking_message(self, invite_id: int, booking_id: int, kind: str, check: int = 0) -> None:  # type: ignore[no-untyped-def]
+    """Send a booking's confirmation or cancellation (kind), once; `check` counts
+    the re-checks of one whose fate was not known."""
     from .invites import booking_message_send
 
     booking_message_send(
@@ -98,6 +107,7 @@ def send_booking_message(self, invite_id: int, booking_id: int, kind: str) -> No
         booking_id=booking_id,
         kind=kind,
         final_attempt=self.request.retries >= self.max_retries,
+        check=check,
     )
 
 

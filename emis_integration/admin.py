@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -19,26 +19,32 @@ from hippo_pcn.organisations.selectors import user_is_support
 from . import services
 from .forms import EmisConnectionAdminForm, ReasonForm, SupportOnboardingRequestForm
 from .models import ConnectionStatus, EmisConnection, OnboardingRequest, OnboardingRequester
-from .selectors import SECRET_LABELS, connection_secrets_stored, onboarding_requests_for_user
+from .selectors import (
+    SECRET_LABELS,
+    connection_secrets_stored,
+    onboarding_own_practices,
+    onboarding_requests_for_user,
+)
 
+# Badge colour classes (static/css/admin.css: no inline styles under the CSP).
 BADGE_COLOURS = {
-    ConnectionStatus.REQUESTED: "#4c6272",
-    ConnectionStatus.IN_PROGRESS: "#005eb8",
-    ConnectionStatus.TESTING: "#7c2855",
-    ConnectionStatus.LIVE: "#007f3b",
-    ConnectionStatus.SUSPENDED: "#b35900",
-    ConnectionStatus.FAILED: "#d5281b",
-    "open": "#005eb8",
-    "in_progress": "#7c2855",
-    "done": "#007f3b",
-    "declined": "#4c6272",
+    ConnectionStatus.REQUESTED: "grey",
+    ConnectionStatus.IN_PROGRESS: "blue",
+    ConnectionStatus.TESTING: "purple",
+    ConnectionStatus.LIVE: "green",
+    ConnectionStatus.SUSPENDED: "orange",
+    ConnectionStatus.FAILED: "red",
+    "open": "blue",
+    "in_progress": "purple",
+    "done": "green",
+    "declined": "grey",
 }
 
 
 def badge(value: str, label: str) -> str:
     return format_html(
-        '<span class="hippo-badge" style="background:{}">{}</span>',
-        BADGE_COLOURS.get(value, "#4c6272"),
+        '<span class="hippo-badge hippo-badge--{}">{}</span>',
+        BADGE_COLOURS.get(value, "grey"),
         label,
     )
 
@@ -359,11 +365,20 @@ class EmisConnectionAdmin(TenantScopedAdmin):
 
 
 class OnboardingRequesterInline(admin.TabularInline):
+    """Everyone who asked. Other staff see only their own practices' requesters:
+    another practice's contacts and notes are for support."""
+
     model = OnboardingRequester
     fields = ("user", "practice", "contact_email", "notes", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OnboardingRequester]:
+        qs = super().get_queryset(request).select_related("user", "practice")
+        if user_is_support(user=request.user):
+            return qs
+        return qs.filter(practice__in=onboarding_own_practices(user=request.user))
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -376,6 +391,19 @@ class OnboardingRequesterInline(admin.TabularInline):
 
 
 SUPPORT_REQUEST_FIELDS = ("pcn", "contact_name", "contact_email", "contact_phone", "notes")
+# What practice and PCN staff see of a request: that it is open, since when, and
+# whether their own practice has joined; never who raised it or their contact details.
+STAFF_LIST_DISPLAY = ("pcn", "created_at", "status_badge", "own_practice_joined", "connection")
+STAFF_FIELDS = (
+    "pcn",
+    "status",
+    "status_note",
+    "own_practice_joined",
+    "connection",
+    "created_at",
+    "closed_at",
+)
+STAFF_SEARCH_FIELDS = ("pcn__name", "pcn__ods_code")
 
 
 @admin.register(OnboardingRequest)
@@ -424,11 +452,30 @@ class OnboardingRequestAdmin(TenantScopedAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[OnboardingRequest]:
-        return onboarding_requests_for_user(user=request.user)
+        own = OnboardingRequester.objects.filter(
+            request=OuterRef("pk"), practice__in=onboarding_own_practices(user=request.user)
+        )
+        return onboarding_requests_for_user(user=request.user).annotate(own_joined=Exists(own))
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        if user_is_support(user=request.user):
+            return self.list_display
+        return STAFF_LIST_DISPLAY
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        # A search on the contact's name would tell other staff whose request it is.
+        if user_is_support(user=request.user):
+            return self.search_fields
+        return STAFF_SEARCH_FIELDS
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: OnboardingRequest) -> str:
         return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Your practice has joined", boolean=True)
+    def own_practice_joined(self, obj: OnboardingRequest) -> bool | None:
+        joined = getattr(obj, "own_joined", None)
+        return None if joined is None else bool(joined)
 
     @admin.display(description="Requesters")
     def requester_count(self, obj: OnboardingRequest) -> int:
@@ -448,10 +495,16 @@ class OnboardingRequestAdmin(TenantScopedAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return SUPPORT_REQUEST_FIELDS
+        if not user_is_support(user=request.user):
+            return STAFF_FIELDS
         return super().get_fields(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return () if obj is None else self.readonly_fields
+        if obj is None:
+            return ()
+        if not user_is_support(user=request.user):
+            return STAFF_FIELDS
+        return self.readonly_fields
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         return self.inlines if obj is not None else []

@@ -3,7 +3,7 @@ connection into a working client."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import httpx
@@ -13,7 +13,13 @@ from django.utils.module_loading import import_string
 
 from emis_integration import gpconnect as gpc
 from hippo_pcn.organisations.models import Organisation
-from hippo_pcn.organisations.selectors import UserLike, organisations_for_user, user_is_support
+from hippo_pcn.organisations.roles import OrganisationKind
+from hippo_pcn.organisations.selectors import (
+    UserLike,
+    memberships_for_user,
+    organisations_for_user,
+    user_is_support,
+)
 
 from .client import (
     EmisEndpoint,
@@ -45,10 +51,27 @@ def onboarding_requests_for_user(*, user: UserLike) -> QuerySet[OnboardingReques
     qs = OnboardingRequest.objects.select_related("pcn", "practice", "requested_by", "connection")
     if user_is_support(user=user):
         return qs
+    # A practice sees its PCN's requests (as on its PCN connection page); what it sees
+    # of them is limited by the admin: another practice's contact details are not shown.
     orgs = organisations_for_user(user=user)
+    pcns_of_practices = orgs.filter(pcn__isnull=False).values("pcn_id")
     return qs.filter(
-        Q(pcn__in=orgs) | Q(practice__in=orgs) | Q(requesters__practice__in=orgs)
+        Q(pcn__in=orgs)
+        | Q(pcn__in=pcns_of_practices)
+        | Q(practice__in=orgs)
+        | Q(requesters__practice__in=orgs)
     ).distinct()
+
+
+def onboarding_own_practices(*, user: UserLike) -> QuerySet[Organisation]:
+    """The practices whose part of an onboarding request (contact, notes) a user may
+    see: the practices they are a member of. Another practice's part is for support."""
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return Organisation.objects.none()
+    return Organisation.objects.filter(
+        kind=OrganisationKind.PRACTICE,
+        pk__in=memberships_for_user(user=user).values("organisation_id"),
+    )
 
 
 def pcn_connection(*, pcn: Organisation) -> EmisConnection | None:
@@ -83,10 +106,23 @@ class PcnDiagnosis:
     pcn: Organisation | None
     connection: EmisConnection | None
     open_request: OnboardingRequest | None
+    # Has this practice raised or joined the open request? (Whose contact details are
+    # on it is for support only: practices see the date and their own part.)
+    practice_joined: bool = False
 
     @property
     def is_live(self) -> bool:
         return self.state == "live"
+
+    @property
+    def can_join_request(self) -> bool:
+        """Offered while a request is open that another practice raised and this
+        practice has not joined: joining adds it to support's replies."""
+        return (
+            self.open_request is not None
+            and not self.practice_joined
+            and self.state in ("requested", "in_progress")
+        )
 
     @property
     def can_request_onboarding(self) -> bool:
@@ -107,7 +143,22 @@ def _day(value: datetime) -> str:
     return f"{local.day} {local:%b %Y}"
 
 
+def practice_has_joined(*, request: OnboardingRequest, practice: Organisation) -> bool:
+    """Did this practice raise the onboarding request, or join it since?"""
+    return request.practice_id == practice.pk or (
+        request.requesters.filter(practice=practice).exists()
+    )
+
+
 def pcn_connection_diagnosis(*, practice: Organisation) -> PcnDiagnosis:
+    diagnosis = _pcn_connection_diagnosis(practice=practice)
+    if diagnosis.open_request is None:
+        return diagnosis
+    joined = practice_has_joined(request=diagnosis.open_request, practice=practice)
+    return replace(diagnosis, practice_joined=joined)
+
+
+def _pcn_connection_diagnosis(*, practice: Organisation) -> PcnDiagnosis:
     pcn = practice.pcn
     if pcn is None:
         return PcnDiagnosis(

@@ -8,7 +8,9 @@ Objects of another organisation are a 404, never a redirect or a 403.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import update_wrapper
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -25,6 +27,8 @@ from hippo_pcn.organisations.selectors import (
     user_is_support,
 )
 
+_View = TypeVar("_View", bound=Callable[..., Any])
+
 
 class HippoAdminSite(admin.AdminSite):
     site_header = "hippo-pcn"
@@ -34,6 +38,23 @@ class HippoAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return user_has_staff_access(user=request.user)
+
+    def admin_view(self, view: _View, cacheable: bool = False) -> _View:
+        """Every view of a ModelAdmin the user may not use at all (support-only
+        models, for everyone else) is a 404: the changelist, add, change, delete and
+        history pages alike, whether the id exists or not. Answering 403 for ids that
+        exist and a redirect for ids that don't would let staff enumerate them."""
+        model_admin = getattr(view, "__self__", None)
+        if not isinstance(model_admin, admin.ModelAdmin):
+            return super().admin_view(view, cacheable)
+
+        def hidden_unless_allowed(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if not model_admin_usable_by(model_admin, request):
+                raise Http404("The requested admin page does not exist.")
+            return view(request, *args, **kwargs)
+
+        guarded = cast(_View, update_wrapper(hidden_unless_allowed, view))
+        return super().admin_view(guarded, cacheable)
 
     INDEX_TRACING_PANELS = 6
 
@@ -58,6 +79,12 @@ class HippoAdminSite(admin.AdminSite):
         next_url = request.GET.get("next") or resolve_url("admin:index")
         query = urlencode({"next": next_url})
         return HttpResponseRedirect(f"{resolve_url(settings.LOGIN_URL)}?{query}")
+
+
+def model_admin_usable_by(model_admin: admin.ModelAdmin, request: HttpRequest) -> bool:
+    """May the user use this ModelAdmin at all (view, change, add or delete)? The
+    same question the admin index asks to decide whether to list the model."""
+    return any(model_admin.get_model_perms(request).values())
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -133,7 +160,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 
 class SupportOnlyAdminMixin:
-    """For models only the support team manages (users, groups)."""
+    """For models only the support team manages (users, groups, the sandbox). Every
+    other user gets a 404 for all of its pages (HippoAdminSite.admin_view)."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return user_is_support(user=request.user)

@@ -4,7 +4,7 @@ finding tasks in every installed app."""
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hippo_pcn.settings.local")
 
@@ -19,3 +19,14 @@ def _tune_gc_in_pool_process(**_: object) -> None:
     from hippo_pcn.gc_tuning import tune_gc_for_worker
 
     tune_gc_for_worker()
+
+
+@setup_logging.connect
+def _use_django_logging(**_: object) -> None:
+    """The worker and beat log through Django's LOGGING (its redacting handler)
+    instead of installing their own, unfiltered, handlers on the root logger."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

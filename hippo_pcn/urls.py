@@ -1,19 +1,20 @@
+from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from hippo_pcn import views
+from hippo_pcn.accounts.views import StaffLoginView
 from hippo_pcn.health.views import healthz
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    # Sign-in: password (django-axes locks out repeated failures), then the second
+    # factor when required or set up (hippo_pcn.accounts).
+    path("accounts/login/", StaffLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("hippo_pcn.accounts.urls")),
     path("healthz", healthz, name="healthz"),
     path("emis/", include("emis_integration.urls")),
     path("booking/", include("booking.urls")),
@@ -22,6 +23,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-if settings.EMIS_SANDBOX_ENABLED:
-    # The bundled EMIS: reached by the product only over HTTP, like a real EMIS.
+if apps.is_installed("emis_integration.sandbox") and settings.EMIS_SANDBOX_ENABLED:
+    # The bundled EMIS (demo and tests only: production never installs it), reached by
+    # the product only over HTTP, like a real EMIS.
     urlpatterns.append(path("emis-sandbox/", include("emis_integration.sandbox.urls")))

@@ -1,17 +1,36 @@
 """Production settings pass `check --deploy` and refuse to start without secrets."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from django.db.migrations.loader import MigrationLoader
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(args, extra_env):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECRET_KEY"))}
+# Settings the production module reads; none may leak in from the test run's environment.
+PRODUCTION_NAMES = (
+    "DJANGO_",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "FERNET_KEYS",
+    "NOTIFY_",
+    "PUBLIC_BASE_URL",
+    "REDIS_URL",
+    "INVITE_TOKEN_KEY",
+    "HEALTHZ_TOKEN",
+    "EMIS_SANDBOX_ENABLED",
+)
+
+
+def _run(args, extra_env, settings_module="hippo_pcn.settings.production"):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PRODUCTION_NAMES)}
     env.update(extra_env)
-    env["DJANGO_SETTINGS_MODULE"] = "hippo_pcn.settings.production"
+    env["DJANGO_SETTINGS_MODULE"] = settings_module
     return subprocess.run(  # noqa: S603 - our own manage.py
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -29,6 +48,8 @@ PRODUCTION_ENV = {
     "FERNET_KEYS": "98M3RTh8Nf6PmwGQ6nbxXC9P2y75WwkluEDgq96J37o=",
     "NOTIFY_API_KEY": "test_key-00000000-0000-0000-0000-000000000000-00000000-0000-0000-0000-000000000000",
     "PUBLIC_BASE_URL": "https://hippo-pcn.example.nhs.uk",
+    "REDIS_URL": "redis://127.0.0.1:6379/15",
+    "INVITE_TOKEN_KEY": "invite-token-key-for-the-production-check-5f1e9a",
 }
 
 
@@ -82,3 +103,115 @@ def test_production_refuses_to_start_without_notify_or_an_https_public_url():
     result = _run(["check"], env)
     assert result.returncode != 0
     assert "PUBLIC_BASE_URL must be" in result.stderr
+
+
+def _without(name):
+    return {key: value for key, value in PRODUCTION_ENV.items() if key != name}
+
+
+def test_production_refuses_to_start_without_an_invite_token_key():
+    result = _run(["check"], _without("INVITE_TOKEN_KEY"))
+    assert result.returncode != 0
+    assert "INVITE_TOKEN_KEY must be set" in result.stderr
+    result = _run(["check"], {**PRODUCTION_ENV, "INVITE_TOKEN_KEY": "k" * 31})
+    assert result.returncode != 0
+    assert "INVITE_TOKEN_KEY must be set" in result.stderr
+    assert "k" * 31 not in result.stderr
+
+
+def test_production_refuses_to_start_without_redis():
+    result = _run(["check"], _without("REDIS_URL"))
+    assert result.returncode != 0
+    assert "REDIS_URL must be set" in result.stderr
+    result = _run(["check"], {**PRODUCTION_ENV, "REDIS_URL": "locmem://"})
+    assert result.returncode != 0
+    assert "REDIS_URL must be set" in result.stderr
+
+
+# What the settings module installs: apps, admin models, migrations and URLs.
+INSPECT = """
+import json
+from django.conf import settings
+from django.contrib import admin
+from django.db.migrations.loader import MigrationLoader
+from django.urls import Resolver404, resolve
+
+def resolves(path):
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+print(json.dumps({
+    "apps": settings.INSTALLED_APPS,
+    "admin": sorted({model._meta.app_label for model in admin.site._registry}),
+    "migrations": sorted({app for app, _ in MigrationLoader(None).graph.nodes}),
+    "sandbox_url": resolves("/emis-sandbox/U10001/fhir/metadata"),
+    "cache": settings.CACHES["default"]["BACKEND"],
+}))
+"""
+
+
+def _inspect(settings_module, env):
+    result = _run(["shell", "-c", INSPECT], env, settings_module)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_production_has_no_sandbox_app_admin_migration_or_url():
+    seen = _inspect("hippo_pcn.settings.production", PRODUCTION_ENV)
+    assert not [app for app in seen["apps"] if "sandbox" in app]
+    assert "emis_sandbox" not in seen["admin"]
+    assert "emis_sandbox" not in seen["migrations"]
+    assert seen["sandbox_url"] is False
+    # the rest of the product is there
+    assert {"emis_integration", "booking", "tracing"} <= set(seen["migrations"])
+    assert seen["cache"] == "django.core.cache.backends.redis.RedisCache"
+
+
+def test_production_keeps_the_sandbox_off_even_when_asked():
+    seen = _inspect(
+        "hippo_pcn.settings.production", {**PRODUCTION_ENV, "EMIS_SANDBOX_ENABLED": "1"}
+    )
+    assert not [app for app in seen["apps"] if "sandbox" in app]
+    assert seen["sandbox_url"] is False
+
+
+def test_the_demo_has_the_sandbox():
+    seen = _inspect("hippo_pcn.settings.local", {})
+    apps = seen["apps"]
+    assert apps.index("emis_integration.sandbox") == apps.index("emis_integration") + 1
+    assert "emis_sandbox" in seen["admin"]
+    assert seen["sandbox_url"] is True
+
+
+def test_the_tests_have_the_sandbox(settings):
+    assert "emis_integration.sandbox" in settings.INSTALLED_APPS
+
+
+def test_no_product_migration_depends_on_the_sandbox():
+    graph = MigrationLoader(None).graph
+    checked = 0
+    for key, node in graph.node_map.items():
+        if key[0] == "emis_sandbox":
+            continue
+        checked += 1
+        for parent in node.parents:
+            assert parent.key[0] != "emis_sandbox", (key, parent.key)
+    assert checked > 10
+
+
+def test_product_code_does_not_import_the_sandbox_at_module_level():
+    """Outside the sandbox itself, only demo seeding may import it (lazily, in demo mode)."""
+    offenders = []
+    for path in ROOT.glob("**/*.py"):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith((".venv/", "node_modules/", "tests/", "bench/")):
+            continue
+        if relative.startswith("emis_integration/sandbox/") or relative.endswith("/demo.py"):
+            continue
+        for line in path.read_text().splitlines():
+            if line.startswith(("import ", "from ")) and "emis_integration.sandbox" in line:
+                offenders.append(relative)
+    assert offenders == []

@@ -33,13 +33,14 @@ from .models import (
     TracingTask,
 )
 
+# Badge colour classes (static/css/admin.css: no inline styles under the CSP).
 STATUS_COLOURS = {
-    TaskStatus.OPEN: "#005eb8",
-    TaskStatus.CLAIMED: "#7c2855",
-    TaskStatus.TRACED: "#007f3b",
-    TaskStatus.CANNOT_TRACE: "#d5281b",
-    TaskStatus.NOT_NEEDED: "#4c6272",
-    TaskStatus.CANCELLED: "#768692",
+    TaskStatus.OPEN: "blue",
+    TaskStatus.CLAIMED: "purple",
+    TaskStatus.TRACED: "green",
+    TaskStatus.CANNOT_TRACE: "red",
+    TaskStatus.NOT_NEEDED: "grey",
+    TaskStatus.CANCELLED: "pale-grey",
 }
 
 
@@ -328,9 +329,7 @@ class TracingTaskAdmin(TenantScopedAdmin):
                 if obj.emis_patient_number is not None and obj.is_active
                 else "No NHS number"
             )
-            return format_html(
-                '<span class="hippo-badge" style="background:#d5281b">{}</span>', label
-            )
+            return format_html('<span class="hippo-badge hippo-badge--red">{}</span>', label)
         return obj.nhs_number_display
 
     @admin.display(description="Registered practice", ordering="registered_practice_name")
@@ -344,7 +343,7 @@ class TracingTaskAdmin(TenantScopedAdmin):
         now = timezone.now()
         if obj.is_active and now <= obj.appointment_start < now + timedelta(hours=24):
             return format_html(
-                '<span style="background:#ffb81c;color:#212b32;padding:1px 4px" '
+                '<span class="hippo-due-soon" '
                 'title="Appointment within 24 hours and not traced yet">{}</span>',
                 text,
             )
@@ -355,15 +354,15 @@ class TracingTaskAdmin(TenantScopedAdmin):
         text = _local(obj.due_at)
         if obj.is_active and obj.due_at < timezone.now():
             return format_html(
-                '<strong style="color:#d5281b" title="Overdue">{} (overdue)</strong>', text
+                '<strong class="hippo-overdue" title="Overdue">{} (overdue)</strong>', text
             )
         return text
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: TracingTask) -> str:
         return format_html(
-            '<span class="hippo-badge" style="background:{}">{}</span>',
-            STATUS_COLOURS.get(TaskStatus(obj.status), "#4c6272"),
+            '<span class="hippo-badge hippo-badge--{}">{}</span>',
+            STATUS_COLOURS.get(TaskStatus(obj.status), "grey"),
             TaskStatus(obj.status).label.split(" (")[0],
         )
 
@@ -599,9 +598,9 @@ class PollCursorAdmin(TenantScopedAdmin):
     def health(self, obj: PollCursor) -> str:
         if obj.alert_raised_at is not None:
             return format_html(
-                '<span class="hippo-badge" style="background:#d5281b">{}</span>', "Not polling"
+                '<span class="hippo-badge hippo-badge--red">{}</span>', "Not polling"
             )
-        return format_html('<span class="hippo-badge" style="background:#007f3b">{}</span>', "OK")
+        return format_html('<span class="hippo-badge hippo-badge--green">{}</span>', "OK")
 
     @admin.display(description="Last error")
     def last_error_short(self, obj: PollCursor) -> str:

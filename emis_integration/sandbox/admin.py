@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils import timezone
@@ -26,8 +27,63 @@ def _local(value: Any) -> str:
     return timezone.localtime(value).strftime("%d %b %Y %H:%M") if value else "—"
 
 
+SECRET_FIELDS = ("client_secret", "partner_token")
+
+
+class SandboxOrganisationForm(forms.ModelForm):
+    """The organisation's secrets are write-only: the form never renders a stored
+    secret back (not even in the page's HTML); a blank field keeps the stored one."""
+
+    class Meta:
+        model = SandboxOrganisation
+        fields = (
+            "ods_code",
+            "name",
+            "kind",
+            "pcn",
+            "phone",
+            "asid",
+            "client_secret",
+            "partner_application_id",
+            "partner_token",
+            "reject_auth",
+            "latency_ms",
+            "error_rate",
+            "force_timeout",
+            "timeout_seconds",
+            "commit_then_fail",
+            "commit_then_fail_mode",
+        )
+        widgets = {name: forms.PasswordInput(render_value=False) for name in SECRET_FIELDS}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in SECRET_FIELDS:
+            field = self.fields.get(name)
+            if field is None:
+                continue
+            if self.instance.pk and getattr(self.instance, name, ""):
+                field.required = False
+                field.help_text = (
+                    "Set, and never shown. Leave blank to keep it; type a new value to replace it."
+                )
+
+    def _keep_stored(self, name: str) -> str:
+        value: str = self.cleaned_data.get(name) or ""
+        if not value and self.instance.pk:
+            return str(getattr(self.instance, name, ""))
+        return value
+
+    def clean_client_secret(self) -> str:
+        return self._keep_stored("client_secret")
+
+    def clean_partner_token(self) -> str:
+        return self._keep_stored("partner_token")
+
+
 @admin.register(SandboxOrganisation)
 class SandboxOrganisationAdmin(SupportOnlyAdminMixin, admin.ModelAdmin):
+    form = SandboxOrganisationForm
     list_display = (
         "ods_code",
         "name",

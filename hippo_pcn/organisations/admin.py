@@ -3,12 +3,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
-from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from hippo_pcn.accounts import services as accounts_services
+from hippo_pcn.accounts.selectors import sign_in_security_summary
 from hippo_pcn.admin_site import SupportOnlyAdminMixin, TenantScopedAdmin
 
 from . import services
@@ -195,15 +200,120 @@ admin.site.unregister(Group)
 
 @admin.register(User)
 class HippoUserAdmin(SupportOnlyAdminMixin, UserAdmin):
-    list_display = ("username", "email", "first_name", "last_name", "is_active", "is_superuser")
+    """Staff accounts, for support. Only superusers may see or change a superuser,
+    make anyone a superuser, or put anyone in the support group: for other support
+    members a superuser's pages (change, password, history, delete) are a 404."""
+
+    list_display = (
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "is_active",
+        "is_superuser",
+        "two_step_verification",
+    )
+    actions = ["reset_two_step_verification", "unlock_sign_in"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        qs = (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _has_mfa=Exists(TOTPDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True))
+            )
+        )
+        if not request.user.is_superuser:
+            qs = qs.filter(is_superuser=False)
+        return qs
+
+    @admin.display(description="Two-step verification", boolean=True, ordering="_has_mfa")
+    def two_step_verification(self, obj: Any) -> bool:
+        return bool(getattr(obj, "_has_mfa", False))
+
+    @admin.display(description="Two-step verification and lockout")
+    def sign_in_security(self, obj: Any) -> str:
+        return sign_in_security_summary(user=obj)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, ("Sign-in security", {"fields": ("sign_in_security",)})]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = list(super().get_readonly_fields(request, obj))
+        fields = [*super().get_readonly_fields(request, obj), "sign_in_security"]
         if not request.user.is_superuser:
             # Support-group members manage accounts but cannot hand out superuser
-            # status or raw Django permissions.
+            # status, the support group or raw Django permissions.
             fields += ["is_superuser", "user_permissions", "groups", "is_staff"]
         return fields
+
+    # --- a superuser's pages are a 404 for everyone else ------------------
+    def _object_or_404(self, request: HttpRequest, object_id: str) -> Any:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("No such user.")
+        return obj
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        self._object_or_404(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._object_or_404(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._object_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        self._object_or_404(request, id)
+        return super().user_change_password(request, id, form_url)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # Superusers are not in a support member's queryset and is_superuser is
+        # read-only for them; this holds even if a form is ever built another way.
+        if not request.user.is_superuser and obj.is_superuser:
+            raise PermissionDenied("Only a superuser may make or change a superuser.")
+        super().save_model(request, obj, form, change)
+
+    # --- sign-in security ---------------------------------------------------
+    @admin.action(description="Reset two-step verification (lost phone)")
+    def reset_two_step_verification(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        reset = 0
+        for user in queryset:
+            if accounts_services.mfa_reset(actor=request.user, user=user):
+                reset += 1
+        self.message_user(
+            request,
+            f"Reset two-step verification for {reset} user(s). They will set it up again "
+            "the next time they sign in.",
+        )
+
+    @admin.action(description="Unlock sign-in (clear failed password attempts)")
+    def unlock_sign_in(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        cleared = 0
+        for user in queryset:
+            cleared += accounts_services.signin_unlock(
+                actor=request.user, username=user.get_username(), user=user
+            )
+        self.message_user(
+            request,
+            f"Unlocked sign-in for {queryset.count()} user(s); cleared {cleared} "
+            "failed-attempt record(s).",
+        )
 
 
 @admin.register(Group)

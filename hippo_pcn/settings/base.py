@@ -33,26 +33,44 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
     "rest_framework",
     "django_celery_beat",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "hippo_pcn.accounts",
     "hippo_pcn.organisations",
     "hippo_pcn.audit",
     "hippo_pcn.health",
+    "hippo_pcn.outbox",
     "emis_integration",
-    "emis_integration.sandbox",
+    # "emis_integration.sandbox" (the bundled fake EMIS) is added by local.py and test.py
+    # only: never in production.
     "booking",
     "tracing",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Second factor (hippo_pcn.accounts): who has given it, then a redirect to give it.
+    "django_otp.middleware.OTPMiddleware",
+    "hippo_pcn.accounts.middleware.SecondFactorRequiredMiddleware",
+    # A control character (NUL...) in the path, the query string or a urlencoded form
+    # is a 400 (templates/400.html), never a 500 from the database.
+    "hippo_pcn.middleware.RejectControlCharactersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # django-axes turns a locked-out sign-in into the lockout page: keep it last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hippo_pcn.urls"
@@ -90,6 +108,12 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "hippo",
+            # A down or hung Redis must not hang a request (the rate limits and the
+            # sign-in lockout read the cache on every public page and sign-in).
+            "OPTIONS": {
+                "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", default=1.0),
+                "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT", default=1.0),
+            },
         }
     }
 else:
@@ -104,6 +128,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Staff sign-in (hippo_pcn.accounts) -----------------------------------------------
+# django-axes first: it refuses a locked-out username and address before any password
+# is checked; ModelBackend then signs people in.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lockout: this many wrong passwords in a row for one username from one client address
+# pause sign-in for that pair for the cool-off (each further try restarts it). Support
+# unlocks from the admin (Axes > Access attempts, or the user list's "Unlock sign-in").
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "hippo_pcn.client_ip.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "hippo_pcn.accounts.views.lockout"
+AXES_HTTP_RESPONSE_CODE = 429
+# Registered on hippo-pcn's admin site, for support only, by hippo_pcn/accounts/admin.py.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# Second factor (django-otp): an authenticator app (TOTP) plus one-time recovery codes.
+# When required, every account must set one up at its next sign-in and give a code at
+# each sign-in; staff pages and the admin redirect until it is given. Off for the demo
+# and the tests, on in production. Someone who has set one up is always asked for it.
+STAFF_MFA_REQUIRED = env.bool("STAFF_MFA_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "hippo-pcn"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -128,6 +180,49 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Browser policy. Content-Security-Policy (django-csp): every script and style comes
+# from our own static files: no inline script, style element, style attribute or
+# event-handler attribute (tests/e2e fail on any violation). Permissions-Policy
+# (django-permissions-policy): no page may use the camera, microphone, location,
+# payments, USB and the like.
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
@@ -155,6 +250,18 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
+# A broker that is down or hung must never hold anything up for long: bounded connect
+# and socket timeouts, and no publish retries (work that must survive an outage goes
+# through the transactional outbox, hippo_pcn/outbox, which retries on its own).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BROKER_SOCKET_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "max_retries": 0,
+    }
+CELERY_TASK_PUBLISH_RETRY = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
@@ -195,6 +302,10 @@ HEALTH_BEAT_MAX_AGE_SECONDS = env.int(
     "HEALTH_BEAT_MAX_AGE_SECONDS", default=3 * HEALTH_HEARTBEAT_INTERVAL_SECONDS
 )
 HEALTH_BEAT_STARTUP_GRACE_SECONDS = env.int("HEALTH_BEAT_STARTUP_GRACE_SECONDS", default=180)
+# /healthz answers anonymous callers with its status only; the checks' details (ODS
+# codes, connection ids, latencies) go to support users and to callers presenting
+# "Authorization: Bearer <HEALTHZ_TOKEN>" (a monitor). Empty: no token is accepted.
+HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
 
 LOGGING: dict[str, Any] = {
     "version": 1,
@@ -214,6 +325,9 @@ LOGGING: dict[str, Any] = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # No handlers of its own: Django's defaults (an unfiltered console when DEBUG,
+        # mail_admins) are dropped and its records go to the root's redacting handler.
+        "django": {"level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
         # httpx logs every request URL at INFO; patient searches carry NHS numbers in
         # the query string, so only its warnings are kept. The client logs its own
@@ -271,10 +385,23 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 INVITE_TOKEN_KEY = env.str("INVITE_TOKEN_KEY", default="")
 # The public URL patients open (links in messages are built on it).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
-# Rate limits on the public self-book pages, per client IP and per token.
-SELFBOOK_RATE_LIMIT_PER_IP = env.int("SELFBOOK_RATE_LIMIT_PER_IP", default=60)
-SELFBOOK_RATE_LIMIT_PER_TOKEN = env.int("SELFBOOK_RATE_LIMIT_PER_TOKEN", default=30)
+# How many reverse proxies we run in front of the app, each appending the address it
+# received the request from to X-Forwarded-For. 0: the header is ignored and
+# REMOTE_ADDR is the client. N: the client is the N-th address from the right
+# (hippo_pcn.client_ip.client_ip, used by the rate limits and by django-axes).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Rate limits on the public self-book pages (django-ratelimit, counted in the cache:
+# Redis in production, so every web process shares them), each per window of
+# SELFBOOK_RATE_WINDOW_SECONDS. Why these numbers: see booking/selfbook_views.py.
+#   PER_IP: requests of any kind from one client address (client_ip above);
+#   PER_TOKEN: page views (GET) of one link; POSTS_PER_TOKEN: forms sent on one link.
+SELFBOOK_RATE_LIMIT_PER_IP = env.int("SELFBOOK_RATE_LIMIT_PER_IP", default=300)
+SELFBOOK_RATE_LIMIT_PER_TOKEN = env.int("SELFBOOK_RATE_LIMIT_PER_TOKEN", default=120)
+SELFBOOK_RATE_LIMIT_POSTS_PER_TOKEN = env.int("SELFBOOK_RATE_LIMIT_POSTS_PER_TOKEN", default=20)
 SELFBOOK_RATE_WINDOW_SECONDS = env.int("SELFBOOK_RATE_WINDOW_SECONDS", default=600)
+RATELIMIT_USE_CACHE = "default"
+# key="ip" in django-ratelimit means the trusted client address (IPv6 by its /64).
+RATELIMIT_IP_META_KEY = "hippo_pcn.client_ip.client_ip"
 SELFBOOK_DOB_MAX_FAILURES = 5
 
 # --- Tracing (tracing app, issue 7) ------------------------------------------------------
@@ -372,3 +499,29 @@ CELERY_BEAT_SCHEDULE["booking-invite-reminders"] = {
     "options": {"expires": max(INVITE_REMINDER_INTERVAL_SECONDS - 30, 30)},
 }
 # --- end invitations ---------------------------------------------------------------------
+
+# --- Transactional outbox (hippo_pcn/outbox) ---------------------------------------------
+# Patient messages, reminders and slot refreshes are written as outbox rows in the same
+# transaction as the change that calls for them. On commit the web process tries to
+# publish them at once, waiting at most OUTBOX_PUBLISH_TIMEOUT_SECONDS for the broker
+# (and not trying again for OUTBOX_FAST_PATH_PAUSE_SECONDS after a failure); the relay
+# (beat every OUTBOX_RELAY_INTERVAL_SECONDS, or `manage.py relay_outbox` from cron)
+# publishes the rest, backing off while the broker is down. Published rows are kept
+# OUTBOX_KEEP_PUBLISHED_DAYS days.
+OUTBOX_PUBLISH_TIMEOUT_SECONDS = env.float("OUTBOX_PUBLISH_TIMEOUT_SECONDS", default=0.5)
+OUTBOX_FAST_PATH_PAUSE_SECONDS = env.int("OUTBOX_FAST_PATH_PAUSE_SECONDS", default=30)
+OUTBOX_RELAY_PUBLISH_TIMEOUT_SECONDS = env.float(
+    "OUTBOX_RELAY_PUBLISH_TIMEOUT_SECONDS", default=3.0
+)
+OUTBOX_RELAY_INTERVAL_SECONDS = env.int("OUTBOX_RELAY_INTERVAL_SECONDS", default=30)
+OUTBOX_RELAY_BATCH_SIZE = env.int("OUTBOX_RELAY_BATCH_SIZE", default=200)
+OUTBOX_PUBLISH_LEASE_SECONDS = env.int("OUTBOX_PUBLISH_LEASE_SECONDS", default=60)
+OUTBOX_RETRY_BACKOFF_SECONDS = env.int("OUTBOX_RETRY_BACKOFF_SECONDS", default=5)
+OUTBOX_RETRY_BACKOFF_MAX_SECONDS = env.int("OUTBOX_RETRY_BACKOFF_MAX_SECONDS", default=300)
+OUTBOX_KEEP_PUBLISHED_DAYS = env.int("OUTBOX_KEEP_PUBLISHED_DAYS", default=7)
+CELERY_BEAT_SCHEDULE["outbox-relay"] = {
+    "task": "hippo_pcn.outbox.tasks.relay_outbox",
+    "schedule": timedelta(seconds=OUTBOX_RELAY_INTERVAL_SECONDS),
+    "options": {"expires": max(OUTBOX_RELAY_INTERVAL_SECONDS - 5, 5)},
+}
+# --- end outbox ----------------------------------------------------------------------------

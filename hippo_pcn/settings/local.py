@@ -2,10 +2,21 @@
 DATABASE_URL / CELERY_BROKER_URL say otherwise."""
 
 from .base import *  # noqa: F403
+from .base import INSTALLED_APPS as BASE_INSTALLED_APPS
 from .base import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 DEMO_MODE = True
+
+# The bundled EMIS sandbox (a fake EMIS with its own admin and tables) belongs to the
+# demo and the tests only; production.py never installs it. It goes right after
+# emis_integration so its demo data is seeded before the apps that book through it.
+_after = BASE_INSTALLED_APPS.index("emis_integration") + 1
+INSTALLED_APPS = [
+    *BASE_INSTALLED_APPS[:_after],
+    "emis_integration.sandbox",
+    *BASE_INSTALLED_APPS[_after:],
+]
 SECRET_KEY = env.str(
     "SECRET_KEY", default="local-demo-only-not-secret-6f0c8a2e9d1b4c7a8e3f5d2c1b0a9e8d"
 )

@@ -8,6 +8,7 @@ from .base import env
 
 DEBUG = False
 DEMO_MODE = False
+STAFF_MFA_REQUIRED = env.bool("STAFF_MFA_REQUIRED", default=True)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if len(SECRET_KEY) < 50:
@@ -34,7 +35,29 @@ except (ValueError, TypeError) as _exc:
     ) from _exc
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-EMIS_SANDBOX_ENABLED = env.bool("EMIS_SANDBOX_ENABLED", default=False)
+# The bundled EMIS sandbox is never installed here (base.py leaves it out; local.py and
+# test.py add it), so neither its admin, its tables nor its URLs exist in production.
+EMIS_SANDBOX_ENABLED = False
+if "emis_integration.sandbox" in INSTALLED_APPS:  # noqa: F405
+    raise ImproperlyConfigured("The EMIS sandbox must never be installed in production.")
+
+# Invitation links are signed with their own key: without it they would be derived
+# from SECRET_KEY, so anyone holding a database copy and SECRET_KEY could rebuild them.
+INVITE_TOKEN_KEY = env.str("INVITE_TOKEN_KEY", default="")
+if len(INVITE_TOKEN_KEY) < 32:
+    raise ImproperlyConfigured(
+        "INVITE_TOKEN_KEY must be set in production to a random value of at least 32 "
+        "characters: invitation links are signed with it."
+    )
+
+# The cache holds the rate-limit counters: every web process must count together,
+# so production needs Redis (base.py makes REDIS_URL the cache).
+REDIS_URL = env.str("REDIS_URL", default="")
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(
+        "REDIS_URL must be set in production (redis://, rediss:// or unix://): the cache "
+        "and its rate-limit counters must be shared by every process."
+    )
 
 # Invitations go through GOV.UK Notify, with links on the public HTTPS address.
 if NOTIFY_BACKEND in ("", "notify") and not NOTIFY_API_KEY:  # noqa: F405

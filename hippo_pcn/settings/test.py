@@ -3,10 +3,22 @@
 import os
 
 from .base import *  # noqa: F403
+from .base import INSTALLED_APPS as BASE_INSTALLED_APPS
 from .base import env
 
 DEBUG = False
 DEMO_MODE = True
+# Tests that need the second factor turn it on with the `settings` fixture.
+STAFF_MFA_REQUIRED = False
+
+# The bundled EMIS sandbox: the tests' EMIS (never installed in production).
+_after = BASE_INSTALLED_APPS.index("emis_integration") + 1
+INSTALLED_APPS = [
+    *BASE_INSTALLED_APPS[:_after],
+    "emis_integration.sandbox",
+    *BASE_INSTALLED_APPS[_after:],
+]
+
 SECRET_KEY = "test-only-secret-key-9c1d7e2b4a6f8c0e3d5b7a9f1e2c4d6b8a0c2e4f"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 
@@ -50,6 +62,7 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # the limits lower them explicitly.
 SELFBOOK_RATE_LIMIT_PER_IP = 100_000
 SELFBOOK_RATE_LIMIT_PER_TOKEN = 1_000
+SELFBOOK_RATE_LIMIT_POSTS_PER_TOKEN = 1_000
 
 # Invitations: messages go to booking.notify.outbox (see tests/booking/test_invite*.py).
 NOTIFY_BACKEND = "locmem"

@@ -450,6 +450,77 @@ def test_send_reminders_now_from_staff_and_the_beat_task(
     )
 
 
+class _FailingNotifier(notify.LocmemBackend):
+    """GOV.UK Notify answering every message with `error`."""
+
+    error: notify.NotifyError = notify.NotifyTransientError("GOV.UK Notify is unavailable.")
+
+    def send(self, message):
+        raise self.error
+
+
+@pytest.fixture
+def failing_notifier(settings, monkeypatch):
+    """failing_notifier(error): every message fails with it, until reset to locmem."""
+    from celery import current_app
+
+    def use(error):
+        monkeypatch.setattr(_FailingNotifier, "error", error)
+        monkeypatch.setitem(notify._BACKENDS, "failing", _FailingNotifier)
+        settings.NOTIFY_BACKEND = "failing"
+
+    before = current_app.conf.task_eager_propagates
+    current_app.conf.task_eager_propagates = False  # retried like a worker, not raised
+    yield use
+    current_app.conf.task_eager_propagates = before
+
+
+def test_a_reminder_counts_only_once_sent_and_an_unsent_one_is_queued_again(
+    campaign, commit, practice_admin, patients, outbox, settings, failing_notifier
+):
+    configure(campaign, **ALL_DAY, chaser_count=2)
+    commit(invites.invites_create, campaign=campaign, patients=patients[:1], user=practice_admin)
+    invite = Invite.objects.get()
+    _age(invite, 8)
+    outbox.clear()
+    failing_notifier(notify.NotifyTransientError("GOV.UK Notify is unavailable (error 503)."))
+    assert commit(invites.invites_send_reminders, campaign=campaign).queued == 1
+    invite.refresh_from_db()
+    # Every try failed: not counted, the claim released, the reason kept for staff.
+    assert (invite.reminders_sent, invite.last_reminder_at, invite.reminder_queued_at) == (
+        0,
+        None,
+        None,
+    )
+    assert invite.delivery_error.startswith("Reminder 1 not sent after")
+    assert outbox == []
+    # The next round queues it again, and this time it goes.
+    settings.NOTIFY_BACKEND = "locmem"
+    assert commit(invites.invites_send_reminders, campaign=campaign).queued == 1
+    invite.refresh_from_db()
+    assert invite.reminders_sent == 1 and invite.last_reminder_at is not None
+    assert [m.message.kind for m in outbox] == ["reminder"]
+
+
+def test_a_reminder_that_cannot_go_waits_an_interval(
+    campaign, commit, practice_admin, patients, outbox, settings, failing_notifier
+):
+    configure(campaign, **ALL_DAY, chaser_count=2, chaser_interval_days=7)
+    commit(invites.invites_create, campaign=campaign, patients=patients[:1], user=practice_admin)
+    invite = Invite.objects.get()
+    _age(invite, 8)
+    failing_notifier(notify.NotifyPermanentError("Not a UK mobile number"))
+    assert commit(invites.invites_send_reminders, campaign=campaign).queued == 1
+    invite.refresh_from_db()
+    assert invite.reminders_sent == 0 and invite.reminder_failed_at is not None
+    assert invite.delivery_error == "Reminder 1 not sent: Not a UK mobile number"
+    assert commit(invites.invites_send_reminders, campaign=campaign).queued == 0  # not again now
+    Invite.objects.filter(pk=invite.pk).update(
+        reminder_failed_at=timezone.now() - timedelta(days=7)
+    )
+    assert commit(invites.invites_send_reminders, campaign=campaign).queued == 1
+
+
 def test_reminders_wait_for_sending_hours(campaign, commit, practice_admin, patients):
     configure(campaign, **ALL_DAY)
     commit(invites.invites_create, campaign=campaign, patients=patients[:1], user=practice_admin)

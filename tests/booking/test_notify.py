@@ -13,12 +13,19 @@ import uuid
 from collections.abc import Iterator
 from datetime import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from booking import invites, notify
-from booking.models import Campaign, Invite
-from booking.notify import Message, NotifyBackend, NotifyPermanentError, NotifyTransientError
+from booking.models import Campaign, Invite, MessageSend
+from booking.notify import (
+    Message,
+    NotifyBackend,
+    NotifyOutcomeUnknown,
+    NotifyPermanentError,
+    NotifyTransientError,
+)
 
 API_KEY = f"hippo_test-{uuid.uuid4()}-{uuid.uuid4()}"
 TEMPLATES = {
@@ -34,31 +41,49 @@ BAD_NUMBER = {
 
 class FakeNotify:
     """A tiny HTTP server answering POST /v2/notifications/{sms,email} with the
-    next scripted answer (the last one repeats): an int status or "slow"."""
+    next scripted answer (the last one repeats): an int status, "slow" (accepted,
+    but answered too late) or "saved-500" (accepted, but answered with an error). GET /v2/notifications?reference=... lists the accepted
+    notifications with that reference, as Notify does."""
 
     def __init__(self) -> None:
         self.answers: list[int | str] = [201]
         self.requests: list[dict] = []
+        self.accepted: dict[str, str] = {}  # reference -> notification id
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):  # keep test output quiet
                 pass
 
+            def do_GET(self):
+                query = parse_qs(urlparse(self.path).query)
+                reference = (query.get("reference") or [""])[0]
+                found = [
+                    {"id": fake.accepted[reference], "reference": reference}
+                    for _ in [0]
+                    if reference in fake.accepted
+                ]
+                data = json.dumps({"notifications": found, "links": {}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 fake.requests.append(
-                    {
-                        "path": self.path,
-                        "json": json.loads(body),
-                        "auth": self.headers.get("Authorization", ""),
-                    }
+                    {"path": self.path, "json": body, "auth": self.headers.get("Authorization", "")}
                 )
                 answer = fake.answers.pop(0) if len(fake.answers) > 1 else fake.answers[0]
+                payload: dict = {"id": str(uuid.uuid4())}
+                if answer in (201, "slow", "saved-500") and body.get("reference"):
+                    fake.accepted[body["reference"]] = payload["id"]
+                if answer == "saved-500":  # saved, then an error: it will go
+                    answer = 500
                 if answer == "slow":
                     time_module.sleep(1.0)
                     answer = 201
-                payload: dict = {"id": str(uuid.uuid4())}
                 if answer == 400:
                     payload = BAD_NUMBER
                 elif answer == 429:
@@ -143,7 +168,7 @@ def test_notify_backend_sends_sms_and_email_with_templates(fake_notify):
         (429, NotifyTransientError, "busy"),
         (500, NotifyTransientError, "unavailable (error 500)"),
         (503, NotifyTransientError, "unavailable (error 503)"),
-        ("slow", NotifyTransientError, "did not answer in time"),
+        ("slow", NotifyOutcomeUnknown, "did not answer in time"),
     ],
 )
 def test_notify_errors_are_typed_with_a_plain_reason(fake_notify, answer, error, words):
@@ -151,6 +176,36 @@ def test_notify_errors_are_typed_with_a_plain_reason(fake_notify, answer, error,
     with pytest.raises(error) as caught:
         NotifyBackend().send(sms())
     assert words in caught.value.reason
+
+
+def test_notify_backend_looks_messages_up_by_reference(fake_notify):
+    backend = NotifyBackend()
+    provider_id = backend.send(sms())
+    assert backend.lookup("invite-1-invite") == provider_id
+    assert backend.lookup("invite-2-invite") is None
+
+
+def test_lookup_when_notify_is_unreachable_is_transient(fake_notify):
+    fake_notify.server.shutdown()
+    fake_notify.server.server_close()
+    with pytest.raises(NotifyTransientError, match="whether the message went"):
+        NotifyBackend().lookup("invite-1-invite")
+
+
+def test_locmem_and_file_backends_look_messages_up_by_reference(settings, tmp_path):
+    locmem = notify.LocmemBackend()
+    notify.outbox.clear()
+    provider_id = locmem.send(sms())
+    assert locmem.lookup("invite-1-invite") == provider_id
+    assert locmem.lookup("invite-9-invite") is None
+    notify.outbox.clear()
+
+    file_backend = notify.FileBackend(tmp_path / "messages.jsonl")
+    assert file_backend.lookup("invite-1-invite") is None  # no file yet
+    provider_id = file_backend.send(sms())
+    file_backend.send(Message(**{**sms().__dict__, "reference": "invite-2-invite"}))
+    assert file_backend.lookup("invite-1-invite") == provider_id
+    assert file_backend.lookup("invite-3-invite") is None
 
 
 def test_connection_refused_is_transient(settings, fake_notify):
@@ -265,7 +320,23 @@ def test_retry_of_a_batch_never_resends_what_was_sent(fake_notify, queued):
     assert len(numbers) == 3
     assert numbers.count(queued[0].patient.mobile) >= 1
     sent_refs = [r["json"]["reference"] for r in fake_notify.requests]
-    assert sent_refs.count(f"invite-{queued[0].pk}-invite") == 1
+    first = MessageSend.objects.get(key=f"invite:{queued[0].pk}")
+    assert sent_refs.count(first.reference) == 1
+    assert first.status == "sent"
+    assert MessageSend.objects.get(key=f"invite:{queued[1].pk}").attempts == 2
+
+
+def test_an_answer_lost_after_notify_accepted_is_settled_not_resent(fake_notify, queued):
+    # Notify accepts the message but answers too late: whether it went is not known,
+    # so the retry asks Notify by reference, finds it, and sends nothing again.
+    fake_notify.answers = ["slow", 201]
+    run_send(queued[:1])
+    invite = queued[0]
+    assert invite.delivery_status == "sent"
+    assert len(fake_notify.requests) == 1
+    record = MessageSend.objects.get(key=f"invite:{invite.pk}")
+    assert record.status == "sent"
+    assert record.provider_id == fake_notify.accepted[record.reference]
 
 
 # --- The file backend and the demo page -----------------------------------------------------------
@@ -316,3 +387,11 @@ def test_confirmation_is_retried_on_a_transient_failure(
     assert len(fake_notify.requests) == 2
     assert fake_notify.requests[-1]["json"]["template_id"] == TEMPLATES["confirmation_sms"]
     assert fake_notify.requests[-1]["json"]["personalisation"]["site_name"] == booking.site_name
+
+
+def test_an_error_after_notify_saved_the_message_is_settled_not_resent(fake_notify, queued):
+    fake_notify.answers = ["saved-500", 201]
+    run_send(queued[:1])
+    invite = queued[0]
+    assert invite.delivery_status == "sent"
+    assert len(fake_notify.requests) == 1  # the retry asked Notify first: no second send

@@ -10,7 +10,7 @@ from .helpers import sign_in
 
 
 def test_practice_user_requests_onboarding_and_support_sees_it(
-    live_server, browser, page: Page, practice_staff, practice_a, support_user
+    live_server, new_context, page: Page, practice_staff, practice_a, support_user
 ):
     sign_in(page, live_server.url, practice_staff.username)
     page.get_by_test_id("staff-links").get_by_role("link", name="PCN connection").click()
@@ -28,7 +28,7 @@ def test_practice_user_requests_onboarding_and_support_sees_it(
     assert request.practice == practice_a
     assert request.requested_by == practice_staff
 
-    support = browser.new_context(viewport={"width": 1280, "height": 900})
+    support = new_context()
     try:
         support_page = support.new_page()
         sign_in(support_page, live_server.url, support_user.username)

@@ -243,3 +243,157 @@ def test_another_practice_cannot_request_for_mine(client_for, other_practice_sta
 def test_page_needs_a_membership(client_for, no_membership_user):
     response = client_for(no_membership_user).get(reverse("emis_integration:pcn_connection"))
     assert response.status_code == 403
+
+
+# --- privacy: practices sharing a PCN see the request, never each other's details ----
+
+SECRET_CONTACT = {
+    "contact_name": "Priya Confidential",
+    "contact_email": "priya.confidential@alpha.example.nhs.uk",
+    "contact_phone": "07700 900461",
+    "notes": "Call after 3pm; door code 4417",
+}
+
+
+def _secret_values():
+    return [*SECRET_CONTACT.values(), "a.practice_staff"]
+
+
+@pytest.fixture
+def second_practice_staff(practice_a2):
+    user = UserFactory(username="a2.practice_staff")
+    Membership.objects.create(user=user, organisation=practice_a2, role="practice_staff")
+    return user
+
+
+@pytest.fixture
+def raised_by_a(practice_staff, practice_a):
+    request, _ = services.onboarding_request_raise(
+        user=practice_staff, practice=practice_a, **SECRET_CONTACT
+    )
+    return request
+
+
+def _assert_no_secrets(content: str) -> None:
+    for value in _secret_values():
+        assert value not in content, value
+    assert "4417" not in content
+
+
+def test_another_practice_sees_the_open_request_but_not_its_contact(
+    client_for, raised_by_a, second_practice_staff, practice_a2
+):
+    page = client_for(second_practice_staff).get(reverse("emis_integration:pcn_connection"))
+    content = page.content.decode()
+    assert 'data-state="requested"' in content
+    local = timezone.localtime(raised_by_a.created_at)
+    assert f"Onboarding was requested on {local.day} {local:%b %Y}" in content
+    assert 'data-joined="no"' in content
+    assert "Alpha Second Surgery has not joined this request yet" in content
+    assert 'data-testid="join-onboarding"' in content
+    _assert_no_secrets(content)
+
+
+def test_another_practice_joins_and_still_sees_no_contact(
+    client_for, raised_by_a, second_practice_staff, practice_a2
+):
+    client = client_for(second_practice_staff)
+    response = client.post(
+        reverse("emis_integration:onboarding_request_create"),
+        {
+            "practice": practice_a2.pk,
+            "contact_name": "Sam Second",
+            "contact_email": "sam.second@example.nhs.uk",
+        },
+        follow=True,
+    )
+    assert "was already requested; you have been added" in response.content.decode()
+    assert OnboardingRequest.objects.count() == 1
+    assert raised_by_a.requesters.filter(practice=practice_a2).exists()
+    content = client.get(reverse("emis_integration:pcn_connection")).content.decode()
+    assert 'data-joined="yes"' in content
+    assert "Alpha Second Surgery has joined this request" in content
+    assert 'data-testid="join-onboarding"' not in content
+    _assert_no_secrets(content)
+
+
+def test_the_raising_practice_sees_it_has_joined_but_not_the_other_practice(
+    client_for, raised_by_a, practice_staff, second_practice_staff, practice_a2
+):
+    services.onboarding_request_raise(
+        user=second_practice_staff,
+        practice=practice_a2,
+        contact_name="Sam Second",
+        contact_email="sam.second@example.nhs.uk",
+        notes="Second practice's private note",
+    )
+    content = client_for(practice_staff).get(reverse("emis_integration:pcn_connection"))
+    text = content.content.decode()
+    assert 'data-joined="yes"' in text
+    assert "sam.second@example.nhs.uk" not in text
+    assert "Second practice&#x27;s private note" not in text
+
+
+def test_admin_changelist_hides_another_practices_contact(
+    client_for, raised_by_a, second_practice_staff
+):
+    client = client_for(second_practice_staff)
+    url = reverse("admin:emis_integration_onboardingrequest_changelist")
+    response = client.get(url)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Alpha PCN" in content
+    assert "Your practice has joined" in content
+    assert "Alpha Surgery" not in content  # who raised it is not shown either
+    _assert_no_secrets(content)
+    # Searching for the contact's name finds nothing: it is not searched for them.
+    searched = client.get(url, {"q": "Priya"}).content.decode()
+    assert (
+        f'href="{reverse("admin:emis_integration_onboardingrequest_change", args=[raised_by_a.pk])}'
+        not in searched
+    )
+    assert (
+        f'href="{reverse("admin:emis_integration_onboardingrequest_change", args=[raised_by_a.pk])}'
+        in content
+    )
+
+
+def test_admin_change_page_hides_another_practices_contact_and_requesters(
+    client_for, raised_by_a, second_practice_staff, practice_a2
+):
+    services.onboarding_request_raise(
+        user=second_practice_staff,
+        practice=practice_a2,
+        contact_name="Sam Second",
+        contact_email="sam.second@example.nhs.uk",
+        notes="Second practice's own note",
+    )
+    url = reverse("admin:emis_integration_onboardingrequest_change", args=[raised_by_a.pk])
+    response = client_for(second_practice_staff).get(url)
+    assert response.status_code == 200
+    content = response.content.decode()
+    _assert_no_secrets(content)
+    # Its own part of the request is shown.
+    assert "sam.second@example.nhs.uk" in content
+    assert "Second practice&#x27;s own note" in content
+
+
+def test_support_sees_every_contact_in_the_admin(
+    client_for, raised_by_a, support_user, second_practice_staff, practice_a2
+):
+    services.onboarding_request_raise(
+        user=second_practice_staff,
+        practice=practice_a2,
+        contact_name="Sam Second",
+        contact_email="sam.second@example.nhs.uk",
+    )
+    client = client_for(support_user)
+    url = reverse("admin:emis_integration_onboardingrequest_change", args=[raised_by_a.pk])
+    content = client.get(url).content.decode()
+    for value in SECRET_CONTACT.values():
+        assert value in content, value
+    assert "sam.second@example.nhs.uk" in content
+    changelist = client.get(
+        reverse("admin:emis_integration_onboardingrequest_changelist"), {"q": "Priya"}
+    ).content.decode()
+    assert "Alpha Surgery" in changelist

@@ -40,13 +40,14 @@ EXPECTED = {
     "audit_changelist": {"default": 200, "no_membership_user": 302},
     "audit_add": {"default": 403, "no_membership_user": 302},
     "audit_change": {"default": 200, "no_membership_user": 302},
+    # Support-only: a 404 for other staff, as if the page did not exist.
     "user_changelist": {
-        "default": 403,
+        "default": 404,
         "support_user": 200,
         "superuser": 200,
         "no_membership_user": 302,
     },
-    "user_add": {"default": 403, "support_user": 200, "superuser": 200, "no_membership_user": 302},
+    "user_add": {"default": 404, "support_user": 200, "superuser": 200, "no_membership_user": 302},
     "admin_index": {"default": 200, "no_membership_user": 302},
 }
 

@@ -28,8 +28,42 @@ def test_support_sees_the_changelists(client_for, support_user, pcn, slot, model
 
 @pytest.mark.parametrize("model", MODELS)
 def test_other_staff_do_not(client_for, practice_admin, model):
+    # A 404, as for a page that does not exist (tests/hardening/test_admin_404.py).
     response = client_for(practice_admin).get(reverse(f"admin:emis_sandbox_{model}_changelist"))
-    assert response.status_code == 403
+    assert response.status_code == 404
+
+
+def test_secrets_are_never_shown_and_blank_keeps_them(client_for, support_user, pcn):
+    pcn.partner_application_id = "app-id"
+    pcn.partner_token = "partner-token-never-shown-0451"
+    pcn.save()
+    url = reverse("admin:emis_sandbox_sandboxorganisation_change", args=[pcn.pk])
+    client = client_for(support_user)
+    page = client.get(url).content.decode()
+    assert pcn.client_secret not in page
+    assert "partner-token-never-shown-0451" not in page
+    assert 'type="password"' in page
+    response = client.post(
+        url,
+        {
+            "ods_code": pcn.ods_code,
+            "name": pcn.name,
+            "kind": pcn.kind,
+            "asid": pcn.asid,
+            "client_secret": "",
+            "partner_application_id": "app-id",
+            "partner_token": "",
+            "latency_ms": "0",
+            "error_rate": "0",
+            "timeout_seconds": "15",
+            "commit_then_fail_mode": "504",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    before = pcn.client_secret
+    pcn.refresh_from_db()
+    assert pcn.client_secret == before
+    assert pcn.partner_token == "partner-token-never-shown-0451"
 
 
 def test_support_edits_fault_knobs(client_for, support_user, pcn):
