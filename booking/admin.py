@@ -3,6 +3,8 @@
 Sections:
 * Patients: read-only, scoped to the practices whose patients the user may see.
 * Patient imports: read-only history of uploads.
+* Messages to patients: read-only send records (invitation, reminders, booking
+  confirmations and cancellations), so staff can answer "was I sent a text?".
 
 Patients are changed only through the CSV import (which audits each import), so
 both admins are read-only for everyone, support included.
@@ -21,7 +23,7 @@ from django.utils.html import format_html, format_html_join
 
 from hippo_pcn.admin_site import TenantScopedAdmin
 
-from .models import Patient, PatientImport, PatientImportStatus
+from .models import MessageSend, MessageSendStatus, Patient, PatientImport, PatientImportStatus
 from .selectors import practices_for_patient_management
 
 # Badge colour classes (static/css/admin.css: no inline styles under the CSP).
@@ -29,6 +31,12 @@ STATUS_COLOURS = {
     PatientImportStatus.PREVIEWED: "blue",
     PatientImportStatus.IMPORTED: "green",
     PatientImportStatus.DISCARDED: "grey",
+}
+SEND_COLOURS = {
+    MessageSendStatus.PENDING: "grey",
+    MessageSendStatus.SENDING: "orange",
+    MessageSendStatus.SENT: "green",
+    MessageSendStatus.FAILED: "red",
 }
 _NHS_NUMBER_SEARCH = re.compile(r"^[0-9]{3}[\s-]?[0-9]{3}[\s-]?[0-9]{4}$")
 
@@ -50,7 +58,9 @@ class ReadOnlyTenantAdmin(TenantScopedAdmin):
         return (
             super()
             .get_queryset(request)
-            .filter(practice__in=practices_for_patient_management(user=request.user))
+            .filter(
+                **{f"{self.tenant_field}__in": practices_for_patient_management(user=request.user)}
+            )
         )
 
     def _may_see_patients(self, request: HttpRequest) -> bool:
@@ -247,3 +257,90 @@ class PatientImportAdmin(ReadOnlyTenantAdmin):
                 ((error["row"], "; ".join(error["messages"])) for error in errors),
             ),
         )
+
+
+# --- Messages to patients ---------------------------------------------------------------------
+
+MESSAGE_KINDS = {
+    "invite": "Invitation",
+    "reminder": "Reminder",
+    "confirmation": "Booking confirmation",
+    "cancellation": "Cancellation",
+}
+
+
+@admin.register(MessageSend)
+class MessageSendAdmin(ReadOnlyTenantAdmin):
+    """Each message the app sends a patient, once: written by the send tasks
+    (booking/invites.py), never edited here."""
+
+    tenant_field = "invite__campaign__practice"
+    list_display = (
+        "created",
+        "patient",
+        "kind_display",
+        "status_badge",
+        "sent",
+        "campaign",
+        "attempts",
+        "error",
+    )
+    list_filter = ("status", "kind")
+    search_fields = ("=invite__patient__nhs_number", "invite__patient__last_name")
+    search_help_text = "Search by NHS number or last name."
+    list_select_related = ("invite__patient", "invite__campaign")
+    ordering = ("-created_at", "-id")
+    list_per_page = 50
+    fields = (
+        "patient",
+        "campaign",
+        "kind_display",
+        "number",
+        "status_badge",
+        "created",
+        "sent",
+        "attempts",
+        "error",
+        "reference",
+        "provider_id",
+    )
+    readonly_fields = fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        term = search_term.strip()
+        if _NHS_NUMBER_SEARCH.match(term):
+            term = re.sub(r"[\s-]", "", term)
+        return super().get_search_results(request, queryset, term)
+
+    @admin.display(description="Patient", ordering="invite__patient__last_name")
+    def patient(self, obj: MessageSend) -> str:
+        patient = obj.invite.patient
+        return f"{patient.last_name}, {patient.first_name} ({patient.nhs_number_display})"
+
+    @admin.display(description="Campaign")
+    def campaign(self, obj: MessageSend) -> str:
+        return str(obj.invite.campaign)
+
+    @admin.display(description="Message", ordering="kind")
+    def kind_display(self, obj: MessageSend) -> str:
+        label = MESSAGE_KINDS.get(obj.kind, obj.kind)
+        return f"{label} {obj.number}" if obj.kind == "reminder" else label
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: MessageSend) -> str:
+        colour = SEND_COLOURS.get(MessageSendStatus(obj.status), "grey")
+        return format_html(
+            '<span class="hippo-badge hippo-badge--{}">{}</span>',
+            colour,
+            obj.get_status_display(),
+        )
+
+    @admin.display(description="Queued", ordering="created_at")
+    def created(self, obj: MessageSend) -> str:
+        return _when(obj.created_at)
+
+    @admin.display(description="Sent", ordering="sent_at")
+    def sent(self, obj: MessageSend) -> str:
+        return _when(obj.sent_at)

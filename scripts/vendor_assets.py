@@ -19,6 +19,10 @@ SOURCE = ROOT / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"
 TARGET = ROOT / "static" / "vendor" / "nhsuk"
 FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}")
 EXTERNAL_URL = re.compile(r"url\((['\"]?)https?://", re.IGNORECASE)
+# The source maps are not shipped; a comment naming one would make production's
+# manifest storage (collectstatic) fail looking for it.
+SOURCE_MAP_CSS = re.compile(r"/\*#\s*sourceMappingURL=[^*]*\*/")
+SOURCE_MAP_JS = re.compile(r"//#\s*sourceMappingURL=\S*\s*$")
 
 
 def main() -> int:
@@ -34,11 +38,13 @@ def main() -> int:
     css = css_source.read_text(encoding="utf-8")
     css = FONT_FACE.sub("", css)
     css = css.replace("url(/assets/images/", "url(images/")
+    css = SOURCE_MAP_CSS.sub("", css)
     if EXTERNAL_URL.search(css):
         print("vendor_assets: the stylesheet still references an external URL.", file=sys.stderr)
         return 1
     (TARGET / "nhsuk-frontend.min.css").write_text(css, encoding="utf-8")
-    shutil.copyfile(js_source, TARGET / "nhsuk-frontend.min.js")
+    js = SOURCE_MAP_JS.sub("", js_source.read_text(encoding="utf-8"))
+    (TARGET / "nhsuk-frontend.min.js").write_text(js, encoding="utf-8")
     images = TARGET / "images"
     if images.exists():
         shutil.rmtree(images)

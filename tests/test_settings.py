@@ -24,6 +24,8 @@ PRODUCTION_NAMES = (
     "INVITE_TOKEN_KEY",
     "HEALTHZ_TOKEN",
     "EMIS_SANDBOX_ENABLED",
+    "CELERY_",
+    "TRUSTED_PROXY_COUNT",
 )
 
 
@@ -50,6 +52,8 @@ PRODUCTION_ENV = {
     "PUBLIC_BASE_URL": "https://hippo-pcn.example.nhs.uk",
     "REDIS_URL": "redis://127.0.0.1:6379/15",
     "INVITE_TOKEN_KEY": "invite-token-key-for-the-production-check-5f1e9a",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
+    "TRUSTED_PROXY_COUNT": "1",
 }
 
 
@@ -126,6 +130,24 @@ def test_production_refuses_to_start_without_redis():
     result = _run(["check"], {**PRODUCTION_ENV, "REDIS_URL": "locmem://"})
     assert result.returncode != 0
     assert "REDIS_URL must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_shared_broker():
+    result = _run(["check"], _without("CELERY_BROKER_URL"))
+    assert result.returncode != 0
+    assert "CELERY_BROKER_URL must be set" in result.stderr
+    result = _run(["check"], {**PRODUCTION_ENV, "CELERY_BROKER_URL": "filesystem://"})
+    assert result.returncode != 0
+    assert "CELERY_BROKER_URL must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_stated_proxy_count():
+    result = _run(["check"], _without("TRUSTED_PROXY_COUNT"))
+    assert result.returncode != 0
+    assert "TRUSTED_PROXY_COUNT must be set" in result.stderr
+    result = _run(["check"], {**PRODUCTION_ENV, "TRUSTED_PROXY_COUNT": "one"})
+    assert result.returncode != 0
+    assert "TRUSTED_PROXY_COUNT must be set to a whole number" in result.stderr
 
 
 # What the settings module installs: apps, admin models, migrations and URLs.
@@ -215,3 +237,15 @@ def test_product_code_does_not_import_the_sandbox_at_module_level():
             if line.startswith(("import ", "from ")) and "emis_integration.sandbox" in line:
                 offenders.append(relative)
     assert offenders == []
+
+
+def test_production_collectstatic_builds_the_manifest(tmp_path):
+    """Production serves hashed, compressed static files (WhiteNoise's manifest
+    storage): every file the pages reference, and every url() and import inside them,
+    must resolve, or collectstatic stops and the release cannot be built."""
+    result = _run(["collectstatic", "--noinput"], {**PRODUCTION_ENV, "STATIC_ROOT": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())
+    for name in ("vendor/nhsuk/nhsuk-frontend.min.css", "css/app.css", "js/nhsuk-init.js"):
+        assert name in manifest["paths"]
+        assert (tmp_path / manifest["paths"][name]).exists()

@@ -167,7 +167,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -389,7 +389,15 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # received the request from to X-Forwarded-For. 0: the header is ignored and
 # REMOTE_ADDR is the client. N: the client is the N-th address from the right
 # (hippo_pcn.client_ip.client_ip, used by the rate limits and by django-axes).
-TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+_proxy_count = env.str("TRUSTED_PROXY_COUNT", default="0")
+if not _proxy_count.isdigit():
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "TRUSTED_PROXY_COUNT must be set to a whole number: the reverse proxies in front "
+        f"of the app that append to X-Forwarded-For (got {_proxy_count!r})."
+    )
+TRUSTED_PROXY_COUNT = int(_proxy_count)
 # Rate limits on the public self-book pages (django-ratelimit, counted in the cache:
 # Redis in production, so every web process shares them), each per window of
 # SELFBOOK_RATE_WINDOW_SECONDS. Why these numbers: see booking/selfbook_views.py.

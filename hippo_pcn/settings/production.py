@@ -59,6 +59,28 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         "and its rate-limit counters must be shared by every process."
     )
 
+# Celery's broker must be shared by every web, worker and beat host: the demo's
+# filesystem broker is one machine's folder.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL must be set in production to a Redis or RabbitMQ broker "
+        "(redis://, rediss://, amqp:// or amqps://) that every process shares."
+    )
+
+# Behind the TLS proxy every request comes from the proxy: the client address (for
+# sign-in lockouts and self-book rate limits) is read from X-Forwarded-For according to
+# how many proxies append to it. No default: a wrong guess either lumps every patient
+# into one address or lets clients choose their own.
+_proxy_count = env.str("TRUSTED_PROXY_COUNT", default="")
+if not _proxy_count.isdigit():
+    raise ImproperlyConfigured(
+        "TRUSTED_PROXY_COUNT must be set in production: the number of reverse proxies in "
+        "front of the app that append to X-Forwarded-For (1 behind a single TLS proxy, "
+        "0 if clients connect directly)."
+    )
+TRUSTED_PROXY_COUNT = int(_proxy_count)
+
 # Invitations go through GOV.UK Notify, with links on the public HTTPS address.
 if NOTIFY_BACKEND in ("", "notify") and not NOTIFY_API_KEY:  # noqa: F405
     raise ImproperlyConfigured(

@@ -125,3 +125,49 @@ def test_support_sees_patient_import_change_page(client_for, support_user, a_imp
     )
     assert response.status_code == 200
     assert b'name="_save"' not in response.content  # read-only, even for support
+
+
+# --- Messages to patients ---------------------------------------------------------------------
+
+MESSAGES = "admin:booking_messagesend_changelist"
+
+
+@pytest.fixture
+def sent_invitations(campaign, practice_admin, patients):
+    """Invitations to two of practice A's patients, sent (locmem notifier)."""
+    from datetime import time
+
+    from booking import invites
+    from booking.models import Campaign, Invite, MessageSend
+    from booking.tasks import send_invites
+
+    Campaign.objects.filter(pk=campaign.pk).update(
+        sending_from=time(0, 0), sending_until=time(23, 59, 59, 999999)
+    )
+    campaign.refresh_from_db()
+    invites.invites_create(campaign=campaign, patients=patients[:2], user=practice_admin)
+    send_invites.delay(list(Invite.objects.filter(campaign=campaign).values_list("pk", flat=True)))
+    sent = list(MessageSend.objects.filter(invite__campaign=campaign).order_by("pk"))
+    assert [record.status for record in sent] == ["sent", "sent"]
+    return sent
+
+
+def test_practice_staff_see_their_patients_messages(client_for, practice_staff, sent_invitations):
+    response = client_for(practice_staff).get(reverse(MESSAGES))
+    assert response.status_code == 200
+    assert set(rows(response)) == set(sent_invitations)
+    assert b"Invitation" in response.content
+    assert b"hippo-badge--green" in response.content
+    change = reverse("admin:booking_messagesend_change", args=[sent_invitations[0].pk])
+    page = client_for(practice_staff).get(change)
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content  # a record, never edited
+
+
+@pytest.mark.parametrize("role", ["other_practice_staff", "pcn_tracer"])
+def test_other_organisations_get_no_messages_and_404(request, client_for, role, sent_invitations):
+    client = client_for(request.getfixturevalue(role))
+    listing = client.get(reverse(MESSAGES))
+    assert listing.status_code == 404 or rows(listing) == []
+    change = reverse("admin:booking_messagesend_change", args=[sent_invitations[0].pk])
+    assert client.get(change).status_code == 404
