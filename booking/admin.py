@@ -23,7 +23,14 @@ from django.utils.html import format_html, format_html_join
 
 from hippo_pcn.admin_site import TenantScopedAdmin
 
-from .models import MessageSend, MessageSendStatus, Patient, PatientImport, PatientImportStatus
+from .models import (
+    MessageKind,
+    MessageSend,
+    MessageSendStatus,
+    Patient,
+    PatientImport,
+    PatientImportStatus,
+)
 from .selectors import practices_for_patient_management
 
 # Badge colour classes (static/css/admin.css: no inline styles under the CSP).
@@ -261,13 +268,6 @@ class PatientImportAdmin(ReadOnlyTenantAdmin):
 
 # --- Messages to patients ---------------------------------------------------------------------
 
-MESSAGE_KINDS = {
-    "invite": "Invitation",
-    "reminder": "Reminder",
-    "confirmation": "Booking confirmation",
-    "cancellation": "Cancellation",
-}
-
 
 @admin.register(MessageSend)
 class MessageSendAdmin(ReadOnlyTenantAdmin):
@@ -325,8 +325,8 @@ class MessageSendAdmin(ReadOnlyTenantAdmin):
 
     @admin.display(description="Message", ordering="kind")
     def kind_display(self, obj: MessageSend) -> str:
-        label = MESSAGE_KINDS.get(obj.kind, obj.kind)
-        return f"{label} {obj.number}" if obj.kind == "reminder" else label
+        label = obj.get_kind_display()
+        return f"{label} {obj.number}" if obj.kind == MessageKind.REMINDER else label
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: MessageSend) -> str:

@@ -599,6 +599,13 @@ class MessageSendStatus(models.TextChoices):
     FAILED = "failed", "Not sent"
 
 
+class MessageKind(models.TextChoices):
+    INVITE = "invite", "Invitation"
+    REMINDER = "reminder", "Reminder"
+    CONFIRMATION = "confirmation", "Booking confirmation"
+    CANCELLATION = "cancellation", "Cancellation"
+
+
 class MessageSend(models.Model):
     """The send record of one message to a patient: an invitation, reminder N, or
     the confirmation or cancellation of one booking. Its unique key makes a
@@ -607,7 +614,7 @@ class MessageSend(models.Model):
     notifier for that reference rather than sending again (booking/invites.py)."""
 
     key = models.CharField(max_length=80, unique=True)
-    kind = models.CharField(max_length=20)
+    kind = models.CharField(max_length=20, choices=MessageKind.choices)
     invite = models.ForeignKey(Invite, on_delete=models.CASCADE, related_name="message_sends")
     booking = models.ForeignKey(
         Booking, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
@@ -626,6 +633,8 @@ class MessageSend(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = "message to a patient"
+        verbose_name_plural = "messages to patients"
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.key} ({self.status})"
+        return f"{self.get_kind_display()} {self.key} ({self.get_status_display()})"
