@@ -94,11 +94,23 @@ class ReadOnlyTenantAdmin(TenantScopedAdmin):
         return False
 
 
+class NhsNumberSearchMixin:
+    """An NHS number typed with spaces or dashes ("943 476 5919") finds the patient."""
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        term = search_term.strip()
+        if _NHS_NUMBER_SEARCH.match(term):
+            term = re.sub(r"[\s-]", "", term)
+        return super().get_search_results(request, queryset, term)  # type: ignore[misc]
+
+
 # --- Patients -------------------------------------------------------------------------------
 
 
 @admin.register(Patient)
-class PatientAdmin(ReadOnlyTenantAdmin):
+class PatientAdmin(NhsNumberSearchMixin, ReadOnlyTenantAdmin):
     list_display = (
         "name",
         "nhs_number_formatted",
@@ -127,14 +139,6 @@ class PatientAdmin(ReadOnlyTenantAdmin):
         "updated_at",
     )
     readonly_fields = fields
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
-        term = search_term.strip()
-        if _NHS_NUMBER_SEARCH.match(term):
-            term = re.sub(r"[\s-]", "", term)
-        return super().get_search_results(request, queryset, term)
 
     @admin.display(description="Name", ordering="last_name")
     def name(self, obj: Patient) -> str:
@@ -270,7 +274,7 @@ class PatientImportAdmin(ReadOnlyTenantAdmin):
 
 
 @admin.register(MessageSend)
-class MessageSendAdmin(ReadOnlyTenantAdmin):
+class MessageSendAdmin(NhsNumberSearchMixin, ReadOnlyTenantAdmin):
     """Each message the app sends a patient, once: written by the send tasks
     (booking/invites.py), never edited here."""
 
@@ -305,14 +309,6 @@ class MessageSendAdmin(ReadOnlyTenantAdmin):
         "provider_id",
     )
     readonly_fields = fields
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
-        term = search_term.strip()
-        if _NHS_NUMBER_SEARCH.match(term):
-            term = re.sub(r"[\s-]", "", term)
-        return super().get_search_results(request, queryset, term)
 
     @admin.display(description="Patient", ordering="invite__patient__last_name")
     def patient(self, obj: MessageSend) -> str:

@@ -87,7 +87,43 @@ def model_admin_usable_by(model_admin: admin.ModelAdmin, request: HttpRequest) -
     return any(model_admin.get_model_perms(request).values())
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class NotFoundForHiddenObjectsMixin:
+    """An object the user may not see answers 404 on its change, delete and history
+    pages, exactly as a missing one does, instead of Django's "perhaps it was
+    deleted" redirect: ids cannot be probed. `get_queryset` decides what is hidden."""
+
+    _missing_message = "No such record, or it belongs to another organisation."
+
+    def _object_or_404(self, request: HttpRequest, object_id: str) -> Any:
+        obj = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        if obj is None:
+            raise Http404(self._missing_message)
+        return obj
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        self._object_or_404(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._object_or_404(request, object_id)
+        return super().delete_view(request, object_id, extra_context)  # type: ignore[misc]
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._object_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)  # type: ignore[misc]
+
+
+class TenantScopedAdmin(NotFoundForHiddenObjectsMixin, admin.ModelAdmin):
     """Scopes a ModelAdmin to the user's organisations.
 
     `tenant_field` is the lookup path from the model to its Organisation
@@ -112,35 +148,6 @@ class TenantScopedAdmin(admin.ModelAdmin):
         if db_field.related_model is Organisation:
             kwargs["queryset"] = self.scoped_organisations(request)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    # --- 404 instead of "perhaps it was deleted" redirects ----------------
-    def _object_or_404(self, request: HttpRequest, object_id: str) -> Any:
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            raise Http404("No such record, or it belongs to another organisation.")
-        return obj
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        self._object_or_404(request, object_id)
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def delete_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        self._object_or_404(request, object_id)
-        return super().delete_view(request, object_id, extra_context)
-
-    def history_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        self._object_or_404(request, object_id)
-        return super().history_view(request, object_id, extra_context)
 
     # --- role-based permissions -------------------------------------------
     def has_module_permission(self, request: HttpRequest) -> bool:

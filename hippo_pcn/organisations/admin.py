@@ -3,18 +3,21 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from hippo_pcn.accounts import services as accounts_services
 from hippo_pcn.accounts.selectors import sign_in_security_summary
-from hippo_pcn.admin_site import SupportOnlyAdminMixin, TenantScopedAdmin
+from hippo_pcn.admin_site import (
+    NotFoundForHiddenObjectsMixin,
+    SupportOnlyAdminMixin,
+    TenantScopedAdmin,
+)
 
 from . import services
 from .models import Membership, Organisation
@@ -199,7 +202,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class HippoUserAdmin(SupportOnlyAdminMixin, UserAdmin):
+class HippoUserAdmin(SupportOnlyAdminMixin, NotFoundForHiddenObjectsMixin, UserAdmin):
     """Staff accounts, for support. Only superusers may see or change a superuser,
     make anyone a superuser, or put anyone in the support group: for other support
     members a superuser's pages (change, password, history, delete) are a 404."""
@@ -249,34 +252,8 @@ class HippoUserAdmin(SupportOnlyAdminMixin, UserAdmin):
             fields += ["is_superuser", "user_permissions", "groups", "is_staff"]
         return fields
 
-    # --- a superuser's pages are a 404 for everyone else ------------------
-    def _object_or_404(self, request: HttpRequest, object_id: str) -> Any:
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            raise Http404("No such user.")
-        return obj
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        self._object_or_404(request, object_id)
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def delete_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        self._object_or_404(request, object_id)
-        return super().delete_view(request, object_id, extra_context)
-
-    def history_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        self._object_or_404(request, object_id)
-        return super().history_view(request, object_id, extra_context)
+    # --- a superuser's pages are a 404 for everyone else (get_queryset hides them)
+    _missing_message = "No such user."
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
         self._object_or_404(request, id)

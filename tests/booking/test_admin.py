@@ -171,3 +171,10 @@ def test_other_organisations_get_no_messages_and_404(request, client_for, role, 
     assert listing.status_code == 404 or rows(listing) == []
     change = reverse("admin:booking_messagesend_change", args=[sent_invitations[0].pk])
     assert client.get(change).status_code == 404
+
+
+def test_messages_found_by_spaced_nhs_number(client_for, practice_staff, sent_invitations):
+    patient = sent_invitations[0].invite.patient
+    spaced = f"{patient.nhs_number[:3]} {patient.nhs_number[3:6]} {patient.nhs_number[6:]}"
+    response = client_for(practice_staff).get(reverse(MESSAGES), {"q": spaced})
+    assert rows(response) == [sent_invitations[0]]
