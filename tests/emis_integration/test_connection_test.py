@@ -1,15 +1,17 @@
 """“Test connection”: a real round trip, with a plain-words reason on failure,
 stored on the connection, and never live on a failure."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from emis_integration import services
 from emis_integration.models import ConnectionStatus as S
 from emis_integration.models import EmisConnection
 from hippo_pcn.audit.models import AuditEntry
-from tests.emis_world import at
 
 from .fault_server import FaultServer, Reply
 
@@ -19,7 +21,9 @@ def testing_pcn(emis_world, superuser):
     connection = emis_world.connections["U10001"]
     EmisConnection.objects.filter(pk=connection.pk).update(status=S.TESTING)
     connection.refresh_from_db()
-    emis_world.slots("U10001", [at(1, 9)])
+    # Within the next 24 hours whatever the time of day, and so today or tomorrow.
+    soon = (timezone.now() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    emis_world.slots("U10001", [soon])
     return connection
 
 
@@ -123,7 +127,7 @@ def test_a_pcn_test_reports_what_each_interface_found(testing_pcn, superuser):
     result = services.connection_test(actor=superuser, connection=testing_pcn)
     assert result.ok, result.message
     assert result.free_slots == 1
-    assert result.sessions == 1  # tomorrow's session holding the fixture's slot
+    assert result.sessions == 1  # the session holding the fixture's slot
     assert result.message.startswith(
         "GP Connect answered: EMIS gave its capability statement and a slot search "
         "(1 free slot(s) in the next 24 hours). "
