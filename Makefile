@@ -23,13 +23,17 @@ $(ASSETS): package.json package-lock.json scripts/vendor_assets.py
 
 assets: $(ASSETS)
 
-## Run the app: web + Celery worker + Celery beat, demo data, on http://127.0.0.1:8000
+## Run the app: web + Celery worker + Celery beat, demo data, on http://127.0.0.1:$(PORT)
+## (PORT=8123 make demo for another port; 8000 by default)
+demo: export PORT ?= 8000
+demo: export DEMO_PORT = $(PORT)
 demo: install assets
+	@$(PY) scripts/check_port.py $(PORT)
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo ""
-	@echo "hippo-pcn is starting on http://127.0.0.1:8000  (sign in with a demo login above; Ctrl-C stops it)"
+	@echo "hippo-pcn is starting on http://127.0.0.1:$(PORT)  (sign in with a demo login above; Ctrl-C stops it)"
 	@echo "The tracing poller runs every minute in the demo: try"
 	@echo "  .venv/bin/python manage.py simulate_emis_bookings --pcn U00002 --count 5 --cancel 1 --move 1"
 	@echo "then watch the tracing worklist of u00002.tracer (new, cancelled and re-dated tasks)."

@@ -52,6 +52,7 @@ def _setup():  # type: ignore[no-untyped-def]
         start_date=today,
         end_date=today + timedelta(days=14),
         status="active",
+        slot_service_types=["Flu vaccination"],
     )
     Campaign.objects.filter(pk=campaign.pk).update(
         sending_from=clock(0, 0), sending_until=clock(23, 59, 59, 999999)

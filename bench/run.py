@@ -121,6 +121,7 @@ def campaign_for(practice, user, days: int):
         start_date=today,
         end_date=today + timedelta(days=days),
         status="active",
+        slot_service_types=["Flu vaccination"],
     )
 
 

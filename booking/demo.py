@@ -3,10 +3,11 @@ organisations, EMIS connections and sandbox exist).
 
 * Every demo practice gets 30 patients with valid NHS numbers (999 test range).
 * Hillside Health Centre (B82001, Hillside PCN live) runs an active "Winter flu
-  clinic" offering practice and PCN slots, with a few bookings made through the
+  clinic" offering practice and PCN "Flu vaccination" slots seen in person, with a few bookings made through the
   real booking service (and so the sandbox EMIS), one of them into a PCN slot.
 * Riverside Surgery (A81001, Riverside PCN still in testing) runs "NHS Health
-  Checks", so its pages show why PCN slots are missing.
+  Checks" (in-person "NHS Health Check" slots), so its pages show why PCN slots are
+  missing.
 
 The web server is not running yet while seeding, so EMIS is reached in-process
 (the same HTTP requests, without a socket). Idempotent."""
@@ -25,7 +26,7 @@ from hippo_pcn.organisations.models import Organisation
 
 from . import services
 from .models import Booking, Campaign, Patient
-from .selectors import slots_for_campaign
+from .selectors import campaign_offerable_slots
 
 FIRST_NAMES = [
     "Olivia",
@@ -127,9 +128,28 @@ def _patients(practice: Organisation, block: int) -> int:
     return len(new)
 
 
-def _campaign(practice: Organisation, user, name: str, appointment_type: str) -> Campaign:
+def _campaign(
+    practice: Organisation,
+    user,
+    name: str,
+    appointment_type: str,
+    *,
+    slot_service_types: list[str],
+    delivery_channels: list[str],
+) -> Campaign:
     existing = Campaign.objects.filter(practice=practice, name=name).first()
     if existing is not None:
+        if (
+            existing.slot_service_types != slot_service_types
+            or existing.delivery_channels != delivery_channels
+        ):
+            # Seeded before campaigns had slot filters: give it the one that fits its name.
+            services.campaign_update(
+                user=user,
+                campaign=existing,
+                slot_service_types=slot_service_types,
+                delivery_channels=delivery_channels,
+            )
         return existing
     today = timezone.localdate()
     campaign = services.campaign_create(
@@ -141,6 +161,8 @@ def _campaign(practice: Organisation, user, name: str, appointment_type: str) ->
         end_date=today + timedelta(days=27),
         use_pcn_slots=True,
         status="active",
+        slot_service_types=slot_service_types,
+        delivery_channels=delivery_channels,
         # The demo sends its (file-backend) messages at any hour.
         sending_from=time(0, 0),
         sending_until=time(23, 59),
@@ -155,7 +177,7 @@ def _book_some(campaign: Campaign, user, stdout: TextIO) -> None:
     if Booking.objects.filter(campaign=campaign).exists():
         return
     services.campaign_refresh_slots(campaign=campaign)
-    slots = slots_for_campaign(campaign=campaign)
+    slots = campaign_offerable_slots(campaign=campaign)
     patients = list(campaign.patients.order_by("last_name", "pk")[:3])
     choices = [
         slots.filter(is_pcn=False).first(),
@@ -185,7 +207,14 @@ def seed_demo(*, stdout: TextIO) -> None:
     try:
         hillside = Organisation.objects.get(ods_code="B82001")
         admin = User.objects.get(username="b82001.admin")
-        flu = _campaign(hillside, admin, "Winter flu clinic", "Flu vaccination")
+        flu = _campaign(
+            hillside,
+            admin,
+            "Winter flu clinic",
+            "Flu vaccination",
+            slot_service_types=["Flu vaccination"],
+            delivery_channels=["In-person"],
+        )
         _book_some(flu, admin, stdout)
         riverside = Organisation.objects.get(ods_code="A81001")
         checks = _campaign(
@@ -193,6 +222,8 @@ def seed_demo(*, stdout: TextIO) -> None:
             User.objects.get(username="a81001.admin"),
             "NHS Health Checks",
             "NHS Health Check",
+            slot_service_types=["NHS Health Check", "Practice nurse appointment"],
+            delivery_channels=["In-person"],
         )
         services.campaign_refresh_slots(campaign=checks)
     finally:

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .models import CampaignStatus, Slot
+from .selectors import SlotFilterChoices
 
 # --- Patients -----------------------------------------------------------------------------
 
@@ -96,6 +97,33 @@ class CampaignForm(forms.Form):
         initial=True,
         help_text="Offer your PCN's shared slots beside your own once its EMIS Community is live.",
     )
+    # Which slots: choices are what EMIS's slots for the practice and its PCN carry.
+    slot_service_types = forms.MultipleChoiceField(
+        label="Slot types",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Only slots of these types are offered (GP Connect's service type). An "
+        "active campaign needs at least one.",
+    )
+    delivery_channels = forms.MultipleChoiceField(
+        label="How the appointment happens",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        initial=["In-person"],
+        help_text="None ticked: any.",
+    )
+    slot_sites = forms.MultipleChoiceField(
+        label="Sites",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Optional. None ticked: every site.",
+    )
+    slot_clinicians = forms.MultipleChoiceField(
+        label="Clinicians",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Optional. None ticked: every clinician.",
+    )
     status = forms.ChoiceField(label="Status", choices=CampaignStatus.choices, initial="draft")
     # Invitations
     invite_channel = forms.ChoiceField(
@@ -142,6 +170,13 @@ class CampaignForm(forms.Form):
         initial=7,
         help_text="Never beyond the campaign's last day.",
     )
+    message_patients_on_staff_changes = forms.BooleanField(
+        label="Message patients when staff book, move or cancel",
+        required=False,
+        initial=True,
+        help_text="A text message or email with the date, time, site, address and their link "
+        "to change or cancel.",
+    )
 
     INVITE_FIELDS = (
         "invite_channel",
@@ -154,10 +189,27 @@ class CampaignForm(forms.Form):
         "invite_expiry_days",
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    SLOT_FILTER_FIELDS = (
+        "slot_service_types",
+        "delivery_channels",
+        "slot_sites",
+        "slot_clinicians",
+    )
+
+    def __init__(
+        self, *args: Any, filter_choices: SlotFilterChoices | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         for name in self.INVITE_FIELDS:
             self.fields[name].required = False  # left empty: the default shown
+        if filter_choices is not None:
+            for name, values in (
+                ("slot_service_types", filter_choices.service_types),
+                ("delivery_channels", filter_choices.delivery_channels),
+                ("slot_sites", filter_choices.sites),
+                ("slot_clinicians", filter_choices.clinicians),
+            ):
+                self.fields[name].choices = [(v, v) for v in values]  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -167,6 +219,12 @@ class CampaignForm(forms.Form):
         start, end = data.get("start_date"), data.get("end_date")
         if start and end and end < start:
             self.add_error("end_date", "The last day must be on or after the first day.")
+        if data.get("status") == CampaignStatus.ACTIVE and not data.get("slot_service_types"):
+            self.add_error(
+                "slot_service_types",
+                "Choose at least one slot type before making the campaign active: without "
+                "one it offers no slots.",
+            )
         return data
 
 

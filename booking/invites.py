@@ -15,7 +15,7 @@ Sections:
 * Who may be invited.
 * Creating invitations (staff, and waves).
 * Sending invitations (the Celery task's body): per-invite delivery status.
-* Confirmation and cancellation messages.
+* Confirmation, change and cancellation messages (self-book and staff changes).
 * Waves matched to capacity, and the campaign's sending state.
 * Reminders (chasers).
 * Sending each message once.
@@ -70,7 +70,7 @@ from .notify import (
     get_backend,
     message_send,
 )
-from .selectors import campaigns_for_user, slots_for_campaign
+from .selectors import campaign_offerable_slots, campaigns_for_user
 from .tokens import new_token_fields, token_for_salt
 
 logger = logging.getLogger(__name__)
@@ -184,6 +184,13 @@ def _message(
             subject = f"Your {what} is booked"
             body = (
                 f"{practice}: your {what} is booked for {fields['when']} at {place}.\n"
+                f"To cancel or change it, use your link: {link}"
+            )
+        elif kind == "change":
+            subject = f"Your {what} has moved to a new time"
+            body = (
+                f"{practice}: your {what} has moved. It is now on {fields['when']} at "
+                f"{place}. Your earlier time is cancelled.\n"
                 f"To cancel or change it, use your link: {link}"
             )
         else:
@@ -658,6 +665,82 @@ def invite_send_cancellation(*, invite: Invite, booking: Booking) -> None:
     _queue_booking_message("cancellation", invite, booking)
 
 
+# What staff changed, by message kind: booked ("confirmation"), moved to another time
+# ("change", the new booking), cancelled ("cancellation").
+STAFF_CHANGE_KINDS = ("confirmation", "change", "cancellation")
+
+
+def _staff_message_channel(booking: Booking) -> str | None:
+    """The channel a staff change's message goes by: the patient's invitation's
+    (or the campaign's), the other one when they lack it; None when they have
+    neither a mobile number nor an email address."""
+    preferred = (
+        Invite.objects.filter(campaign_id=booking.campaign_id, patient_id=booking.patient_id)
+        .values_list("channel", flat=True)
+        .first()
+    )
+    return _channel_for(booking.patient, preferred or booking.campaign.invite_channel)
+
+
+def _invite_for_booking(*, booking: Booking, channel: str, kind: str) -> Invite:
+    """The patient's invitation in the booking's campaign, whose link the message
+    carries; made now when staff booked a patient who was never invited (the same
+    token fields as every invitation; no invitation is sent: its link goes out in
+    this message). For a booking or a move it is pointed at the new booking, so
+    the link shows it and can change or cancel it."""
+    now = timezone.now()
+    campaign = booking.campaign
+    invite, _ = Invite.objects.get_or_create(
+        campaign=campaign,
+        patient_id=booking.patient_id,
+        defaults={
+            "channel": channel,
+            "delivery_status": DeliveryStatus.SENT,
+            "expires_at": invite_expiry(campaign=campaign, now=now),
+            "used_at": now,
+            "booking": booking,
+            **new_token_fields(),
+        },
+    )
+    if kind != "cancellation" and invite.booking_id != booking.pk:
+        Invite.objects.filter(pk=invite.pk).update(booking=booking, used_at=invite.used_at or now)
+    return invite
+
+
+def booking_message_patient(*, booking: Booking, kind: str) -> bool:
+    """Staff booked, moved (`kind` "change", for the new booking) or cancelled:
+    queue the patient's message through the outbox, in the caller's transaction,
+    with the date, time, site, address and their link to change or cancel. Not
+    when the campaign sends none (`message_patients_on_staff_changes`) or the
+    patient has neither a mobile number nor an email address. Sent once per
+    booking and kind (the send record's key): a move makes a new booking, so each
+    move is its own message. Returns whether one was queued."""
+    if kind not in STAFF_CHANGE_KINDS:
+        raise ValueError(f"Unknown booking message: {kind}.")
+    if not booking.campaign.message_patients_on_staff_changes:
+        return False
+    channel = _staff_message_channel(booking)
+    if channel is None:
+        return False
+    invite = _invite_for_booking(booking=booking, channel=channel, kind=kind)
+    _queue_booking_message(kind, invite, booking)
+    return True
+
+
+def booking_staff_message_note(*, booking: Booking) -> str:
+    """What the staff page says after a booking, move or cancellation: what the
+    patient will be sent (never that it was sent), or why nothing is."""
+    if booking.replaced_by_id is not None:
+        return "The patient is sent no message about it: they were told of the move."
+    if not booking.campaign.message_patients_on_staff_changes:
+        return "This campaign sends patients no message when staff book, move or cancel."
+    channel = _staff_message_channel(booking)
+    if channel is None:
+        return "The patient has no mobile number or email address, so no message is sent."
+    what = "a text message" if channel == InviteChannel.SMS else "an email"
+    return f"We will send the patient {what} with the details."
+
+
 # A booking message whose fate is still not known after the task's last try is
 # checked again this many times, a send lease apart, through the outbox.
 BOOKING_MESSAGE_MAX_CHECKS = 3
@@ -666,7 +749,7 @@ BOOKING_MESSAGE_MAX_CHECKS = 3
 def booking_message_send(
     *, invite_id: int, booking_id: int, kind: str, final_attempt: bool = True, check: int = 0
 ) -> bool:
-    """Send a confirmation or cancellation (the task's body). Transient failures
+    """Send a confirmation, change of time or cancellation (the task's body). Transient failures
     propagate for the task to retry, until the final attempt; failures are logged
     by id. When whether it went is still not known then, the task is queued again
     (through the outbox) for after the send lease, to ask the notifier or send it;
@@ -803,7 +886,7 @@ def campaign_wave_plan(*, campaign: Campaign, now: datetime | None = None) -> Wa
             REASON_EVERYONE_INVITED,
             "Every patient on the campaign who can be invited has been. Reminders carry on.",
         )
-    free = slots_for_campaign(campaign=campaign).count()
+    free = campaign_offerable_slots(campaign=campaign).count()
     if free == 0:
         return WavePlan(
             STATE_PAUSED,
@@ -950,10 +1033,13 @@ def _last_message_at() -> Any:
 
 def _awaiting_answer(campaign: Campaign) -> QuerySet[Invite]:
     """Sent invitations with no answer: not booked (by link, by staff or by
-    phone), not declined, the patient not opted out."""
+    phone), not declined, the patient not opted out and still on the campaign's
+    list (a patient removed from it is reminded of nothing)."""
     booked = _booked(campaign, "patient_id")
+    on_list = CampaignPatient.objects.filter(campaign=campaign, patient_id=OuterRef("patient_id"))
     return (
         Invite.objects.filter(
+            Exists(on_list),
             campaign=campaign,
             delivery_status=DeliveryStatus.SENT,
             used_at__isnull=True,

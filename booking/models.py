@@ -259,6 +259,29 @@ class Campaign(models.Model):
     status = models.CharField(
         max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )
+    # Which slots the campaign offers (booking.selectors.campaign_offerable_slots).
+    slot_service_types = models.JSONField(
+        "slot types",
+        default=list,
+        blank=True,
+        help_text="GP Connect Slot.serviceType texts, e.g. “Flu vaccination”. None: no slot "
+        "is offered, and the campaign cannot go active.",
+    )
+    delivery_channels = models.JSONField(
+        "delivery channels",
+        default=list,
+        blank=True,
+        help_text="In-person, Telephone, Video (GP Connect's delivery channel). None: any.",
+    )
+    slot_sites = models.JSONField(
+        "sites", default=list, blank=True, help_text="Site (Location) names. None: any site."
+    )
+    slot_clinicians = models.JSONField(
+        "clinicians",
+        default=list,
+        blank=True,
+        help_text="Clinician (Practitioner) names. None: any clinician.",
+    )
     patients = models.ManyToManyField(
         "booking.Patient", through="booking.CampaignPatient", related_name="campaigns"
     )
@@ -301,6 +324,12 @@ class Campaign(models.Model):
         "invitation link valid for (days)",
         default=7,
         validators=[MinValueValidator(1), MaxValueValidator(28)],
+    )
+    message_patients_on_staff_changes = models.BooleanField(
+        "message patients when staff book, move or cancel",
+        default=True,
+        help_text="Send the patient a text message or email with the appointment's details and "
+        "their link to change or cancel it.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -604,6 +633,7 @@ class MessageKind(models.TextChoices):
     REMINDER = "reminder", "Reminder"
     CONFIRMATION = "confirmation", "Booking confirmation"
     CANCELLATION = "cancellation", "Cancellation"
+    CHANGE = "change", "Change of time"
 
 
 class MessageSend(models.Model):

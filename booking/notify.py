@@ -11,8 +11,8 @@ NOTIFY_BACKEND setting:
   NOTIFY_TEMPLATE_<KIND>_<CHANNEL>). Each template receives the personalisation
   fields ``practice_name``, ``appointment_type``, ``link`` and, by kind,
   ``expires`` (invite, reminder) or ``when``, ``site_name``, ``site_address``
-  (confirmation, cancellation); ``message`` holds the whole text we would send, for
-  templates that are just ``((message))``.
+  (confirmation, change of time, cancellation); ``message`` holds the whole text
+  we would send, for templates that are just ``((message))``.
 
 With NOTIFY_BACKEND unset, the demo (DEMO_MODE) uses the file backend and every
 other environment GOV.UK Notify: links are never written to disk by accident.
@@ -45,7 +45,7 @@ from notifications_python_client.notifications import NotificationsAPIClient
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("invite", "reminder", "confirmation", "cancellation")
+KINDS = ("invite", "reminder", "confirmation", "change", "cancellation")
 CHANNELS = ("sms", "email")
 REASON_MAX_LENGTH = 300
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
@@ -201,24 +201,116 @@ def campaign_live_sources(*, campaign: Campaign) -> list[EmisConnection]:
     return sources
 
 
-def slots_for_campaign(
+DELIVERY_CHANNELS = ("In-person", "Telephone", "Video")
+
+
+def campaign_offerable_slots(
     *, campaign: Campaign, sources: list[EmisConnection] | None = None
 ) -> QuerySet[Slot]:
-    """Free mirrored slots the campaign offers, practice and PCN merged in time order."""
+    """The one rule for what a campaign offers: free mirrored slots of its live
+    sources (practice and PCN merged, in time order) in its dates whose GP Connect
+    service type is one of the campaign's slot types, and whose delivery channel,
+    site and clinician are among the campaign's when it names any. A campaign with
+    no slot types offers nothing. Staff booking, self-book, the nearest free slots,
+    invitation waves and the campaign page's counts all read this."""
     start, end = campaign_window(campaign)
     connections = campaign_live_sources(campaign=campaign) if sources is None else sources
-    return Slot.objects.filter(
+    slots = Slot.objects.filter(
         viewer=campaign.practice,
         connection__in=[c.pk for c in connections],
         start__gte=start,
         start__lt=end,
-    ).order_by("start", "is_pcn", "id")
+        service_type__in=list(campaign.slot_service_types or []),
+    )
+    if campaign.delivery_channels:
+        slots = slots.filter(delivery_channel__in=list(campaign.delivery_channels))
+    if campaign.slot_sites:
+        slots = slots.filter(site_name__in=list(campaign.slot_sites))
+    if campaign.slot_clinicians:
+        slots = slots.filter(practitioner__in=list(campaign.slot_clinicians))
+    return slots.order_by("start", "is_pcn", "id")
+
+
+# The former name, kept for callers not yet moved: the same rule.
+slots_for_campaign = campaign_offerable_slots
+
+
+def campaign_filter_description(*, campaign: Campaign) -> str:
+    """The campaign's slot filter in words: "Flu vaccination (In-person)"."""
+    types = ", ".join(campaign.slot_service_types or []) or "none chosen"
+    extras = [
+        ", ".join(values)
+        for values in (campaign.delivery_channels, campaign.slot_sites, campaign.slot_clinicians)
+        if values
+    ]
+    return f"{types} ({'; '.join(extras)})" if extras else types
+
+
+def campaign_no_match_message(*, campaign: Campaign) -> str:
+    """What to say when the campaign offers no slot although its sources have free
+    slots in its dates: the filter matches none of them ("" when it does, or when
+    there are no slots at all)."""
+    if campaign_offerable_slots(campaign=campaign).exists():
+        return ""
+    if not campaign.slot_service_types:
+        return "Choose the slot types this campaign offers: until then it offers no slots."
+    start, end = campaign_window(campaign)
+    if not Slot.objects.filter(
+        viewer=campaign.practice,
+        connection__in=[c.pk for c in campaign_live_sources(campaign=campaign)],
+        start__gte=start,
+        start__lt=end,
+    ).exists():
+        return ""
+    return (
+        "No slots match this campaign's slot types: "
+        f"{campaign_filter_description(campaign=campaign)}."
+    )
+
+
+@dataclass(frozen=True)
+class SlotFilterChoices:
+    service_types: list[str]
+    delivery_channels: list[str]
+    sites: list[str]
+    clinicians: list[str]
+
+
+def slot_filter_choices(
+    *, practice: Organisation, campaign: Campaign | None = None
+) -> SlotFilterChoices:
+    """The slot types, channels, sites and clinicians seen in the slots mirrored for
+    the practice (its own EMIS and its PCN's), plus whatever the campaign already
+    names: the choices its setup offers."""
+    seen = Slot.objects.filter(viewer=practice)
+
+    def distinct(field: str, current: list[str]) -> list[str]:
+        values = set(seen.exclude(**{field: ""}).values_list(field, flat=True).distinct())
+        return sorted(values | set(current), key=str.casefold)
+
+    return SlotFilterChoices(
+        service_types=distinct(
+            "service_type", list(campaign.slot_service_types) if campaign else []
+        ),
+        delivery_channels=list(
+            dict.fromkeys(
+                [
+                    *DELIVERY_CHANNELS,
+                    *distinct(
+                        "delivery_channel", list(campaign.delivery_channels) if campaign else []
+                    ),
+                ]
+            )
+        ),
+        sites=distinct("site_name", list(campaign.slot_sites) if campaign else []),
+        clinicians=distinct("practitioner", list(campaign.slot_clinicians) if campaign else []),
+    )
 
 
 def nearest_free_slots(
     *, campaign: Campaign, around: datetime, exclude_ids: set[int], limit: int = 3
 ) -> list[Slot]:
-    candidates = slots_for_campaign(campaign=campaign).exclude(pk__in=exclude_ids)
+    candidates = campaign_offerable_slots(campaign=campaign).exclude(pk__in=exclude_ids)
     before = list(candidates.filter(start__lt=around).order_by("-start")[:limit])
     after = list(candidates.filter(start__gte=around).order_by("start")[:limit])
     nearest = sorted(before + after, key=lambda s: abs((s.start - around).total_seconds()))
@@ -235,13 +327,17 @@ class SourceSummary:
 
 
 def campaign_sources(*, campaign: Campaign) -> list[SourceSummary]:
-    """Each slot source of the campaign and its free slots in the campaign's dates."""
-    start, end = campaign_window(campaign)
+    """Each slot source of the campaign and the free slots it offers (after the
+    campaign's slot filter) in the campaign's dates."""
     summaries = []
     for connection in campaign_live_sources(campaign=campaign):
-        stats = Slot.objects.filter(
-            viewer=campaign.practice, connection=connection, start__gte=start, start__lt=end
-        ).aggregate(count=Count("id"), refreshed=Max("refreshed_at"))
+        stats = {
+            "count": campaign_offerable_slots(campaign=campaign, sources=[connection]).count(),
+            # When the source was last read, whether or not its slots match.
+            "refreshed": Slot.objects.filter(
+                viewer=campaign.practice, connection=connection
+            ).aggregate(refreshed=Max("refreshed_at"))["refreshed"],
+        }
         is_pcn = connection.system == EmisSystem.EMIS_COMMUNITY
         summaries.append(
             SourceSummary(
@@ -269,18 +365,27 @@ def campaign_pcn_diagnosis(*, campaign: Campaign) -> PcnDiagnosis:
             message=f"{diagnosis.pcn.name}'s EMIS Community is live, but this campaign does "
             "not offer PCN slots. Edit the campaign to offer them.",
         )
+    if campaign_offerable_slots(campaign=campaign, sources=[diagnosis.connection]).exists():
+        return diagnosis
     start, end = campaign_window(campaign)
-    if not Slot.objects.filter(
+    if Slot.objects.filter(
         viewer=campaign.practice, connection=diagnosis.connection, start__gte=start, start__lt=end
     ).exists():
         return replace(
             diagnosis,
-            state="live_no_slots",
-            title="No free PCN slots in these dates",
-            message=f"Connected, but {diagnosis.pcn.name} has no free slots your practice can "
-            "book in this campaign's dates. Try other dates, or refresh the slots later.",
+            state="live_no_matching_slots",
+            title="No slots match this campaign's slot types",
+            message="No slots match this campaign's slot types: "
+            f"{campaign_filter_description(campaign=campaign)}. {diagnosis.pcn.name} has "
+            "free slots in these dates, but of other types. Edit the campaign to offer them.",
         )
-    return diagnosis
+    return replace(
+        diagnosis,
+        state="live_no_slots",
+        title="No free PCN slots in these dates",
+        message=f"Connected, but {diagnosis.pcn.name} has no free slots your practice can "
+        "book in this campaign's dates. Try other dates, or refresh the slots later.",
+    )
 
 
 @dataclass(frozen=True)

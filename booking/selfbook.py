@@ -22,7 +22,7 @@ from hippo_pcn.audit.services import audit_record, system_actor
 from . import services
 from .invites import invite_send_cancellation, invite_send_confirmation
 from .models import BookedVia, Booking, BookingStatus, DeclineReason, Invite, Slot
-from .selectors import LONDON, slots_for_campaign
+from .selectors import LONDON, campaign_offerable_slots
 from .tokens import hash_token, looks_like_token
 
 ACTOR = system_actor("self-book")
@@ -119,7 +119,7 @@ def dob_check(*, invite: Invite, entered: date) -> str:
 
 def bookable_slots(*, invite: Invite) -> QuerySet[Slot]:
     """Every free time the link may book, in time order."""
-    return slots_for_campaign(campaign=invite.campaign).select_related("connection")
+    return campaign_offerable_slots(campaign=invite.campaign).select_related("connection")
 
 
 # --- the slot list, a range of days at a time -------------------------------------------
@@ -257,9 +257,11 @@ def slot_page(
     )
 
 
-def selfbook_book(*, invite: Invite, slot: Slot) -> Booking:
-    """Book through the link (once). PCN slots: the page says that booking one
-    means agreeing to be seen by the PCN and to the record being shared."""
+def selfbook_book(*, invite: Invite, slot: Slot, pcn_consent: bool = False) -> Booking:
+    """Book through the link (once). A PCN slot needs `pcn_consent`: the patient
+    ticked that they agree to be seen at the PCN's site and to its staff seeing
+    their record for this appointment (kept on the booking, with no user: the
+    audit entry says the patient gave it)."""
     if invite.used_at is not None or invite.booking_id is not None:
         raise services.BookingError("This link has already been used to book.")
     booking = services.booking_create(
@@ -268,7 +270,7 @@ def selfbook_book(*, invite: Invite, slot: Slot) -> Booking:
         slot=slot,
         booked_by=None,
         via=BookedVia.SELF_BOOK,
-        pcn_consent=True,
+        pcn_consent=pcn_consent,
     )
     with transaction.atomic():
         Invite.objects.filter(pk=invite.pk).update(used_at=timezone.now(), booking=booking)
@@ -277,9 +279,12 @@ def selfbook_book(*, invite: Invite, slot: Slot) -> Booking:
     return booking
 
 
-def selfbook_rebook(*, invite: Invite, booking: Booking, slot: Slot) -> Booking:
+def selfbook_rebook(
+    *, invite: Invite, booking: Booking, slot: Slot, pcn_consent: bool = False
+) -> Booking:
+    """Change to another time; a PCN slot needs `pcn_consent`, as when booking."""
     new = services.booking_rebook(
-        booking=booking, slot=slot, user=None, via=BookedVia.SELF_BOOK, pcn_consent=True
+        booking=booking, slot=slot, user=None, via=BookedVia.SELF_BOOK, pcn_consent=pcn_consent
     )
     with transaction.atomic():
         Invite.objects.filter(pk=invite.pk).update(booking=new)

@@ -53,6 +53,12 @@ class DateOfBirthForm(forms.Form):
         return data
 
 
+PCN_CONSENT_ERROR = (
+    "Tick the box to agree to the Primary Care Network's staff seeing your GP record for "
+    "this appointment, or choose a different time."
+)
+
+
 class SlotChoiceForm(forms.Form):
     slot = forms.ModelChoiceField(
         queryset=Slot.objects.none(),
@@ -61,6 +67,10 @@ class SlotChoiceForm(forms.Form):
             "invalid_choice": "That time is not available. Choose another time.",
         },
     )
+    # A time at a PCN site: the patient confirms on a page of its own (where it is,
+    # and that the PCN's staff will see their record), which sets `consent_asked`.
+    pcn_consent = forms.BooleanField(required=False)
+    consent_asked = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, invite: Invite, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -271,6 +281,25 @@ def _slots_page(
     )
 
 
+def _consent_page(
+    request: HttpRequest,
+    invite: Invite,
+    form: SlotChoiceForm,
+    slot: Slot,
+    *,
+    booking: Booking | None,
+    status: int,
+) -> HttpResponse:
+    """The chosen time is at a PCN site: where it is, in plain words, that the
+    PCN's staff will see the patient's record for it, and the box to agree."""
+    return render(
+        request,
+        "selfbook/pcn_consent.html",
+        _context(invite, form=form, slot=slot, booking=booking, page_start=_page_start(request)),
+        status=status,
+    )
+
+
 @never_cache
 @require_POST
 def book(request: HttpRequest, token: str) -> HttpResponse:
@@ -285,13 +314,22 @@ def book(request: HttpRequest, token: str) -> HttpResponse:
     form = SlotChoiceForm(request.POST, invite=invite)
     if not form.is_valid():
         return _slots_page(request, invite, form, booking=state.booking, status=400)
+    slot = form.cleaned_data["slot"]
+    consent = form.cleaned_data["pcn_consent"]
+    if slot.is_pcn and not consent:
+        # First ask; asked and not ticked: the error summary and the question again.
+        status = 200
+        if form.cleaned_data["consent_asked"]:
+            form.add_error("pcn_consent", PCN_CONSENT_ERROR)
+            status = 400
+        return _consent_page(request, invite, form, slot, booking=state.booking, status=status)
     try:
         if state.booking is not None:
             selfbook.selfbook_rebook(
-                invite=invite, booking=state.booking, slot=form.cleaned_data["slot"]
+                invite=invite, booking=state.booking, slot=slot, pcn_consent=consent
             )
         else:
-            selfbook.selfbook_book(invite=invite, slot=form.cleaned_data["slot"])
+            selfbook.selfbook_book(invite=invite, slot=slot, pcn_consent=consent)
     except SlotTaken as exc:
         form.add_error("slot", "Sorry, that time was just taken. Here are the nearest free times.")
         return _slots_page(

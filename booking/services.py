@@ -41,7 +41,7 @@ from emis_integration.client import (
 )
 from emis_integration.crypto import CredentialsUnreadable
 from emis_integration.models import EmisConnection, EmisSystem
-from emis_integration.selectors import emis_client
+from emis_integration.selectors import emis_client, live_connection_for
 from emis_integration.services import connection_record_call
 from hippo_pcn.audit.services import audit_record, system_actor
 from hippo_pcn.organisations.models import Organisation
@@ -49,6 +49,7 @@ from hippo_pcn.outbox.services import outbox_enqueue
 from tracing.services import tracing_task_open_for_booking
 
 from .csv_import import PatientFileError, parse_patient_csv
+from .invites import booking_message_patient
 from .models import (
     ACTIVE_BOOKING_STATUSES,
     UNSETTLED_BOOKING_STATUSES,
@@ -65,7 +66,9 @@ from .models import (
 )
 from .selectors import (
     bookings_to_settle,
+    campaign_filter_description,
     campaign_live_sources,
+    campaign_offerable_slots,
     campaign_window,
     nearest_free_slots,
     patient_details_by_nhs_number,
@@ -348,6 +351,23 @@ def _campaign_validate_window(start_date: date, end_date: date) -> None:
         )
 
 
+NO_SLOT_TYPES_MESSAGE = (
+    "Choose at least one slot type before making the campaign active: without one it "
+    "offers no slots."
+)
+SLOT_FILTER_FIELDS = ("slot_service_types", "delivery_channels", "slot_sites", "slot_clinicians")
+
+
+def _clean_slot_filter(values: Iterable[str] | None) -> list[str]:
+    """A filter list as stored: stripped, without blanks or repeats, in order."""
+    return list(dict.fromkeys(v.strip() for v in values or [] if v and v.strip()))
+
+
+def _campaign_validate_slot_filter(campaign: Campaign) -> None:
+    if campaign.is_active and not campaign.slot_service_types:
+        raise ValidationError({"slot_service_types": NO_SLOT_TYPES_MESSAGE})
+
+
 def _queue_refresh(campaign: Campaign) -> None:
     """Refresh an active campaign's slots after the commit, through the outbox (at
     most one refresh waiting per campaign): a broker outage delays it, never loses
@@ -371,6 +391,10 @@ def campaign_create(
     end_date: date,
     use_pcn_slots: bool = True,
     status: str = CampaignStatus.DRAFT,
+    slot_service_types: Iterable[str] = (),
+    delivery_channels: Iterable[str] = (),
+    slot_sites: Iterable[str] = (),
+    slot_clinicians: Iterable[str] = (),
     **invite_settings: Any,
 ) -> Campaign:
     unknown = set(invite_settings) - INVITE_SETTINGS
@@ -386,9 +410,14 @@ def campaign_create(
         end_date=end_date,
         use_pcn_slots=use_pcn_slots,
         status=status,
+        slot_service_types=_clean_slot_filter(slot_service_types),
+        delivery_channels=_clean_slot_filter(delivery_channels),
+        slot_sites=_clean_slot_filter(slot_sites),
+        slot_clinicians=_clean_slot_filter(slot_clinicians),
         created_by=user,
         **invite_settings,
     )
+    _campaign_validate_slot_filter(campaign)
     campaign.full_clean()
     campaign.save()
     audit_record(
@@ -396,7 +425,12 @@ def campaign_create(
         action="campaign.created",
         target=campaign,
         organisation=practice,
-        details={"name": campaign.name, "status": status, "use_pcn_slots": use_pcn_slots},
+        details={
+            "name": campaign.name,
+            "status": status,
+            "use_pcn_slots": use_pcn_slots,
+            **{key: getattr(campaign, key) for key in SLOT_FILTER_FIELDS},
+        },
     )
     _queue_refresh(campaign)
     return campaign
@@ -410,6 +444,7 @@ CAMPAIGN_FIELDS = frozenset(
         "end_date",
         "use_pcn_slots",
         "status",
+        *SLOT_FILTER_FIELDS,
         "invite_channel",
         "invites_per_free_slot",
         "daily_invite_cap",
@@ -418,6 +453,7 @@ CAMPAIGN_FIELDS = frozenset(
         "chaser_count",
         "chaser_interval_days",
         "invite_expiry_days",
+        "message_patients_on_staff_changes",
     }
 )
 INVITE_SETTINGS = CAMPAIGN_FIELDS - {
@@ -427,6 +463,7 @@ INVITE_SETTINGS = CAMPAIGN_FIELDS - {
     "end_date",
     "use_pcn_slots",
     "status",
+    *SLOT_FILTER_FIELDS,
 }
 
 
@@ -438,8 +475,11 @@ def campaign_update(*, user: Any, campaign: Campaign, **fields: Any) -> Campaign
     _ensure_may_manage_patients(practice=campaign.practice, user=user)
     before = {key: getattr(campaign, key) for key in fields}
     for key, value in fields.items():
+        if key in SLOT_FILTER_FIELDS:
+            value = _clean_slot_filter(value)
         setattr(campaign, key, value.strip() if isinstance(value, str) else value)
     _campaign_validate_window(campaign.start_date, campaign.end_date)
+    _campaign_validate_slot_filter(campaign)
     campaign.full_clean()
     campaign.save()
     changes = {
@@ -571,6 +611,29 @@ def campaign_refresh_slots(*, campaign: Campaign) -> list[RefreshResult]:
     ]
 
 
+PRACTICE_SLOT_LOOKAHEAD = timedelta(days=28)
+
+
+def practice_refresh_slots(*, practice: Organisation) -> list[RefreshResult]:
+    """Mirror the free slots of the practice's own EMIS and its PCN's (when live) for
+    the next four weeks: what campaign setup needs to offer the slot types, channels,
+    sites and clinicians there are, before any campaign has refreshed."""
+    start = timezone.now()
+    sources = [live_connection_for(organisation=practice)]
+    if practice.pcn is not None:
+        sources.append(live_connection_for(organisation=practice.pcn))
+    return [
+        slots_refresh(
+            connection=connection,
+            viewer=practice,
+            start=start,
+            end=start + PRACTICE_SLOT_LOOKAHEAD,
+        )
+        for connection in sources
+        if connection is not None
+    ]
+
+
 # --- Booking ------------------------------------------------------------------------------
 
 
@@ -649,10 +712,21 @@ def _check_bookable(
                 "PCN slots cannot be booked now: the PCN's EMIS Community connection is not live."
             )
         raise BookingError("The practice's EMIS connection is not live, so nothing can be booked.")
-    if slot.is_pcn and via == BookedVia.STAFF and not pcn_consent:
+    if not campaign_offerable_slots(campaign=campaign).filter(pk=slot.pk).exists():
         raise BookingError(
-            "Confirm that the patient agrees to be seen by the PCN and to their record being "
-            "shared with it."
+            f"That slot ({slot.service_type or 'no slot type'}, "
+            f"{slot.delivery_channel or 'no channel'}) is not one this campaign offers: it "
+            f"offers {campaign_filter_description(campaign=campaign)}."
+        )
+    if slot.is_pcn and not pcn_consent:
+        if via == BookedVia.STAFF:
+            raise BookingError(
+                "Confirm that the patient agrees to be seen by the PCN and to their record being "
+                "shared with it."
+            )
+        raise BookingError(
+            "Tick the box to confirm you agree to be seen at this site and to the PCN's staff "
+            "seeing your GP record for this appointment."
         )
 
 
@@ -699,10 +773,14 @@ def _reserve(
             status__in=ACTIVE_BOOKING,
         ).exists():
             return None
-        # Serialise bookings of one patient in one campaign.
-        CampaignPatient.objects.select_for_update().filter(
-            campaign=campaign, patient=patient
-        ).first()
+        # Serialise bookings of one patient in one campaign; a patient removed from
+        # the campaign since the checks (booking.cohorts) holds no row to lock.
+        if (
+            CampaignPatient.objects.select_for_update()
+            .filter(campaign=campaign, patient=patient)
+            .first()
+        ) is None:
+            raise BookingError("This patient is not on the campaign's list.")
         others = Booking.objects.filter(
             campaign=campaign, patient=patient, status__in=ACTIVE_BOOKING
         )
@@ -736,9 +814,11 @@ def _reserve(
                     status=BookingStatus.PENDING,
                     booked_via=via,
                     booked_by=booked_by if is_staff else None,
-                    pcn_consent=bool(locked.is_pcn and (pcn_consent or via != BookedVia.STAFF)),
+                    # Self-booked: the patient ticked it themselves (no user: the
+                    # audit entry says "patient").
+                    pcn_consent=bool(locked.is_pcn and pcn_consent),
                     pcn_consent_by=booked_by if (locked.is_pcn and is_staff) else None,
-                    pcn_consent_at=now if locked.is_pcn else None,
+                    pcn_consent_at=now if (locked.is_pcn and pcn_consent) else None,
                 )
         except IntegrityError:
             return None
@@ -942,10 +1022,24 @@ def _link(
             "start": booking.start,
             "via": booking.booked_via,
             "pcn_consent": booking.pcn_consent,
+            "pcn_consent_given_by": _consent_given_by(booking),
             "registered_at_provider": bool(registered_patient_id),
             "replacing": replacing.pk if replacing is not None else None,
         },
     )
+    if booking.booked_via == BookedVia.STAFF:
+        # Made by staff: tell the patient (a move is a change of time).
+        booking_message_patient(
+            booking=booking, kind="change" if replacing is not None else "confirmation"
+        )
+
+
+def _consent_given_by(booking: Booking) -> str | None:
+    """Who agreed to the PCN seeing the record: "staff" (pcn_consent_by says who)
+    or "patient" (self-booked: the patient ticked the box; there is no user)."""
+    if not booking.pcn_consent:
+        return None
+    return "patient" if booking.booked_via == BookedVia.SELF_BOOK else "staff"
 
 
 def _release(*, booking: Booking) -> None:
@@ -1134,6 +1228,9 @@ def booking_cancel(
                     "emis_appointment_id": current.emis_appointment_id,
                 },
             )
+            if via == BookedVia.STAFF and current.replaced_by_id is None:
+                # Cancelled by staff, not moved (a move's message is the change).
+                booking_message_patient(booking=current, kind="cancellation")
     connection_record_call(connection=current.connection)
     booking.refresh_from_db()
     return booking

@@ -98,8 +98,9 @@ def send_reminder(self, invite_id: int, number: int) -> None:  # type: ignore[no
 
 @shared_task(bind=True, ignore_result=True, soft_time_limit=60, time_limit=90, **_SEND_RETRY)
 def send_booking_message(self, invite_id: int, booking_id: int, kind: str, check: int = 0) -> None:  # type: ignore[no-untyped-def]
-    """Send a booking's confirmation or cancellation (kind), once; `check` counts
-    the re-checks of one whose fate was not known."""
+    """Send a booking's confirmation, change of time or cancellation (kind), once;
+    `check` counts the re-checks of one whose fate was not known. Queued by the
+    self-book pages and by staff bookings, moves and cancellations."""
     from .invites import booking_message_send
 
     booking_message_send(

@@ -101,3 +101,26 @@ urlpatterns += [
         name="demo_messages",
     ),
 ]
+
+# --- Cohorts (booking/cohort_views.py): add patients by age, CSV or ticking, with
+# the count shown first; remove a patient who has not booked.
+from . import cohort_views  # noqa: E402
+
+urlpatterns += [
+    path("campaigns/<int:pk>/cohort/", cohort_views.cohort_start, name="cohort_start"),
+    path("campaigns/<int:pk>/cohort/all/", cohort_views.cohort_all, name="cohort_all"),
+    path("campaigns/<int:pk>/cohort/age/", cohort_views.cohort_age, name="cohort_age"),
+    path("campaigns/<int:pk>/cohort/csv/", cohort_views.cohort_csv, name="cohort_csv"),
+    path("campaigns/<int:pk>/cohort/pick/", cohort_views.cohort_pick, name="cohort_pick"),
+    path(
+        "campaigns/<int:pk>/cohort/pick/check/",
+        cohort_views.cohort_pick_review,
+        name="cohort_pick_review",
+    ),
+    path("campaigns/<int:pk>/cohort/add/", cohort_views.cohort_add, name="cohort_add"),
+    path(
+        "campaigns/<int:pk>/patients/<int:patient_pk>/remove/",
+        cohort_views.campaign_patient_remove_view,
+        name="campaign_patient_remove",
+    ),
+]

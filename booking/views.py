@@ -40,12 +40,16 @@ from .forms import (
     PatientSearchForm,
     UploadSizeLimitHandler,
 )
-from .invites import campaign_invite_panel
+from .invites import booking_staff_message_note, campaign_invite_panel
 from .models import Booking, BookingStatus, Campaign, Patient, PatientImport, Slot
 from .selectors import (
     LONDON,
     PATIENTS_PER_PAGE,
+    SlotFilterChoices,
     bookings_for_user,
+    campaign_filter_description,
+    campaign_no_match_message,
+    campaign_offerable_slots,
     campaign_patient_rows,
     campaign_pcn_diagnosis,
     campaign_sources,
@@ -56,7 +60,7 @@ from .selectors import (
     patients_for_practice,
     practices_for_patient_management,
     rows_with_bookings,
-    slots_for_campaign,
+    slot_filter_choices,
 )
 from .services import (
     BookingError,
@@ -74,6 +78,7 @@ from .services import (
     patient_import_discard,
     patient_import_max_bytes,
     patient_import_preview,
+    practice_refresh_slots,
 )
 from .services import campaign_create as campaign_create_service
 
@@ -356,11 +361,26 @@ def campaign_list(request: HttpRequest, ods_code: str) -> HttpResponse:
     )
 
 
+def _slot_filter_choices(
+    practice: Organisation, campaign: Campaign | None = None
+) -> SlotFilterChoices:
+    """The slot types (channels, sites, clinicians) campaign setup offers. When no
+    slot has been mirrored for the practice yet, EMIS's slots are read first."""
+    choices = slot_filter_choices(practice=practice, campaign=campaign)
+    if not choices.service_types:
+        practice_refresh_slots(practice=practice)
+        choices = slot_filter_choices(practice=practice, campaign=campaign)
+    return choices
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def campaign_create(request: HttpRequest, ods_code: str) -> HttpResponse:
     practice = _practice_or_404(request, ods_code)
-    form = CampaignForm(request.POST if request.method == "POST" else None)
+    form = CampaignForm(
+        request.POST if request.method == "POST" else None,
+        filter_choices=_slot_filter_choices(practice),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             campaign = campaign_create_service(
@@ -390,7 +410,11 @@ def campaign_create(request: HttpRequest, ods_code: str) -> HttpResponse:
 def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = _campaign_or_404(request, pk)
     initial = {name: getattr(campaign, name) for name in CampaignForm.base_fields}
-    form = CampaignForm(request.POST if request.method == "POST" else None, initial=initial)
+    form = CampaignForm(
+        request.POST if request.method == "POST" else None,
+        initial=initial,
+        filter_choices=_slot_filter_choices(campaign.practice, campaign),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             campaign_update(user=request.user, campaign=campaign, **form.cleaned_data)
@@ -428,6 +452,8 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "campaign": campaign,
             "sources": campaign_sources(campaign=campaign),
+            "slot_filter": campaign_filter_description(campaign=campaign),
+            "no_match_message": campaign_no_match_message(campaign=campaign),
             "diagnosis": campaign_pcn_diagnosis(campaign=campaign),
             "onboarding_form": _onboarding_form(request),
             "page": page,
@@ -488,7 +514,9 @@ def _week(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
     week_start = max(start, datetime.combine(week, time.min, tzinfo=LONDON))
     week_end = min(end, datetime.combine(week + timedelta(days=7), time.min, tzinfo=LONDON))
     slots = list(
-        slots_for_campaign(campaign=campaign).filter(start__gte=week_start, start__lt=week_end)
+        campaign_offerable_slots(campaign=campaign).filter(
+            start__gte=week_start, start__lt=week_end
+        )
     )
     days: dict[date, list[Slot]] = {}
     for slot in slots:
@@ -496,6 +524,7 @@ def _week(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
     return {
         "slot_days": sorted(days.items()),
         "slot_count": len(slots),
+        "no_match_message": "" if slots else campaign_no_match_message(campaign=campaign),
         "week": week,
         "week_end": min(week + timedelta(days=6), last_day),
         "previous_week": week - timedelta(days=7) if week > first_day else None,
@@ -508,7 +537,7 @@ def _booking_page(
 ) -> HttpResponse:
     form = BookingForm(
         request.POST if request.method == "POST" else None,
-        slots=slots_for_campaign(campaign=campaign),
+        slots=campaign_offerable_slots(campaign=campaign),
     )
     alternatives: list[Slot] = []
     status = 200
@@ -528,7 +557,8 @@ def _booking_page(
                 messages.success(
                     request,
                     f"{name} is booked for {_when(made.start)} at "
-                    f"{made.site_name or campaign.practice.name}.",
+                    f"{made.site_name or campaign.practice.name}. "
+                    f"{booking_staff_message_note(booking=made)}",
                 )
             else:
                 made = booking_rebook(
@@ -538,14 +568,15 @@ def _booking_page(
                 if booking.status == BookingStatus.CANCELLED:
                     messages.success(
                         request,
-                        f"{name} is moved to {_when(made.start)}; the old appointment is cancelled.",
+                        f"{name} is moved to {_when(made.start)}; the old appointment is "
+                        f"cancelled. {booking_staff_message_note(booking=made)}",
                     )
                 else:
                     messages.warning(
                         request,
                         f"{name} is booked for {_when(made.start)}, but the old appointment could "
                         f"not be cancelled in EMIS yet ({booking.cancel_error}). Cancel it from "
-                        "the campaign page.",
+                        f"the campaign page. {booking_staff_message_note(booking=made)}",
                     )
         except SlotTaken as exc:
             form.add_error("slot", exc.message)
@@ -608,7 +639,11 @@ def booking_cancel_view(request: HttpRequest, booking_pk: int) -> HttpResponse:
             form.add_error(None, exc.message)
             status = 400
         else:
-            messages.success(request, "The appointment is cancelled in EMIS.")
+            messages.success(
+                request,
+                "The appointment is cancelled in EMIS. "
+                f"{booking_staff_message_note(booking=booking)}",
+            )
             return redirect("booking:campaign_detail", pk=booking.campaign_id)
     elif request.method == "POST":
         status = 400

@@ -196,6 +196,9 @@ class OnboardingRequest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # When the requesters were told the PCN went live: set in the same transaction
+    # as the sending, so a redelivered task never emails them twice.
+    live_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -3,6 +3,7 @@ connection into a working client."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -117,12 +118,17 @@ class PcnDiagnosis:
     @property
     def can_join_request(self) -> bool:
         """Offered while a request is open that another practice raised and this
-        practice has not joined: joining adds it to support's replies."""
-        return (
-            self.open_request is not None
-            and not self.practice_joined
-            and self.state in ("requested", "in_progress")
-        )
+        practice has not joined (whatever support's progress with the connection):
+        joining adds it to support's replies and to the "it is live" email."""
+        return self.open_request is not None and not self.practice_joined and not self.is_live
+
+    @property
+    def support_reason(self) -> str:
+        """Support's stated reason for a failed or suspended connection, as the
+        practices may see it: web addresses and long codes (ids, keys) left out."""
+        if self.state not in ("failed", "suspended") or self.connection is None:
+            return ""
+        return reason_for_practices(self.connection.status_reason)
 
     @property
     def can_request_onboarding(self) -> bool:
@@ -134,6 +140,24 @@ class PcnDiagnosis:
 
 
 REQUESTABLE_STATES = frozenset({"not_connected", "requested", "suspended", "failed"})
+
+_ADDRESS = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+# An id, key or token: a run of 12 or more letters, digits, "-" or "_" with a digit in it.
+_CODE = re.compile(r"\b(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{12,}\b")
+
+
+def _hide_address(match: re.Match[str]) -> str:
+    address = match.group(0)
+    kept = address.rstrip(".,;:!?)]}'\"")  # the sentence's punctuation stays
+    return "(address not shown)" + address[len(kept) :]
+
+
+def reason_for_practices(reason: str) -> str:
+    """A reason support wrote, as practices see it: the words, without web
+    addresses or long codes (ASIDs, ids, keys), which are for support."""
+    text = _ADDRESS.sub(_hide_address, reason or "")
+    text = _CODE.sub("(code not shown)", text)
+    return " ".join(text.split())
 
 
 def _day(value: datetime) -> str:

@@ -9,15 +9,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from hippo_pcn.audit.services import Actor, audit_record, system_actor
 from hippo_pcn.organisations.models import Membership, Organisation
 from hippo_pcn.organisations.roles import OrganisationKind
 from hippo_pcn.organisations.selectors import user_is_support
+from hippo_pcn.outbox.services import outbox_enqueue
 
 from .client import EmisAuthError, EmisError, EmisRejected, EmisUnavailable, PatientNotFound
 from .crypto import CredentialsUnreadable, decrypt_credentials, encrypt_credentials, rotate_token
@@ -306,11 +310,18 @@ def connection_change_status(
     )
     if to_status == S.LIVE:
         _close_onboarding_for(actor=actor, connection=locked)
+        if locked.uses_partner_api:
+            _queue_pcn_slot_refresh(pcn=locked.organisation)
     connection.refresh_from_db()
     return locked
 
 
+ONBOARDING_LIVE_EMAIL_TASK = "emis_integration.tasks.send_onboarding_live_email"
+
+
 def _close_onboarding_for(*, actor: Actor, connection: EmisConnection) -> None:
+    """Close the PCN's open requests and tell their requesters, through the outbox
+    (written in this transaction: a broker outage delays the email, never loses it)."""
     for request in OnboardingRequest.objects.select_for_update().filter(
         pcn=connection.organisation, status__in=OPEN_ONBOARDING_STATUSES
     ):
@@ -325,6 +336,83 @@ def _close_onboarding_for(*, actor: Actor, connection: EmisConnection) -> None:
             organisation=request.pcn,
             details={"connection_id": connection.pk},
         )
+        outbox_enqueue(
+            task=ONBOARDING_LIVE_EMAIL_TASK,
+            args=[request.pk],
+            dedupe_key=f"onboarding-live-email:{request.pk}",
+        )
+
+
+def _queue_pcn_slot_refresh(*, pcn: Organisation) -> None:
+    """A PCN has just gone live: refresh the slots of every active campaign of its
+    member practices that offers PCN slots now, rather than at the next beat round."""
+    # booking builds on emis_integration, not the other way round: import late.
+    from booking.models import Campaign, CampaignStatus
+    from booking.services import _queue_refresh
+
+    campaigns = Campaign.objects.filter(
+        practice__pcn=pcn, status=CampaignStatus.ACTIVE, use_pcn_slots=True
+    ).order_by("pk")
+    for campaign in campaigns:
+        _queue_refresh(campaign)
+
+
+def _live_email_recipients(request: OnboardingRequest) -> list[str]:
+    """Every requester's contact email (their account's email when they gave
+    none), each address once, in the order they asked."""
+    seen: set[str] = set()
+    recipients: list[str] = []
+    candidates = [request.contact_email]
+    for requester in request.requesters.select_related("user").order_by("created_at", "pk"):
+        candidates.append(requester.contact_email or getattr(requester.user, "email", ""))
+    for address in candidates:
+        address = (address or "").strip()
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            recipients.append(address)
+    return recipients
+
+
+def onboarding_live_notify(*, request_id: int) -> int:
+    """Email the requesters of a closed onboarding request that their PCN is live:
+    one email to each address (none sees the others). The "sent" mark is checked
+    and set in the transaction that sends, so a task delivered twice sends once.
+    Returns the number of emails sent."""
+    with transaction.atomic():
+        request = (
+            OnboardingRequest.objects.select_for_update()
+            .select_related("pcn")
+            .filter(pk=request_id, status=OnboardingStatus.DONE, live_notified_at__isnull=True)
+            .first()
+        )
+        if request is None:
+            return 0
+        recipients = _live_email_recipients(request)
+        pcn = request.pcn
+        link = f"{settings.PUBLIC_BASE_URL.rstrip('/')}{reverse('emis_integration:pcn_connection')}"
+        subject = f"{pcn.name}'s slots are now in hippo-pcn"
+        body = (
+            f"Hello,\n\nYou asked for {pcn.name}'s EMIS Community to be connected to "
+            "hippo-pcn. The connection is now live: the PCN's shared appointment slots "
+            "appear beside your practice's own slots in your campaigns, and patients "
+            f"can book them.\n\nSee your PCN connection: {link}\n\n"
+            "The hippo-pcn support team\n"
+        )
+        messages = [
+            EmailMessage(subject=subject, body=body, to=[address]) for address in recipients
+        ]
+        sent = get_connection().send_messages(messages) if messages else 0
+        request.live_notified_at = timezone.now()
+        request.save(update_fields=["live_notified_at", "updated_at"])
+        audit_record(
+            actor=system_actor("onboarding"),
+            action="onboarding_request.live_notified",
+            target=request,
+            organisation=pcn,
+            # How many were told, never their addresses.
+            details={"emails": len(messages)},
+        )
+    return sent or 0
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,21 @@ def next_link(bundle: Mapping[str, Any]) -> str:
     return ""
 
 
+# GP Connect's DeliveryChannel code system; providers have sent other spellings
+# ("In-Person"), so codes are matched without regard to case.
+DELIVERY_CHANNELS = {"in-person": "In-person", "telephone": "Telephone", "video": "Video"}
+
+
+def delivery_channel(slot: Mapping[str, Any], schedule: Mapping[str, Any]) -> str:
+    """The Slot's DeliveryChannel extension code (the Schedule's when the Slot has
+    none), spelt as GP Connect's code system spells it; "" when neither says."""
+    for resource in (slot, schedule):
+        code = extension_value(resource.get("extension"), gpc.EXT_DELIVERY_CHANNEL, "valueCode")
+        if isinstance(code, str) and code.strip():
+            return DELIVERY_CHANNELS.get(code.strip().casefold(), code.strip())
+    return ""
+
+
 def free_slots_from_bundle(bundle: Mapping[str, Any]) -> list[FreeSlot]:
     """Slots joined to their Schedule, Location (site), Practitioner and the
     Location's managing Organization."""
@@ -223,10 +238,7 @@ def free_slots_from_bundle(bundle: Mapping[str, Any]) -> list[FreeSlot]:
                 site_address=address_text(location.get("address")),
                 practitioner=display_name(practitioner.get("name")),
                 service_type=service,
-                delivery_channel=str(
-                    extension_value(slot.get("extension"), gpc.EXT_DELIVERY_CHANNEL, "valueCode")
-                    or ""
-                ),
+                delivery_channel=delivery_channel(slot, schedule),
                 schedule_id=schedule_id,
                 location_id=location_id,
                 practitioner_id=practitioner_id,

@@ -6,7 +6,7 @@ is missing (new days of slots as time moves on)."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import TextIO
 
@@ -80,6 +80,8 @@ PRACTICE_SITES = {
     "B82001": SiteSpec("Hillside Health Centre", "2 Hill Rise", "", "Hillbury", "HB2 5LQ"),
     "B82002": SiteSpec("Orchard Lane Surgery", "17 Orchard Lane", "", "Hillbury", "HB4 1EX"),
     "C83001": SiteSpec("Fenwick Road Surgery", "88 Fenwick Road", "", "Fenwick", "FN1 3RS"),
+    "D84001": SiteSpec("Brookside Surgery", "9 Brook Street", "", "Brookford", "BK1 2QT"),
+    "D84002": SiteSpec("Weir Lane Practice", "30 Weir Lane", "", "Brookford", "BK3 6WL"),
 }
 PCN_SITES = {
     "U00001": [
@@ -112,7 +114,19 @@ PCN_SITES = {
             "HB6 3PW",
         ),
     ],
+    # Brookside PCN is not connected in the demo, but its EMIS Community exists
+    # (as EMIS would have it) for support to connect during onboarding.
+    "U00003": [
+        SiteSpec(
+            "Brookside Hub", "Brookside Health Centre", "9 Brook Street", "Brookford", "BK1 2QT"
+        ),
+    ],
 }
+# Brookside PCN's smaller EMIS Community: one site, two sessions a day.
+PCN_SCHEDULE_INDEXES = {"U00003": [0, 1]}
+# Practices' NHS numbers, phones and practitioners hang on their index: it starts
+# after the first two PCNs whatever PCNs are added, so a reseed keeps them.
+FIRST_PRACTICE_INDEX = 2
 PCN_PRACTITIONERS = [
     PractitionerSpec("Mrs", "Helen", "Carter", Gender.FEMALE, "Practice nurse"),
     PractitionerSpec("Ms", "Priya", "Sharma", Gender.FEMALE, "Healthcare assistant"),
@@ -134,6 +148,8 @@ PCN_SCHEDULES = [
     ),
     ScheduleSpec("Long-term condition review", "Long-term conditions", 3, 0, time(15, 0), 60),
     ScheduleSpec("Physiotherapy", "Musculoskeletal", 4, 2, time(14, 0), 60),
+    ScheduleSpec("Covid-19 vaccination", "Vaccinations", 0, 1, time(11, 0), 20),
+    ScheduleSpec("Medication review", "Pharmacy", 2, 1, time(16, 0), 10, DeliveryChannel.VIDEO),
 ]
 PRACTICE_PRACTITIONER_POOL = [
     PractitionerSpec("Dr", "James", "Wilson", Gender.MALE, "General practitioner"),
@@ -152,6 +168,8 @@ PRACTICE_PRACTITIONER_POOL = [
 PRACTICE_SCHEDULES = [
     ScheduleSpec("GP appointment", "General practice", 0, 0, time(9, 0), 60),
     ScheduleSpec("Practice nurse appointment", "Nursing", 1, 0, time(14, 0), 60),
+    ScheduleSpec("Flu vaccination", "Vaccinations", 1, 0, time(11, 0), 10),
+    ScheduleSpec("Covid-19 vaccination", "Vaccinations", 1, 0, time(11, 30), 10),
 ]
 FEMALE_NAMES = [
     "Olivia", "Amelia", "Isla", "Ava", "Mia", "Grace", "Sophie", "Emily", "Ella", "Lily",
@@ -185,6 +203,12 @@ def _nhs_numbers(block: int, count: int) -> list[str]:
         if nhs_number.is_valid(candidate):
             numbers.append(candidate)
     return numbers
+
+
+def _pcn_index(position: int) -> int:
+    """The first two PCNs keep the indexes they always had; later ones come after
+    every practice (their phone numbers must not collide)."""
+    return position if position < FIRST_PRACTICE_INDEX else 50 + position
 
 
 def _phone(seed: int) -> str:
@@ -388,11 +412,13 @@ def seed_demo(*, stdout: TextIO) -> None:
     counts = _Counts()
     days = _weekdays(timezone.localdate())
     pcns = {
-        ods: _organisation(ods, name, OrganisationKind.PCN, None, index, counts)
-        for index, (ods, name) in enumerate(PCNS)
+        ods: _organisation(ods, name, OrganisationKind.PCN, None, _pcn_index(position), counts)
+        for position, (ods, name) in enumerate(PCNS)
     }
     members: dict[str, list[str]] = {ods: [] for ods in pcns}
-    for index, (ods, name, pcn_ods, _phone_number) in enumerate(PRACTICES, start=len(PCNS)):
+    for index, (ods, name, pcn_ods, _phone_number) in enumerate(
+        PRACTICES, start=FIRST_PRACTICE_INDEX
+    ):
         practice = _organisation(
             ods, name, OrganisationKind.PRACTICE, pcns.get(pcn_ods or ""), index, counts
         )
@@ -402,7 +428,7 @@ def seed_demo(*, stdout: TextIO) -> None:
             ods, SiteSpec(name, f"{index + 1} High Street", "", "Riverton", f"RV9 {index}ZZ")
         )
         site = _site(practice, site_spec, counts)
-        pool_start = (2 * (index - len(PCNS))) % len(PRACTICE_PRACTITIONER_POOL)
+        pool_start = (2 * (index - FIRST_PRACTICE_INDEX)) % len(PRACTICE_PRACTITIONER_POOL)
         practitioners = [
             _practitioner(practice, PRACTICE_PRACTITIONER_POOL[pool_start + offset], counts)
             for offset in range(2)
@@ -418,7 +444,10 @@ def seed_demo(*, stdout: TextIO) -> None:
             continue
         practitioners = [_practitioner(pcn, spec, counts) for spec in PCN_PRACTITIONERS]
         allowed = sorted(members[ods]) + [ods]
-        _schedules(pcn, PCN_SCHEDULES, sites, practitioners, allowed, days, counts)
+        schedules = PCN_SCHEDULES
+        if ods in PCN_SCHEDULE_INDEXES:  # one site: every session there
+            schedules = [replace(PCN_SCHEDULES[i], site=0) for i in PCN_SCHEDULE_INDEXES[ods]]
+        _schedules(pcn, schedules, sites, practitioners, allowed, days, counts)
         for practice_ods in members[ods]:
             _, created = BookingCap.objects.get_or_create(
                 organisation=pcn,

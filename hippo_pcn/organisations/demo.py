@@ -20,6 +20,9 @@ SEED_ACTOR = system_actor("seed_demo")
 PCNS = [
     ("U00001", "Riverside PCN"),
     ("U00002", "Hillside PCN"),
+    # Not connected to hippo-pcn at all (no EMIS connection): its practices see why
+    # there are no PCN slots and can request onboarding.
+    ("U00003", "Brookside PCN"),
 ]
 # Phone numbers from Ofcom's range for drama (01632 960000-960999): never real.
 PRACTICES = [
@@ -29,6 +32,8 @@ PRACTICES = [
     ("B82001", "Hillside Health Centre", "U00002", "01632 960011"),
     ("B82002", "Orchard Lane Surgery", "U00002", "01632 960012"),
     ("C83001", "Fenwick Road Surgery", None, "01632 960021"),
+    ("D84001", "Brookside Surgery", "U00003", "01632 960031"),
+    ("D84002", "Weir Lane Practice", "U00003", "01632 960032"),
 ]
 ROLE_SUFFIX = {
     Role.PRACTICE_ADMIN: "admin",

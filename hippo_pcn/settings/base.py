@@ -363,10 +363,9 @@ EMIS_MAX_RETRIES = env.int("EMIS_MAX_RETRIES", default=2)
 EMIS_RETRY_BACKOFF = env.float("EMIS_RETRY_BACKOFF", default=0.5)
 # A dotted path to a callable returning an httpx transport, or "" for real HTTP.
 EMIS_HTTP_TRANSPORT_FACTORY = env.str("EMIS_HTTP_TRANSPORT_FACTORY", default="")
-# Where the demo's connections point: the sandbox on this same server.
-EMIS_SANDBOX_BASE_URL = env.str(
-    "EMIS_SANDBOX_BASE_URL", default="http://127.0.0.1:8000/emis-sandbox"
-)
+# Where the demo's connections point: the sandbox on this same server. No default
+# here (production has no sandbox): local.py derives it from PORT, test.py sets it.
+EMIS_SANDBOX_BASE_URL = env.str("EMIS_SANDBOX_BASE_URL", default="")
 
 # --- Patient CSV import (booking) -----------------------------------------------------
 # The largest patient CSV file a practice may upload. A bigger upload is stopped while it
@@ -383,8 +382,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # The key invitation link tokens are derived from (booking/tokens.py). Defaults to a
 # key derived from SECRET_KEY; set it to rotate links independently.
 INVITE_TOKEN_KEY = env.str("INVITE_TOKEN_KEY", default="")
-# The public URL patients open (links in messages are built on it).
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# The public URL patients open (links in messages are built on it). No default here:
+# production requires an https:// one, local.py derives the demo's from PORT.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 # How many reverse proxies we run in front of the app, each appending the address it
 # received the request from to X-Forwarded-For. 0: the header is ignored and
 # REMOTE_ADDR is the client. N: the client is the N-th address from the right
@@ -481,7 +481,7 @@ NOTIFY_TEMPLATES = {
     f"{_kind}_{_channel}": env.str(
         f"NOTIFY_TEMPLATE_{_kind.upper()}_{_channel.upper()}", default=""
     )
-    for _kind in ("invite", "reminder", "confirmation", "cancellation")
+    for _kind in ("invite", "reminder", "confirmation", "change", "cancellation")
     for _channel in ("sms", "email")
 }
 # Invitations are sent in batches of this many per task; transient failures (Notify down,

@@ -26,6 +26,16 @@ FERNET_KEYS = env.list("FERNET_KEYS", default=["nYz7Arsi212tBrLLC_85TKWjifRtAGvM
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
+# The demo's one port setting. `make demo` (default 8000) serves on PORT and hands it
+# to every process as DEMO_PORT too, because honcho gives each process its own PORT
+# (web PORT, worker PORT+100, beat PORT+200) and the worker builds patients' links
+# and calls the sandbox on the web server's port.
+PORT = env.int("DEMO_PORT", default=env.int("PORT", default=8000))
+EMIS_SANDBOX_BASE_URL = env.str(
+    "EMIS_SANDBOX_BASE_URL", default=f"http://127.0.0.1:{PORT}/emis-sandbox"
+)
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=f"http://127.0.0.1:{PORT}")
+
 # SQLite is shared by the web server, the worker and beat: WAL and immediate
 # transactions keep them from tripping over each other's locks.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

@@ -48,6 +48,10 @@ EMIS_RETRY_BACKOFF = 0.01
 EMIS_CONNECT_TIMEOUT = 2.0
 EMIS_READ_TIMEOUT = 3.0
 
+# Links in messages and the demo seed's sandbox URLs (no server listens there in tests).
+PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+EMIS_SANDBOX_BASE_URL = "http://127.0.0.1:8000/emis-sandbox"
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {

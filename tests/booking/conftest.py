@@ -29,6 +29,7 @@ def campaign(emis_world, practice_a, practice_admin, patients):
         end_date=today + timedelta(days=13),
         use_pcn_slots=True,
         status="active",
+        slot_service_types=["Flu vaccination"],
     )
     services.campaign_add_patients(user=practice_admin, campaign=made, patients=patients)
     return made

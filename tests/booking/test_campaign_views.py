@@ -13,6 +13,7 @@ from booking.selectors import slots_for_campaign
 from emis_integration import services as emis_services
 from emis_integration.models import ConnectionStatus, EmisConnection
 from emis_integration.sandbox import models as sandbox
+from tests.emis_world import at
 
 from .factories import PatientFactory
 
@@ -27,6 +28,7 @@ def test_campaign_page_shows_sources_and_slots_labelled(client_for, practice_sta
 
 
 def test_create_campaign_through_the_page(client_for, practice_admin, practice_a, emis_world):
+    emis_world.slots("A10001", [at(2, 9)])  # its slot type is offered as a choice
     today = timezone.localdate()
     response = client_for(practice_admin).post(
         reverse("booking:campaign_create", args=["A10001"]),
@@ -36,12 +38,14 @@ def test_create_campaign_through_the_page(client_for, practice_admin, practice_a
             "start_date": today.isoformat(),
             "end_date": (today + timedelta(days=10)).isoformat(),
             "use_pcn_slots": "on",
+            "slot_service_types": "Flu vaccination",
             "status": "active",
         },
     )
     assert response.status_code == 302
     campaign = Campaign.objects.get(name="Health checks")
     assert campaign.use_pcn_slots and campaign.is_active
+    assert campaign.slot_service_types == ["Flu vaccination"]
 
 
 def test_bad_campaign_form_is_explained(client_for, practice_admin, practice_a):
@@ -108,6 +112,7 @@ def test_a_slot_of_another_campaign_is_refused(
         start_date=today,
         end_date=today + timedelta(days=7),
         status="active",
+        slot_service_types=["Flu vaccination"],
     )
     services.campaign_refresh_slots(campaign=other)
     foreign = slots_for_campaign(campaign=other).first()
@@ -233,6 +238,7 @@ def test_the_notice_for_every_connection_state(
         start_date=today,
         end_date=today + timedelta(days=7),
         status="active",
+        slot_service_types=["Flu vaccination"],
     )
     services.campaign_add_patients(
         user=practice_admin, campaign=campaign, patients=[PatientFactory(practice=practice)]
@@ -271,6 +277,7 @@ def test_invitation_settings_are_saved_from_the_form(client_for, practice_admin,
         "start_date": mirrored.start_date.isoformat(),
         "end_date": mirrored.end_date.isoformat(),
         "use_pcn_slots": "on",
+        "slot_service_types": ["Flu vaccination"],
         "status": "active",
         "invite_channel": "email",
         "invites_per_free_slot": "2.5",

@@ -39,6 +39,7 @@ def race_campaign(settings, pcn_a, practice_a, practice_a2, practice_admin):
         start_date=today,
         end_date=today + timedelta(days=7),
         status="active",
+        slot_service_types=["Flu vaccination"],
     )
     patients = [PatientFactory(practice=practice_a) for _ in range(50)]
     services.campaign_add_patients(user=practice_admin, campaign=campaign, patients=patients)

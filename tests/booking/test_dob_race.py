@@ -35,6 +35,7 @@ def link(settings, practice_a, practice_admin):
         start_date=today,
         end_date=today + timedelta(days=7),
         status="active",
+        slot_service_types=["Flu vaccination"],
     )
     patient = PatientFactory(practice=practice_a)
     invite, token = make_invite(campaign, patient)

@@ -264,6 +264,7 @@ def test_invite_of_another_campaign_in_the_url_is_404(
         start_date=today,
         end_date=today + timedelta(days=3),
         status="active",
+        slot_service_types=["Flu vaccination"],
     )
     response = client_for(practice_staff).post(
         reverse("booking:invite_call_outcome", args=[other.pk, invited[0].pk]),
@@ -286,7 +287,12 @@ def test_booked_invites_count_on_the_panel(client_for, practice_staff, invited, 
     campaign = invited[0].campaign
     slot = slots_for_campaign(campaign=campaign).filter(is_pcn=True).first()
     services.booking_create(
-        campaign=campaign, patient=invited[0].patient, slot=slot, booked_by=None, via="self_book"
+        campaign=campaign,
+        patient=invited[0].patient,
+        slot=slot,
+        booked_by=None,
+        via="self_book",
+        pcn_consent=True,
     )
     html = (
         client_for(practice_staff)

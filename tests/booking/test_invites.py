@@ -143,17 +143,25 @@ def test_booked_declined_and_opted_out_patients_are_never_invited(
     opted_out = add_patients(big_campaign, practice_admin, 2, opted_out_of_messages=True)
     no_contact = add_patients(big_campaign, practice_admin, 1, mobile="", email="")[0]
     slot = slots_for_campaign(campaign=big_campaign).last()
-    book(big_campaign, booked_first, slot, practice_admin)
+    booking = book(big_campaign, booked_first, slot, practice_admin)
+    # Booked by staff: the confirmation's link is an invitation of its own, made for
+    # the booking (used by it); no invitation message goes.
+    link_only = Invite.objects.get(patient=booked_first)
+    assert link_only.booking_id == booking.pk and link_only.used_at is not None
     configure(big_campaign, invites_per_free_slot=20)  # want far more than there are patients
 
     commit(invites.campaign_send_wave, campaign=big_campaign)
-    first = Invite.objects.filter(campaign=big_campaign)
+    first = Invite.objects.filter(campaign=big_campaign).exclude(pk=link_only.pk)
     declined = first.first()
     Invite.objects.filter(pk=declined.pk).update(declined_at=timezone.now(), decline_reason="other")
     commit(invites.campaign_send_wave, campaign=big_campaign)
 
-    invited = set(Invite.objects.values_list("patient_id", flat=True))
+    invited = set(Invite.objects.exclude(pk=link_only.pk).values_list("patient_id", flat=True))
     assert booked_first.pk not in invited
+    assert Invite.objects.filter(patient=booked_first).count() == 1
+    assert not [
+        m for m in outbox if m.message.kind == "invite" and m.message.invite_id == link_only.pk
+    ]
     assert not invited & {p.pk for p in opted_out}
     assert no_contact.pk not in invited
     assert Invite.objects.filter(patient=declined.patient).count() == 1
@@ -348,7 +356,12 @@ def test_confirmation_and_cancellation_messages(mirrored, commit, practice_admin
     invite = Invite.objects.get()
     pcn_slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
     booking = services.booking_create(
-        campaign=mirrored, patient=patients[0], slot=pcn_slot, booked_by=None, via="self_book"
+        campaign=mirrored,
+        patient=patients[0],
+        slot=pcn_slot,
+        booked_by=None,
+        via="self_book",
+        pcn_consent=True,
     )
     outbox.clear()
 
@@ -607,10 +620,20 @@ def test_counts(mirrored, commit, practice_admin, patients, django_assert_max_nu
     pcn_slots = [s for s in slots if s.is_pcn]
     book(mirrored, patients[0], practice_slot, practice_admin)
     services.booking_create(
-        campaign=mirrored, patient=patients[1], slot=pcn_slots[0], booked_by=None, via="self_book"
+        campaign=mirrored,
+        patient=patients[1],
+        slot=pcn_slots[0],
+        booked_by=None,
+        via="self_book",
+        pcn_consent=True,
     )
     gone = services.booking_create(
-        campaign=mirrored, patient=patients[2], slot=pcn_slots[1], booked_by=None, via="self_book"
+        campaign=mirrored,
+        patient=patients[2],
+        slot=pcn_slots[1],
+        booked_by=None,
+        via="self_book",
+        pcn_consent=True,
     )
     services.booking_cancel(booking=gone, user=None, reason="Cannot come", via="self_book")
 

@@ -130,7 +130,10 @@ def test_the_staff_page_says_we_are_checking(
 def test_the_self_book_page_says_we_are_checking(mirrored, patients, lost_answers, check_fails):
     invite, token = make_invite(mirrored, patients[0])
     client = verified_client(token, patients[0])
-    response = client.post(f"/book/{token}/book/", {"slot": pcn_slot(mirrored).pk})
+    response = client.post(
+        f"/book/{token}/book/",
+        {"slot": pcn_slot(mirrored).pk, "consent_asked": "1", "pcn_consent": "on"},
+    )
     assert response.status_code == 400
     page = response.content.decode()
     assert UNKNOWN in page

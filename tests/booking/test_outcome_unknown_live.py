@@ -61,7 +61,10 @@ def test_a_read_timeout_after_the_commit_is_checked_and_linked(
 def test_the_self_book_page_tells_the_patient_it_is_booked(mirrored, patients, dropped_answers):
     invite, token = make_invite(mirrored, patients[0])
     client = verified_client(token, patients[0])
-    response = client.post(f"/book/{token}/book/", {"slot": pcn_slot(mirrored).pk})
+    response = client.post(
+        f"/book/{token}/book/",
+        {"slot": pcn_slot(mirrored).pk, "consent_asked": "1", "pcn_consent": "on"},
+    )
     assert response.status_code == 302
     confirmation = client.get(response.url).content.decode()
     assert "Appointment booked" in confirmation

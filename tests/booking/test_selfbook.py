@@ -84,7 +84,9 @@ def test_book_a_pcn_slot_and_see_the_confirmation(invited):
     invite, token, patient = invited
     client = verified_client(token, patient)
     slot = slots_for_campaign(campaign=invite.campaign).filter(is_pcn=True).first()
-    response = client.post(f"/book/{token}/book/", {"slot": slot.pk})
+    response = client.post(
+        f"/book/{token}/book/", {"slot": slot.pk, "consent_asked": "1", "pcn_consent": "on"}
+    )
     assert response.status_code == 302
     confirmation = client.get(response["Location"]).content.decode()
     assert "Appointment booked" in confirmation
@@ -294,6 +296,7 @@ def test_fifty_patients_racing_through_the_page_get_one_booking(
         start_date=timezone.localdate(),
         end_date=timezone.localdate() + timedelta(days=7),
         status="active",
+        slot_service_types=["Flu vaccination"],
     )
     patients = [PatientFactory(practice=practice_a) for _ in range(50)]
     services.campaign_add_patients(user=practice_admin, campaign=campaign, patients=patients)
@@ -309,7 +312,10 @@ def test_fifty_patients_racing_through_the_page_get_one_booking(
     def run(client, token):
         try:
             barrier.wait(timeout=30)
-            response = client.post(f"/book/{token}/book/", {"slot": slot.pk, "intent": "book"})
+            response = client.post(
+                f"/book/{token}/book/",
+                {"slot": slot.pk, "intent": "book", "consent_asked": "1", "pcn_consent": "on"},
+            )
             codes.append(response.status_code)
         finally:
             db_connection.close()
@@ -427,6 +433,8 @@ def many_days(invited, emis_world, practice_a):
                 end=datetime.combine(today + timedelta(days=day), time(8, 10), tzinfo=LONDON)
                 + timedelta(minutes=10 * i),
                 site_name="Alpha Surgery",
+                service_type="Flu vaccination",
+                delivery_channel="In-person",
                 refreshed_at=timezone.now(),
             )
             for day in range(1, 13)

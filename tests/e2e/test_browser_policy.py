@@ -145,6 +145,11 @@ def test_patient_self_book_pages(
     expect(page.locator(".nhsuk-error-summary")).to_be_visible()
     page.locator("[data-testid=slot-option][data-source=pcn]").first.locator("label").click()
     page.get_by_test_id("book-button").click()
+    # A PCN site: the consent page, first without the tick (its error summary).
+    page.get_by_test_id("consent-book-button").click()
+    expect(page.locator(".nhsuk-error-summary")).to_be_visible()
+    page.locator("input[name=pcn_consent]").check()
+    page.get_by_test_id("consent-book-button").click()
     expect(page.get_by_test_id("confirmation")).to_contain_text("Appointment booked")
     visit(page, link)  # the booked page
     page.get_by_role("link", name="Change the time").click()

@@ -47,6 +47,7 @@ def invited_patient(practice, user, *, name, appointment_type, days):
         start_date=timezone.localdate(),
         end_date=timezone.localdate() + timedelta(days=days),
         status="active",
+        slot_service_types=["Flu vaccination"],
     )
     patient = PatientFactory(practice=practice)
     services.campaign_add_patients(user=user, campaign=campaign, patients=[patient])
@@ -109,6 +110,20 @@ def test_patient_books_changes_and_cancels_from_the_link(
         expect(pcn).to_contain_text("Alpha Hub")
         pcn.locator("label").click()
         page.get_by_test_id("book-button").click()
+
+        # A PCN site: where it is, that its staff will see the record, and the box.
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check where this appointment is")
+        expect(page.get_by_test_id("pcn-site")).to_have_text("Alpha Hub")
+        expect(page.get_by_test_id("pcn-address")).to_contain_text("1 High Street")
+        expect(page.get_by_test_id("pcn-record-note")).to_contain_text("see your GP record")
+        expect_accessible(page)
+        page.get_by_test_id("consent-book-button").click()  # not ticked: no booking
+        expect(page.locator(".nhsuk-error-summary")).to_contain_text("Tick the box to agree")
+        expect(page.locator("#pcn-consent-error")).to_be_visible()
+        expect_accessible(page)
+        assert not Booking.objects.exists()
+        page.get_by_label("I agree to be seen at Alpha Hub").check()
+        page.get_by_test_id("consent-book-button").click()
 
         expect(page.get_by_test_id("confirmation")).to_contain_text("Appointment booked")
         summary = page.get_by_test_id("booking-summary")

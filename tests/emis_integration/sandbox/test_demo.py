@@ -65,7 +65,8 @@ def test_second_run_creates_nothing(seeded):
 
 def test_volume_is_modest(seeded):
     total = Slot.objects.count()
-    assert 2000 <= total <= 6000
+    # Three PCNs (Brookside's small, for onboarding) and eight practices.
+    assert 2000 <= total <= 7500
     assert seeded < 30
 
 
@@ -119,6 +120,13 @@ def test_pcns(seeded):
             "NHS Health Check",
             "Long-term condition review",
             "Physiotherapy",
+            "Covid-19 vaccination",
+            "Medication review",
+        }
+        assert {s.delivery_channel for s in pcn.schedules.all()} == {
+            "In-person",
+            "Telephone",
+            "Video",
         }
         assert {tuple(s.allowed_ods) for s in pcn.slots.all()} == {tuple(sorted(practices) + [ods])}
         caps = {c.booking_org_ods: c.max_active_bookings for c in pcn.booking_caps.all()}
