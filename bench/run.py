@@ -196,7 +196,7 @@ def bench_concurrent_booking() -> None:
 
     from booking import services
     from booking.models import Booking
-    from booking.selectors import slots_for_campaign
+    from booking.selectors import campaign_offerable_slots
     from tests.booking.factories import PatientFactory
     from tests.emis_world import at
 
@@ -209,7 +209,7 @@ def bench_concurrent_booking() -> None:
     patients = [PatientFactory(practice=practice) for _ in range(200)]
     services.campaign_add_patients(user=user, campaign=campaign, patients=patients)
     services.campaign_refresh_slots(campaign=campaign)
-    slots = list(slots_for_campaign(campaign=campaign))
+    slots = list(campaign_offerable_slots(campaign=campaign))
     assert len(slots) == 20, len(slots)
     outcomes: list[str] = []
     lock = threading.Lock()
@@ -292,7 +292,7 @@ def _one_slot_world(patients_needed: int, slot_count: int = 1):
     from django.conf import settings
 
     from booking import services
-    from booking.selectors import slots_for_campaign
+    from booking.selectors import campaign_offerable_slots
     from tests.booking.factories import PatientFactory
     from tests.emis_world import at
 
@@ -305,7 +305,7 @@ def _one_slot_world(patients_needed: int, slot_count: int = 1):
     patients = [PatientFactory(practice=practice) for _ in range(patients_needed)]
     services.campaign_add_patients(user=user, campaign=campaign, patients=patients)
     services.campaign_refresh_slots(campaign=campaign)
-    slots = list(slots_for_campaign(campaign=campaign).filter(is_pcn=True))
+    slots = list(campaign_offerable_slots(campaign=campaign).filter(is_pcn=True))
     assert len(slots) == slot_count, len(slots)
     return world, sandbox, campaign, patients, slots, user
 

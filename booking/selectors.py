@@ -231,10 +231,6 @@ def campaign_offerable_slots(
     return slots.order_by("start", "is_pcn", "id")
 
 
-# The former name, kept for callers not yet moved: the same rule.
-slots_for_campaign = campaign_offerable_slots
-
-
 def campaign_filter_description(*, campaign: Campaign) -> str:
     """The campaign's slot filter in words: "Flu vaccination (In-person)"."""
     types = ", ".join(campaign.slot_service_types or []) or "none chosen"

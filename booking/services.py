@@ -368,7 +368,7 @@ def _campaign_validate_slot_filter(campaign: Campaign) -> None:
         raise ValidationError({"slot_service_types": NO_SLOT_TYPES_MESSAGE})
 
 
-def _queue_refresh(campaign: Campaign) -> None:
+def campaign_slots_refresh_queue(*, campaign: Campaign) -> None:
     """Refresh an active campaign's slots after the commit, through the outbox (at
     most one refresh waiting per campaign): a broker outage delays it, never loses
     it, and never reaches the user."""
@@ -378,6 +378,16 @@ def _queue_refresh(campaign: Campaign) -> None:
             args=[campaign.pk],
             dedupe_key=f"refresh-campaign-slots:{campaign.pk}",
         )
+
+
+def pcn_campaigns_slots_refresh_queue(*, pcn: Any) -> None:
+    """A PCN has just gone live: refresh the slots of every active campaign of its
+    member practices that offers PCN slots now, rather than at the next beat round."""
+    campaigns = Campaign.objects.filter(
+        practice__pcn=pcn, status=CampaignStatus.ACTIVE, use_pcn_slots=True
+    ).order_by("pk")
+    for campaign in campaigns:
+        campaign_slots_refresh_queue(campaign=campaign)
 
 
 @transaction.atomic
@@ -432,7 +442,7 @@ def campaign_create(
             **{key: getattr(campaign, key) for key in SLOT_FILTER_FIELDS},
         },
     )
-    _queue_refresh(campaign)
+    campaign_slots_refresh_queue(campaign=campaign)
     return campaign
 
 
@@ -495,7 +505,7 @@ def campaign_update(*, user: Any, campaign: Campaign, **fields: Any) -> Campaign
             organisation=campaign.practice,
             details={"changes": changes},
         )
-    _queue_refresh(campaign)
+    campaign_slots_refresh_queue(campaign=campaign)
     return campaign
 
 

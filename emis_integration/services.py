@@ -344,17 +344,10 @@ def _close_onboarding_for(*, actor: Actor, connection: EmisConnection) -> None:
 
 
 def _queue_pcn_slot_refresh(*, pcn: Organisation) -> None:
-    """A PCN has just gone live: refresh the slots of every active campaign of its
-    member practices that offers PCN slots now, rather than at the next beat round."""
     # booking builds on emis_integration, not the other way round: import late.
-    from booking.models import Campaign, CampaignStatus
-    from booking.services import _queue_refresh
+    from booking.services import pcn_campaigns_slots_refresh_queue
 
-    campaigns = Campaign.objects.filter(
-        practice__pcn=pcn, status=CampaignStatus.ACTIVE, use_pcn_slots=True
-    ).order_by("pk")
-    for campaign in campaigns:
-        _queue_refresh(campaign)
+    pcn_campaigns_slots_refresh_queue(pcn=pcn)
 
 
 def _live_email_recipients(request: OnboardingRequest) -> list[str]:

@@ -4,7 +4,7 @@ environment, and the app refuses to start without it."""
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import CELERY_BROKER_URL, REDIS_URL, env
 
 DEBUG = False
 DEMO_MODE = False
@@ -52,7 +52,6 @@ if len(INVITE_TOKEN_KEY) < 32:
 
 # The cache holds the rate-limit counters: every web process must count together,
 # so production needs Redis (base.py makes REDIS_URL the cache).
-REDIS_URL = env.str("REDIS_URL", default="")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(
         "REDIS_URL must be set in production (redis://, rediss:// or unix://): the cache "
@@ -61,7 +60,6 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 
 # Celery's broker must be shared by every web, worker and beat host: the demo's
 # filesystem broker is one machine's folder.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
     raise ImproperlyConfigured(
         "CELERY_BROKER_URL must be set in production to a Redis or RabbitMQ broker "
@@ -72,14 +70,13 @@ if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "amqps:
 # sign-in lockouts and self-book rate limits) is read from X-Forwarded-For according to
 # how many proxies append to it. No default: a wrong guess either lumps every patient
 # into one address or lets clients choose their own.
-_proxy_count = env.str("TRUSTED_PROXY_COUNT", default="")
-if not _proxy_count.isdigit():
+# base.py reads it (a whole number, default 0); production wants it stated.
+if not env.str("TRUSTED_PROXY_COUNT", default=""):
     raise ImproperlyConfigured(
         "TRUSTED_PROXY_COUNT must be set in production: the number of reverse proxies in "
         "front of the app that append to X-Forwarded-For (1 behind a single TLS proxy, "
         "0 if clients connect directly)."
     )
-TRUSTED_PROXY_COUNT = int(_proxy_count)
 
 # Invitations go through GOV.UK Notify, with links on the public HTTPS address.
 if NOTIFY_BACKEND in ("", "notify") and not NOTIFY_API_KEY:  # noqa: F405

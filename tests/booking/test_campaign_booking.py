@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from booking import services
 from booking.models import Booking, Slot
-from booking.selectors import campaign_pcn_diagnosis, slots_for_campaign
+from booking.selectors import campaign_offerable_slots, campaign_pcn_diagnosis
 from emis_integration.models import ConnectionStatus, EmisConnection
 from emis_integration.sandbox import models as sandbox
 from hippo_pcn.audit.models import AuditEntry
@@ -16,7 +16,7 @@ from tracing.models import TracingTask
 
 
 def test_refresh_mirrors_both_sources_in_time_order(mirrored):
-    slots = list(slots_for_campaign(campaign=mirrored))
+    slots = list(campaign_offerable_slots(campaign=mirrored))
     assert [s.source_label for s in slots] == ["Practice", "PCN", "Practice", "PCN", "PCN"]
     assert [s.start for s in slots] == sorted(s.start for s in slots)
     pcn_slot = slots[1]
@@ -35,16 +35,16 @@ def test_refresh_drops_slots_taken_elsewhere(mirrored, world_slots):
 def test_pcn_slots_only_when_live_and_opted_in(mirrored, emis_world, practice_admin):
     pcn_connection = emis_world.connections["U10001"]
     EmisConnection.objects.filter(pk=pcn_connection.pk).update(status=ConnectionStatus.SUSPENDED)
-    assert {s.is_pcn for s in slots_for_campaign(campaign=mirrored)} == {False}
+    assert {s.is_pcn for s in campaign_offerable_slots(campaign=mirrored)} == {False}
     assert campaign_pcn_diagnosis(campaign=mirrored).state == "suspended"
     EmisConnection.objects.filter(pk=pcn_connection.pk).update(status=ConnectionStatus.LIVE)
     services.campaign_update(user=practice_admin, campaign=mirrored, use_pcn_slots=False)
-    assert {s.is_pcn for s in slots_for_campaign(campaign=mirrored)} == {False}
+    assert {s.is_pcn for s in campaign_offerable_slots(campaign=mirrored)} == {False}
     assert campaign_pcn_diagnosis(campaign=mirrored).state == "opted_out"
 
 
 def test_book_a_practice_slot(mirrored, patients, practice_staff):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
     booking = services.booking_create(
         campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
     )
@@ -64,7 +64,7 @@ def test_book_a_practice_slot(mirrored, patients, practice_staff):
 def test_book_a_pcn_slot_records_consent_and_opens_a_tracing_task(
     mirrored, patients, practice_staff, pcn_a
 ):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     booking = services.booking_create(
         campaign=mirrored,
         patient=patients[0],
@@ -88,7 +88,7 @@ def test_book_a_pcn_slot_records_consent_and_opens_a_tracing_task(
 
 
 def test_pcn_slot_needs_consent(mirrored, patients, practice_staff):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     with pytest.raises(services.BookingError, match="agrees to be seen by the PCN"):
         services.booking_create(
             campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
@@ -98,7 +98,7 @@ def test_pcn_slot_needs_consent(mirrored, patients, practice_staff):
 
 
 def test_refusals_past_outside_window_not_live(mirrored, patients, practice_staff, emis_world):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     Slot.objects.filter(pk=slot.pk).update(start=timezone.now() - timedelta(hours=1))
     slot.refresh_from_db()
     with pytest.raises(services.BookingError, match="already passed"):
@@ -119,7 +119,7 @@ def test_refusals_past_outside_window_not_live(mirrored, patients, practice_staf
             booked_by=practice_staff,
             pcn_consent=True,
         )
-    other = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    other = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     EmisConnection.objects.filter(pk=emis_world.connections["U10001"].pk).update(
         status=ConnectionStatus.SUSPENDED
     )
@@ -135,7 +135,7 @@ def test_refusals_past_outside_window_not_live(mirrored, patients, practice_staf
 
 
 def test_emis_down_books_nothing_and_a_retry_works(mirrored, patients, practice_staff, emis_world):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
     emis_world.faults("A10001", error_rate=1.0)
     with pytest.raises(services.BookingError, match="EMIS did not answer; nothing was booked"):
         services.booking_create(
@@ -154,7 +154,7 @@ def test_emis_down_books_nothing_and_a_retry_works(mirrored, patients, practice_
 def test_slot_taken_in_emis_is_dropped_and_alternatives_offered(
     mirrored, patients, practice_staff, world_slots
 ):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     sandbox.Slot.objects.filter(pk=int(slot.emis_slot_id)).update(status="busy")
     with pytest.raises(services.SlotTaken) as excinfo:
         services.booking_create(
@@ -172,7 +172,7 @@ def test_slot_taken_in_emis_is_dropped_and_alternatives_offered(
 
 
 def test_one_active_booking_per_patient_per_campaign(mirrored, patients, practice_staff):
-    slots = list(slots_for_campaign(campaign=mirrored).filter(is_pcn=False))
+    slots = list(campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False))
     services.booking_create(
         campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
     )
@@ -183,7 +183,7 @@ def test_one_active_booking_per_patient_per_campaign(mirrored, patients, practic
 
 
 def test_cancel(mirrored, patients, practice_staff):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
     booking = services.booking_create(
         campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
     )
@@ -197,7 +197,7 @@ def test_cancel(mirrored, patients, practice_staff):
 
 
 def test_cancel_with_emis_down_keeps_the_booking(mirrored, patients, practice_staff, emis_world):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
     booking = services.booking_create(
         campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
     )
@@ -210,7 +210,7 @@ def test_cancel_with_emis_down_keeps_the_booking(mirrored, patients, practice_st
 
 
 def test_rebook_books_first_then_cancels(mirrored, patients, practice_staff):
-    slots = list(slots_for_campaign(campaign=mirrored))
+    slots = list(campaign_offerable_slots(campaign=mirrored))
     old = services.booking_create(
         campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
     )
@@ -224,7 +224,7 @@ def test_rebook_books_first_then_cancels(mirrored, patients, practice_staff):
 
 
 def test_failed_rebook_leaves_the_original_booking(mirrored, patients, practice_staff, emis_world):
-    slots = list(slots_for_campaign(campaign=mirrored).filter(is_pcn=False))
+    slots = list(campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False))
     old = services.booking_create(
         campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
     )
@@ -275,7 +275,7 @@ def test_other_practices_cannot_create_campaigns(practice_a, other_practice_admi
 
 # --- GP Connect's booking flow: find, register when unknown, book by reference ---------
 def _book_pcn(campaign, patient, user):
-    slot = slots_for_campaign(campaign=campaign).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=campaign).filter(is_pcn=True).first()
     return services.booking_create(
         campaign=campaign, patient=patient, slot=slot, booked_by=user, pcn_consent=True
     )
@@ -283,7 +283,7 @@ def _book_pcn(campaign, patient, user):
 
 def test_refresh_keeps_the_slots_location_and_practitioner(mirrored, emis_world):
     schedule = emis_world.schedules["U10001"]
-    pcn_slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    pcn_slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     assert pcn_slot.location_id == str(schedule.site_id)
     assert pcn_slot.practitioner_id == str(schedule.practitioner_id)
 
@@ -331,7 +331,7 @@ def test_a_refused_registration_books_nothing_and_says_why(mirrored, patients, p
 
     Patient.objects.filter(pk=patients[0].pk).update(last_name="")
     patients[0].refresh_from_db()
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     with pytest.raises(services.BookingError) as excinfo:
         services.booking_create(
             campaign=mirrored,

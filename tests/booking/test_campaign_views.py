@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from booking import services
 from booking.models import Booking, Campaign
-from booking.selectors import slots_for_campaign
+from booking.selectors import campaign_offerable_slots
 from emis_integration import services as emis_services
 from emis_integration.models import ConnectionStatus, EmisConnection
 from emis_integration.sandbox import models as sandbox
@@ -71,7 +71,7 @@ def test_book_through_the_page_and_see_it_labelled(client_for, practice_staff, m
     page = client.get(url)
     assert page.status_code == 200
     assert page.content.decode().count('data-testid="slot-option"') == 5
-    pcn_slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    pcn_slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     refused = client.post(url, {"slot": pcn_slot.pk})
     assert refused.status_code == 400
     assert b"agrees to be seen by the PCN" in refused.content
@@ -85,7 +85,7 @@ def test_book_through_the_page_and_see_it_labelled(client_for, practice_staff, m
 
 
 def test_slot_taken_page_offers_alternatives(client_for, practice_staff, mirrored, patients):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
     sandbox.Slot.objects.filter(pk=int(slot.emis_slot_id)).update(status="busy")
     response = client_for(practice_staff).post(
         reverse("booking:booking_new", args=[mirrored.pk, patients[0].pk]), {"slot": slot.pk}
@@ -115,7 +115,7 @@ def test_a_slot_of_another_campaign_is_refused(
         slot_service_types=["Flu vaccination"],
     )
     services.campaign_refresh_slots(campaign=other)
-    foreign = slots_for_campaign(campaign=other).first()
+    foreign = campaign_offerable_slots(campaign=other).first()
     response = client_for(practice_staff).post(
         reverse("booking:booking_new", args=[mirrored.pk, patients[0].pk]),
         {"slot": foreign.pk, "pcn_consent": "on"},
@@ -127,7 +127,7 @@ def test_a_slot_of_another_campaign_is_refused(
 
 def test_cancel_and_move_through_the_pages(client_for, practice_staff, mirrored, patients):
     client = client_for(practice_staff)
-    slots = list(slots_for_campaign(campaign=mirrored).filter(is_pcn=False))
+    slots = list(campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False))
     booking = services.booking_create(
         campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
     )
@@ -147,7 +147,7 @@ def test_cancel_and_move_through_the_pages(client_for, practice_staff, mirrored,
 def test_another_practice_gets_404_everywhere(
     client_for, other_practice_staff, mirrored, patients, practice_staff
 ):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
     booking = services.booking_create(
         campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
     )

@@ -13,7 +13,7 @@ import pytest
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from booking.selectors import slots_for_campaign
+from booking.selectors import campaign_offerable_slots
 from hippo_pcn.client_ip import client_ip
 from hippo_pcn.settings import base as shipped
 
@@ -178,7 +178,7 @@ def _journey(invite, token, patient, client_factory) -> list[tuple[str, str, int
     typo = dob - timedelta(days=1)
     start = f"/book/{token}/"
     today = timezone.localdate()
-    slots = list(slots_for_campaign(campaign=invite.campaign))
+    slots = list(campaign_offerable_slots(campaign=invite.campaign))
 
     # The first visit: a mistyped date of birth, then the slots, paged about.
     first = client_factory()

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from booking import services
 from booking.models import Booking
-from booking.selectors import bookings_to_settle, slots_for_campaign
+from booking.selectors import bookings_to_settle, campaign_offerable_slots
 from emis_integration.models import EmisConnection
 from emis_integration.sandbox import models as sandbox
 from tests.emis_world import EmisWorld, at
@@ -74,7 +74,7 @@ def _race(jobs):
 
 def test_fifty_patients_racing_for_one_slot_make_one_booking(race_campaign, practice_staff):
     campaign, patients = race_campaign
-    slot = slots_for_campaign(campaign=campaign).first()
+    slot = campaign_offerable_slots(campaign=campaign).first()
     jobs = [
         (
             lambda p=p: services.booking_create(
@@ -93,7 +93,7 @@ def test_fifty_patients_racing_for_one_slot_make_one_booking(race_campaign, prac
 
 def test_one_patient_booked_twice_at_once_gets_one_booking(race_campaign, practice_staff):
     campaign, patients = race_campaign
-    slots = list(slots_for_campaign(campaign=campaign)[:2])
+    slots = list(campaign_offerable_slots(campaign=campaign)[:2])
     jobs = [
         (
             lambda s=s: services.booking_create(
@@ -140,7 +140,7 @@ def test_fifty_patients_racing_for_one_slot_under_a_fault(
     settings.EMIS_CONNECT_TIMEOUT = 1.0
     settings.EMIS_READ_TIMEOUT = 2.0
     campaign, patients = race_campaign
-    slot = slots_for_campaign(campaign=campaign).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=campaign).filter(is_pcn=True).first()
     world = EmisWorld(base_url="http://localhost")
     if knobs.get("commit_then_fail_mode") == "timeout":
         # A read timeout needs a real socket: EMIS is reached over Django's live

@@ -282,10 +282,10 @@ def test_pages_need_sign_in(client, invited):
 
 def test_booked_invites_count_on_the_panel(client_for, practice_staff, invited, practice_admin):
     from booking import services
-    from booking.selectors import slots_for_campaign
+    from booking.selectors import campaign_offerable_slots
 
     campaign = invited[0].campaign
-    slot = slots_for_campaign(campaign=campaign).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=campaign).filter(is_pcn=True).first()
     services.booking_create(
         campaign=campaign,
         patient=invited[0].patient,

@@ -23,7 +23,7 @@ from booking.models import (
     Invite,
     Slot,
 )
-from booking.selectors import slots_for_campaign
+from booking.selectors import campaign_offerable_slots
 from booking.tasks import send_invite_reminders, send_invite_waves, send_invites
 from booking.tokens import hash_token
 from hippo_pcn.audit.models import AuditEntry
@@ -79,7 +79,7 @@ def big_campaign(campaign, practice_admin, emis_world):
     configure(campaign, **ALL_DAY)
     add_patients(campaign, practice_admin, 40)
     add_practice_slots(emis_world, campaign, 10)
-    assert slots_for_campaign(campaign=campaign).count() == 10
+    assert campaign_offerable_slots(campaign=campaign).count() == 10
     return campaign
 
 
@@ -111,9 +111,11 @@ def test_wave_pauses_when_slots_are_booked_and_resumes_when_slots_appear(
 ):
     commit(invites.campaign_send_wave, campaign=big_campaign)
     invited = list(Invite.objects.filter(campaign=big_campaign).select_related("patient"))
-    for invite, slot in zip(invited, list(slots_for_campaign(campaign=big_campaign)), strict=False):
+    for invite, slot in zip(
+        invited, list(campaign_offerable_slots(campaign=big_campaign)), strict=False
+    ):
         book(big_campaign, invite.patient, slot, practice_admin)
-    assert slots_for_campaign(campaign=big_campaign).count() == 0
+    assert campaign_offerable_slots(campaign=big_campaign).count() == 0
 
     paused = commit(invites.campaign_send_wave, campaign=big_campaign)
     assert paused.invited == 0
@@ -142,7 +144,7 @@ def test_booked_declined_and_opted_out_patients_are_never_invited(
     booked_first = add_patients(big_campaign, practice_admin, 1)[0]
     opted_out = add_patients(big_campaign, practice_admin, 2, opted_out_of_messages=True)
     no_contact = add_patients(big_campaign, practice_admin, 1, mobile="", email="")[0]
-    slot = slots_for_campaign(campaign=big_campaign).last()
+    slot = campaign_offerable_slots(campaign=big_campaign).last()
     booking = book(big_campaign, booked_first, slot, practice_admin)
     # Booked by staff: the confirmation's link is an invitation of its own, made for
     # the booking (used by it); no invitation message goes.
@@ -354,7 +356,7 @@ def test_confirmation_and_cancellation_messages(mirrored, commit, practice_admin
     configure(mirrored, **ALL_DAY)
     commit(invites.invites_create, campaign=mirrored, patients=patients[:1], user=practice_admin)
     invite = Invite.objects.get()
-    pcn_slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    pcn_slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     booking = services.booking_create(
         campaign=mirrored,
         patient=patients[0],
@@ -615,7 +617,7 @@ def test_counts(mirrored, commit, practice_admin, patients, django_assert_max_nu
     commit(invites.invites_create, campaign=mirrored, patients=everyone, user=practice_admin)
     Invite.objects.filter(patient=more[0]).update(delivery_status="failed", delivery_error="x")
     Invite.objects.filter(patient=more[1]).update(declined_at=timezone.now())
-    slots = list(slots_for_campaign(campaign=mirrored))
+    slots = list(campaign_offerable_slots(campaign=mirrored))
     practice_slot = next(s for s in slots if not s.is_pcn)
     pcn_slots = [s for s in slots if s.is_pcn]
     book(mirrored, patients[0], practice_slot, practice_admin)

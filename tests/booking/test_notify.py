@@ -369,14 +369,14 @@ def test_confirmation_is_retried_on_a_transient_failure(
     django_capture_on_commit_callbacks,
 ):
     from booking import services
-    from booking.selectors import slots_for_campaign
+    from booking.selectors import campaign_offerable_slots
 
     Campaign.objects.filter(pk=mirrored.pk).update(**ALL_DAY)
     mirrored.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         invites.invites_create(campaign=mirrored, patients=patients[:1], user=practice_admin)
     invite = Invite.objects.get()
-    slot = slots_for_campaign(campaign=mirrored).first()
+    slot = campaign_offerable_slots(campaign=mirrored).first()
     booking = services.booking_create(
         campaign=mirrored, patient=patients[0], slot=slot, booked_by=None, via="self_book"
     )

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from booking import services
 from booking.models import Booking, BookingStatus
-from booking.selectors import slots_for_campaign
+from booking.selectors import campaign_offerable_slots
 from emis_integration.client import EmisUnavailable
 from emis_integration.client.gpconnect import GPConnectClient
 from emis_integration.sandbox import models as sandbox
@@ -20,7 +20,7 @@ UNKNOWN = "We could not confirm with EMIS whether the appointment was made"
 
 
 def pcn_slot(campaign):
-    return slots_for_campaign(campaign=campaign).filter(is_pcn=True).first()
+    return campaign_offerable_slots(campaign=campaign).filter(is_pcn=True).first()
 
 
 def book(campaign, patient, slot, user):
@@ -109,7 +109,7 @@ def test_when_emis_cannot_be_asked_the_booking_keeps_its_slot(
     # The slot stays reserved, and the patient cannot be booked twice meanwhile.
     with pytest.raises(services.BookingError):
         book(mirrored, patients[1], slot, practice_staff)
-    other = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    other = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
     with pytest.raises(services.BookingError, match="already has a booking"):
         book(mirrored, patients[0], other, practice_staff)
 

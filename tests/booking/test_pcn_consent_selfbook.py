@@ -6,7 +6,7 @@ import pytest
 
 from booking import selfbook
 from booking.models import Booking
-from booking.selectors import slots_for_campaign
+from booking.selectors import campaign_offerable_slots
 from booking.services import BookingError
 from hippo_pcn.audit.models import AuditEntry
 
@@ -20,11 +20,11 @@ def invited(mirrored, patients):
 
 
 def pcn_slot(campaign):
-    return slots_for_campaign(campaign=campaign).filter(is_pcn=True).first()
+    return campaign_offerable_slots(campaign=campaign).filter(is_pcn=True).first()
 
 
 def practice_slot(campaign):
-    return slots_for_campaign(campaign=campaign).filter(is_pcn=False).first()
+    return campaign_offerable_slots(campaign=campaign).filter(is_pcn=False).first()
 
 
 def created_audit(booking):

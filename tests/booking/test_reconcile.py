@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from booking import services
 from booking.models import Booking, BookingStatus
-from booking.selectors import slots_for_campaign
+from booking.selectors import campaign_offerable_slots
 from booking.tasks import reconcile_emis_bookings
 from emis_integration.client.gpconnect import GPConnectClient
 from emis_integration.sandbox import models as sandbox
@@ -32,7 +32,7 @@ def killed_mid_booking(monkeypatch, campaign, patient, user, *, after_emis: bool
         raise Killed
 
     monkeypatch.setattr(GPConnectClient, "book", book)
-    slot = slots_for_campaign(campaign=campaign).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=campaign).filter(is_pcn=True).first()
     with pytest.raises(Killed):
         services.booking_create(
             campaign=campaign, patient=patient, slot=slot, booked_by=user, pcn_consent=True
@@ -104,7 +104,7 @@ def test_an_outcome_unknown_booking_is_settled_by_the_beat_task(
         raise EmisUnavailable("EMIS did not answer.", spine_code="TIMEOUT")
 
     monkeypatch.setattr(GPConnectClient, "patient_appointments", unavailable)
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     with pytest.raises(services.BookingOutcomeUnknown):
         services.booking_create(
             campaign=mirrored,
@@ -127,7 +127,9 @@ def test_the_stale_reservation_cleaner_settles_instead_of_deleting(
 ):
     stale = killed_mid_booking(monkeypatch, mirrored, patients[0], practice_staff, after_emis=True)
     age(stale)
-    slot = slots_for_campaign(campaign=mirrored).filter(emis_slot_id=stale.emis_slot_id).first()
+    slot = (
+        campaign_offerable_slots(campaign=mirrored).filter(emis_slot_id=stale.emis_slot_id).first()
+    )
     with pytest.raises(services.SlotTaken):
         services.booking_create(
             campaign=mirrored,

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from booking.models import Booking, Invite
-from booking.selectors import slots_for_campaign
+from booking.selectors import campaign_offerable_slots
 from booking.tokens import hash_token, token_for_salt
 from emis_integration.sandbox import models as sandbox
 from tracing.models import TracingTask
@@ -83,7 +83,7 @@ def test_date_of_birth_then_slots_labelled_by_where(invited):
 def test_book_a_pcn_slot_and_see_the_confirmation(invited):
     invite, token, patient = invited
     client = verified_client(token, patient)
-    slot = slots_for_campaign(campaign=invite.campaign).filter(is_pcn=True).first()
+    slot = campaign_offerable_slots(campaign=invite.campaign).filter(is_pcn=True).first()
     response = client.post(
         f"/book/{token}/book/", {"slot": slot.pk, "consent_asked": "1", "pcn_consent": "on"}
     )
@@ -139,7 +139,7 @@ def test_forged_slot_of_another_campaign_is_refused(invited, practice_a, practic
 def test_slot_taken_at_the_last_moment(invited):
     invite, token, patient = invited
     client = verified_client(token, patient)
-    slot = slots_for_campaign(campaign=invite.campaign).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=invite.campaign).filter(is_pcn=False).first()
     sandbox.Slot.objects.filter(pk=int(slot.emis_slot_id)).update(status="busy")
     response = client.post(f"/book/{token}/book/", {"slot": slot.pk})
     assert response.status_code == 409
@@ -150,7 +150,7 @@ def test_slot_taken_at_the_last_moment(invited):
 def test_cancel_then_the_link_is_spent(invited):
     invite, token, patient = invited
     client = verified_client(token, patient)
-    slot = slots_for_campaign(campaign=invite.campaign).first()
+    slot = campaign_offerable_slots(campaign=invite.campaign).first()
     client.post(f"/book/{token}/book/", {"slot": slot.pk})
     assert client.get(f"/book/{token}/cancel/").status_code == 200
     done = client.post(f"/book/{token}/cancel/")
@@ -162,7 +162,7 @@ def test_cancel_then_the_link_is_spent(invited):
 def test_change_books_first_then_cancels(invited):
     invite, token, patient = invited
     client = verified_client(token, patient)
-    slots = list(slots_for_campaign(campaign=invite.campaign))
+    slots = list(campaign_offerable_slots(campaign=invite.campaign))
     client.post(f"/book/{token}/book/", {"slot": slots[0].pk})
     assert client.get(f"/book/{token}/change/").status_code == 200
     response = client.post(f"/book/{token}/book/", {"slot": slots[2].pk})
@@ -192,7 +192,7 @@ def test_the_four_invalid_links_look_the_same(invited, mirrored, patients):
     )
     used, used_token = make_invite(mirrored, patients[2])
     client = verified_client(used_token, patients[2])
-    slot = slots_for_campaign(campaign=mirrored).first()
+    slot = campaign_offerable_slots(campaign=mirrored).first()
     client.post(f"/book/{used_token}/book/", {"slot": slot.pk})
     client.post(f"/book/{used_token}/cancel/")
     cases = {
@@ -301,7 +301,7 @@ def test_fifty_patients_racing_through_the_page_get_one_booking(
     patients = [PatientFactory(practice=practice_a) for _ in range(50)]
     services.campaign_add_patients(user=practice_admin, campaign=campaign, patients=patients)
     services.campaign_refresh_slots(campaign=campaign)
-    slot = slots_for_campaign(campaign=campaign).get()
+    slot = campaign_offerable_slots(campaign=campaign).get()
     clients = []
     for patient in patients:
         _, token = make_invite(campaign, patient)
@@ -517,7 +517,9 @@ def test_change_page_pages_too_and_links_to_itself(many_days):
     invite, token, patient = many_days
     client = verified_client(token, patient)
     # A time the sandbox EMIS really has (the extra days exist only in the mirror).
-    slot = slots_for_campaign(campaign=invite.campaign).exclude(emis_slot_id__startswith="P")[0]
+    slot = campaign_offerable_slots(campaign=invite.campaign).exclude(emis_slot_id__startswith="P")[
+        0
+    ]
     assert client.post(f"/book/{token}/book/", {"slot": slot.pk}).status_code == 302
     page = client.get(f"/book/{token}/change/").content.decode()
     assert f'href="/book/{token}/change/?from=' in page
@@ -555,7 +557,7 @@ def test_later_links_reach_every_free_time_once_and_earlier_links_come_back(many
     shown = [_shown(page) for page in pages]
     ids = [pk for page in shown for _, pk in page]
     assert sorted(ids) == sorted(
-        slots_for_campaign(campaign=invite.campaign).values_list("pk", flat=True)
+        campaign_offerable_slots(campaign=invite.campaign).values_list("pk", flat=True)
     )
     # Whole days: no day heading on two pages.
     days = [{day for day, _ in page} for page in shown]

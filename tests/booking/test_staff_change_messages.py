@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from booking import invites, notify, services
 from booking.models import Booking, Campaign, Invite, MessageSend
-from booking.selectors import LONDON, slots_for_campaign
+from booking.selectors import LONDON, campaign_offerable_slots
 from booking.tasks import send_booking_message
 from booking.tokens import hash_token
 from hippo_pcn.outbox.models import OutboxMessage
@@ -46,7 +46,7 @@ def commit(django_capture_on_commit_callbacks):
 
 
 def slots(campaign):
-    found = list(slots_for_campaign(campaign=campaign))
+    found = list(campaign_offerable_slots(campaign=campaign))
     practice = [s for s in found if not s.is_pcn]
     pcn = [s for s in found if s.is_pcn]
     return practice, pcn

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from booking.invites import SEND_BOOKING_MESSAGE_TASK, SEND_REMINDER_TASK
 from booking.models import Booking, BookingStatus, Campaign, DeliveryStatus, Invite, Slot
-from booking.selectors import slots_for_campaign
+from booking.selectors import campaign_offerable_slots
 from booking.tokens import new_token_fields, token_for_salt
 from hippo_pcn.outbox.models import OutboxMessage
 from hippo_pcn.outbox.services import outbox_relay
@@ -86,7 +86,7 @@ def test_patient_self_book(broken_broker, real_broker, mirrored, patients, messa
     assert (
         client.post(f"/book/{token}/", {"day": dob.day, "month": dob.month, "year": dob.year})
     ).status_code == 302
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
 
     with celery_broker(broken_broker):
         response, took = timed(lambda: client.post(f"/book/{token}/book/", {"slot": slot.pk}))
@@ -109,7 +109,7 @@ def test_patient_self_book(broken_broker, real_broker, mirrored, patients, messa
 def test_staff_booking(
     broken_broker, real_broker, client_for, practice_staff, mirrored, patients, messages_sent
 ):
-    slot = slots_for_campaign(campaign=mirrored).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
     client = client_for(practice_staff)
     url = reverse("booking:booking_new", args=[mirrored.pk, patients[0].pk])
     with celery_broker(broken_broker):
@@ -156,7 +156,7 @@ def test_campaign_creation(
     runs = Counter(item.task for item in ran)
     assert runs[REFRESH_TASK] == 1
     assert runs["booking.tasks.send_campaign_wave"] == 1  # the refresh queues a wave
-    assert slots_for_campaign(campaign=campaign).count() == 5
+    assert campaign_offerable_slots(campaign=campaign).count() == 5
 
 
 def test_reminder_sending(

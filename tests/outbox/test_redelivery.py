@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from booking import invites, notify
 from booking.models import Campaign, DeliveryStatus, Invite, MessageSend
-from booking.selectors import slots_for_campaign
+from booking.selectors import campaign_offerable_slots
 from booking.services import booking_create
 from hippo_pcn.celery import app
 from hippo_pcn.outbox.models import OutboxMessage
@@ -83,7 +83,7 @@ def test_confirmation_killed_after_notify_accepted_is_not_sent_again(
 ):
     invites.invites_create(campaign=active, patients=patients[:1], user=practice_admin)
     invite = Invite.objects.get()
-    slot = slots_for_campaign(campaign=active).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=active).filter(is_pcn=False).first()
     booking = booking_create(campaign=active, patient=patients[0], slot=slot, via="self_book")
     invites.invite_send_confirmation(invite=invite, booking=booking)
     message = delivered(real_broker, invites.SEND_BOOKING_MESSAGE_TASK)
@@ -175,7 +175,7 @@ def test_confirmation_whose_fate_is_unknown_is_checked_again_after_the_lease(
 ):
     invites.invites_create(campaign=active, patients=patients[:1], user=practice_admin)
     invite = Invite.objects.get()
-    slot = slots_for_campaign(campaign=active).filter(is_pcn=False).first()
+    slot = campaign_offerable_slots(campaign=active).filter(is_pcn=False).first()
     booking = booking_create(campaign=active, patient=patients[0], slot=slot, via="self_book")
     invites.invite_send_cancellation(invite=invite, booking=booking)
     message = delivered(real_broker, invites.SEND_BOOKING_MESSAGE_TASK)
