@@ -6,23 +6,20 @@ same booking service staff use."""
 from __future__ import annotations
 
 import hmac
-from bisect import bisect_left
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, time
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from hippo_pcn.audit.services import audit_record, system_actor
 
-from . import services
+from . import services, slot_picker
 from .invites import invite_send_cancellation, invite_send_confirmation
 from .models import BookedVia, Booking, BookingStatus, DeclineReason, Invite, Slot
-from .selectors import LONDON, campaign_offerable_slots
+from .selectors import campaign_offerable_slots
 from .tokens import hash_token, looks_like_token
 
 ACTOR = system_actor("self-book")
@@ -122,138 +119,13 @@ def bookable_slots(*, invite: Invite) -> QuerySet[Slot]:
     return campaign_offerable_slots(campaign=invite.campaign).select_related("connection")
 
 
-# --- the slot list, a range of days at a time -------------------------------------------
-
-# A page shows the free times of up to PAGE_MAX_DAYS days that have any, and stops
-# adding days once it holds PAGE_MAX_SLOTS times; a day is never split across pages.
-PAGE_MAX_DAYS = 7
-PAGE_MAX_SLOTS = 300
-
-DayCounts = Sequence[tuple[date, int]]
-
-
-@dataclass(frozen=True)
-class DayRange:
-    first: date
-    last: date
-
-    def __contains__(self, day: object) -> bool:
-        return isinstance(day, date) and self.first <= day <= self.last
-
-
-@dataclass(frozen=True)
-class DayPages:
-    """The days a page shows, and the pages its "Earlier" and "Later" links open."""
-
-    days: DayRange | None
-    earlier: DayRange | None = None
-    later: DayRange | None = None
-
-
-@dataclass(frozen=True)
-class SlotPage:
-    """One page of a link's free times: whole days, in time order."""
-
-    slots: list[Slot]
-    days: DayRange | None
-    earlier: DayRange | None
-    later: DayRange | None
-
-
-def _forward_end(day_counts: DayCounts, start: int) -> int:
-    """The index just after the last day of the page that begins at `start`."""
-    end, slots = start, 0
-    while end < len(day_counts) and end - start < PAGE_MAX_DAYS:
-        count = day_counts[end][1]
-        if end > start and slots + count > PAGE_MAX_SLOTS:
-            break
-        end, slots = end + 1, slots + count
-    return end
-
-
-def _backward_start(day_counts: DayCounts, end: int) -> int:
-    """The index of the first day of the page that ends just before `end`."""
-    start, slots = end, 0
-    while start > 0 and end - start < PAGE_MAX_DAYS:
-        count = day_counts[start - 1][1]
-        if start < end and slots + count > PAGE_MAX_SLOTS:
-            break
-        start, slots = start - 1, slots + count
-    return start
-
-
-def day_pages(
-    day_counts: DayCounts, *, starting: date | None = None, keep_in_view: Sequence[date] = ()
-) -> DayPages:
-    """Which days with free times (in order, with their counts) a page shows.
-
-    The page begins on the first free day on or after `starting`: the first free
-    day of all when `starting` is None or no free day follows it (a date in the
-    past, or after the campaign). It begins on the first of `keep_in_view` instead
-    when it would not show all of them. "Later" begins the day after the page
-    ends and "earlier" ends the day before it begins, so each link always moves
-    on, even when days before changed since it was drawn (a day filled up, or
-    today's last time passed)."""
-    if not day_counts:
-        return DayPages(None)
-    days = [day for day, _ in day_counts]
-
-    def page_from(anchor: date | None) -> tuple[int, int]:
-        start = bisect_left(days, anchor) if anchor is not None else 0
-        start = start if start < len(days) else 0
-        return start, _forward_end(day_counts, start)
-
-    def span(start: int, end: int) -> DayRange:
-        return DayRange(days[start], days[end - 1])
-
-    start, end = page_from(starting)
-    if keep_in_view and not all(day in span(start, end) for day in keep_in_view):
-        start, end = page_from(min(keep_in_view))
-    earlier = None
-    if start > 0:
-        # Named by the days its link shows: a page that begins where this one's
-        # earlier page begins.
-        earlier_start = _backward_start(day_counts, start)
-        earlier = span(earlier_start, _forward_end(day_counts, earlier_start))
-    later = span(end, _forward_end(day_counts, end)) if end < len(days) else None
-    return DayPages(span(start, end), earlier=earlier, later=later)
-
-
-def parse_page_start(value: str | None) -> date | None:
-    """The `from` query value: a date (YYYY-MM-DD), or None for anything else."""
-    if not value or len(value) != 10:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def slot_page(
-    *, invite: Invite, starting: date | None = None, keep_in_view: Sequence[date] = ()
-) -> SlotPage:
-    """The free times of the page that begins at `starting` (see `day_pages`).
-    Two queries, however many slots or pages: the free times a day, then the
-    page's own."""
-    slots = bookable_slots(invite=invite)
-    day_counts = [
-        (row["day"], row["n"])
-        for row in slots.order_by()
-        .annotate(day=TruncDate("start", tzinfo=LONDON))
-        .values("day")
-        .annotate(n=Count("id"))
-        .order_by("day")
-    ]
-    pages = day_pages(day_counts, starting=starting, keep_in_view=keep_in_view)
-    if pages.days is None:
-        return SlotPage(slots=[], days=None, earlier=None, later=None)
-    start = datetime.combine(pages.days.first, time.min, tzinfo=LONDON)
-    end = datetime.combine(pages.days.last + timedelta(days=1), time.min, tzinfo=LONDON)
-    return SlotPage(
-        slots=list(slots.filter(start__gte=start, start__lt=end)),
-        days=pages.days,
-        earlier=pages.earlier,
-        later=pages.later,
+def picker_page(
+    *, invite: Invite, day: date | None, at: time | None, starting: date | None
+) -> slot_picker.DaysPage | slot_picker.TimePage:
+    """What the link's slot picker shows: a day's times, or the days to choose
+    from (see `slot_picker.patient_picker`)."""
+    return slot_picker.patient_picker(
+        bookable_slots(invite=invite), day=day, at=at, starting=starting
     )
 
 

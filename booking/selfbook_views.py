@@ -17,13 +17,12 @@ from django import forms
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 
-from . import selfbook
+from . import selfbook, slot_picker
 from .models import Booking, DeclineReason, Invite, Slot
 from .services import BookingError, SlotTaken
 from .tokens import hash_token
@@ -75,6 +74,15 @@ class SlotChoiceForm(forms.Form):
     def __init__(self, *args: Any, invite: Invite, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["slot"].queryset = selfbook.bookable_slots(invite=invite)  # type: ignore[attr-defined]
+
+
+class DayChoiceForm(forms.Form):
+    """The days page's one question (a GET form: "Continue" opens the day's times)."""
+
+    day = forms.DateField(
+        input_formats=["%Y-%m-%d"],
+        error_messages={"required": "Choose a day.", "invalid": "Choose a day."},
+    )
 
 
 class DeclineForm(forms.Form):
@@ -165,13 +173,6 @@ def _verified(request: HttpRequest, invite: Invite) -> bool:
     return invite.pk in request.session.get(SESSION_KEY, [])
 
 
-def _days(slots: list[Slot]) -> list[tuple[date, list[Slot]]]:
-    days: dict[date, list[Slot]] = {}
-    for slot in slots:
-        days.setdefault(timezone.localtime(slot.start).date(), []).append(slot)
-    return sorted(days.items())
-
-
 def _context(invite: Invite, **extra: Any) -> dict[str, Any]:
     return {
         "invite": invite,
@@ -243,11 +244,16 @@ def start(request: HttpRequest, token: str) -> HttpResponse:
     return _slots_page(request, invite, SlotChoiceForm(invite=invite))
 
 
-def _page_start(request: HttpRequest) -> date | None:
-    """Which range of days to show: `from` in the query, or in the form the page
-    posted (so an error shows the same days again)."""
+def _picker_query(request: HttpRequest) -> dict[str, Any]:
+    """Where the patient is in the picker: the `day` and `at` (a page of its
+    times) and `from` (a page of days) in the query, or in the form the page
+    posted (so an error shows the same times again)."""
     source = request.POST if request.method == "POST" else request.GET
-    return selfbook.parse_page_start(source.get("from"))
+    return {
+        "day": slot_picker.parse_day(source.get("day")),
+        "at": slot_picker.parse_time(source.get("at")),
+        "starting": slot_picker.parse_day(source.get("from")),
+    }
 
 
 def _slots_page(
@@ -259,25 +265,47 @@ def _slots_page(
     alternatives: list[Slot] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    page = selfbook.slot_page(
-        invite=invite,
-        starting=_page_start(request),
-        # After "just taken": the days the nearest free times are on.
-        keep_in_view=[timezone.localtime(s.start).date() for s in alternatives or []],
-    )
+    """The slot picker: a day's times (or, after "just taken", the nearest free
+    times), or the days to choose from."""
+    context = _context(invite, form=form, booking=booking)
+    if alternatives:
+        groups = slot_picker.group_by_site(alternatives)
+        return render(
+            request,
+            "selfbook/slots.html",
+            {
+                **context,
+                "alternatives": True,
+                "sites": groups,
+                "any_pcn": any(g.is_pcn for g in groups),
+            },
+            status=status,
+        )
+    query = _picker_query(request)
+    page = selfbook.picker_page(invite=invite, **query)
+    if isinstance(page, slot_picker.TimePage):
+        return render(
+            request,
+            "selfbook/slots.html",
+            {
+                **context,
+                "page": page,
+                "sites": page.sites,
+                "any_pcn": any(g.is_pcn for g in page.sites),
+            },
+            status=status,
+        )
+    # The days page. "Continue" without a day chosen is the one mistake it can
+    # have; a day chosen that has no free times left is said on the page.
+    day_form = DayChoiceForm(request.GET if request.GET.get("step") == "day" else None)
+    day_form.is_valid()
     return render(
         request,
-        "selfbook/slots.html",
-        _context(
-            invite,
-            form=form,
-            booking=booking,
-            page=page,
-            slot_days=_days(page.slots),
-            alternatives=alternatives or [],
-            alternative_ids={s.pk for s in alternatives or []},
-        ),
-        status=status,
+        "selfbook/days.html",
+        # A time sent without its day (a form from before the picker, or a forged
+        # one) keeps its error on the days page.
+        {**context, "form": form if form.errors else day_form, "page": page},
+        status=400 if day_form.errors else status,
     )
 
 
@@ -292,10 +320,11 @@ def _consent_page(
 ) -> HttpResponse:
     """The chosen time is at a PCN site: where it is, in plain words, that the
     PCN's staff will see the patient's record for it, and the box to agree."""
+    query = _picker_query(request)
     return render(
         request,
         "selfbook/pcn_consent.html",
-        _context(invite, form=form, slot=slot, booking=booking, page_start=_page_start(request)),
+        _context(invite, form=form, slot=slot, booking=booking, day=query["day"], at=query["at"]),
         status=status,
     )
 

@@ -11,7 +11,7 @@ Sections:
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -31,6 +31,7 @@ from emis_integration.selectors import pcn_connection_diagnosis
 from hippo_pcn.organisations.models import Organisation
 from hippo_pcn.organisations.selectors import user_has_staff_access
 
+from . import slot_picker
 from .csv_import import ALL_COLUMNS
 from .forms import (
     BookingForm,
@@ -43,7 +44,6 @@ from .forms import (
 from .invites import booking_staff_message_note, campaign_invite_panel
 from .models import Booking, BookingStatus, Campaign, Patient, PatientImport, Slot
 from .selectors import (
-    LONDON,
     PATIENTS_PER_PAGE,
     SlotFilterChoices,
     bookings_for_user,
@@ -53,7 +53,6 @@ from .selectors import (
     campaign_patient_rows,
     campaign_pcn_diagnosis,
     campaign_sources,
-    campaign_window,
     campaigns_for_user,
     patient_import_sample_rows,
     patient_imports_for_practice,
@@ -501,34 +500,21 @@ def campaign_add_all_patients(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Booking ------------------------------------------------------------------------------
 
 
-def _week(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
-    """One week of the campaign's free slots, grouped by day."""
-    start, end = campaign_window(campaign)
-    first_day = timezone.localtime(start).date()
-    last_day = timezone.localtime(end - timedelta(seconds=1)).date()
-    try:
-        week = date.fromisoformat(request.GET.get("from", ""))
-    except ValueError:
-        week = first_day
-    week = min(max(week, first_day), max(first_day, last_day))
-    week_start = max(start, datetime.combine(week, time.min, tzinfo=LONDON))
-    week_end = min(end, datetime.combine(week + timedelta(days=7), time.min, tzinfo=LONDON))
-    slots = list(
-        campaign_offerable_slots(campaign=campaign).filter(
-            start__gte=week_start, start__lt=week_end
-        )
+def _picker(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+    """The row of days with free slots and the chosen day's slots, grouped by
+    site (booking/slot_picker.py): `from` picks the row, `day` and `at` the
+    day's page of times."""
+    picker = slot_picker.staff_picker(
+        campaign_offerable_slots(campaign=campaign),
+        day=slot_picker.parse_day(request.GET.get("day")),
+        at=slot_picker.parse_time(request.GET.get("at")),
+        starting=slot_picker.parse_day(request.GET.get("from")),
     )
-    days: dict[date, list[Slot]] = {}
-    for slot in slots:
-        days.setdefault(timezone.localtime(slot.start).date(), []).append(slot)
     return {
-        "slot_days": sorted(days.items()),
-        "slot_count": len(slots),
-        "no_match_message": "" if slots else campaign_no_match_message(campaign=campaign),
-        "week": week,
-        "week_end": min(week + timedelta(days=6), last_day),
-        "previous_week": week - timedelta(days=7) if week > first_day else None,
-        "next_week": week + timedelta(days=7) if week + timedelta(days=7) <= last_day else None,
+        "picker": picker,
+        "no_match_message": ""
+        if picker.days.days
+        else campaign_no_match_message(campaign=campaign),
     }
 
 
@@ -594,11 +580,10 @@ def _booking_page(
         "patient": patient,
         "booking": booking,
         "form": form,
-        "alternatives": alternatives,
-        "alternative_ids": {slot.pk for slot in alternatives},
+        "alternatives": slot_picker.group_by_site(alternatives),
         "diagnosis": campaign_pcn_diagnosis(campaign=campaign),
         "onboarding_form": _onboarding_form(request),
-        **_week(request, campaign),
+        **_picker(request, campaign),
     }
     return render(request, "booking/book.html", context, status=status)
 

@@ -49,3 +49,36 @@ def mirrored(campaign, world_slots):
     results = services.campaign_refresh_slots(campaign=campaign)
     assert all(not r.error for r in results), results
     return campaign
+
+
+@pytest.fixture
+def many_free_days(emis_world, practice_a):
+    """40 free practice flu times (10 minutes from 8:00) on each of days 1 to 12
+    in the slot mirror."""
+    from datetime import datetime, time
+
+    from booking.models import Slot
+    from booking.selectors import LONDON
+
+    connection = emis_world.connections["A10001"]
+    today = timezone.localdate()
+    Slot.objects.bulk_create(
+        [
+            Slot(
+                connection=connection,
+                viewer=practice_a,
+                emis_slot_id=f"P{day}-{i}",
+                start=datetime.combine(today + timedelta(days=day), time(8, 0), tzinfo=LONDON)
+                + timedelta(minutes=10 * i),
+                end=datetime.combine(today + timedelta(days=day), time(8, 10), tzinfo=LONDON)
+                + timedelta(minutes=10 * i),
+                site_name="Alpha Surgery",
+                service_type="Flu vaccination",
+                delivery_channel="In-person",
+                refreshed_at=timezone.now(),
+            )
+            for day in range(1, 13)
+            for i in range(40)
+        ]
+    )
+    return emis_world

@@ -70,7 +70,17 @@ def test_book_through_the_page_and_see_it_labelled(client_for, practice_staff, m
     url = reverse("booking:booking_new", args=[mirrored.pk, patients[0].pk])
     page = client.get(url)
     assert page.status_code == 200
-    assert page.content.decode().count('data-testid="slot-option"') == 5
+    # Day first: the days with free slots, then the first day's slots by site.
+    html = page.content.decode()
+    day_2, day_3 = (timezone.localdate() + timedelta(days=n) for n in (2, 3))
+    assert html.count('data-testid="day-link"') == 2
+    assert f"{day_2:%a} {day_2.day} {day_2:%b} <span" in html and "(3 free)" in html
+    assert 'aria-current="date"' in html
+    assert html.count('data-testid="slot-option"') == 3
+    assert html.count('data-testid="site-heading"') == 2
+    next_day = client.get(url, {"day": day_3.isoformat()}).content.decode()
+    assert next_day.count('data-testid="slot-option"') == 2
+    assert f'href="?day={day_2.isoformat()}" data-testid="previous-day"' in next_day
     pcn_slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     refused = client.post(url, {"slot": pcn_slot.pk})
     assert refused.status_code == 400
@@ -316,3 +326,57 @@ def test_invite_selected_patients_from_the_campaign_page(
     )
     assert response.status_code == 302
     assert list(Invite.objects.values_list("patient_id", flat=True)) == [patients[0].pk]
+
+
+def test_staff_booking_shows_a_row_of_days_and_one_days_slots_at_a_time(
+    client_for, practice_staff, mirrored, patients, many_free_days
+):
+    from .picker_walk import every_shown_slot, link
+
+    client = client_for(practice_staff)
+    url = reverse("booking:booking_new", args=[mirrored.pk, patients[0].pk])
+    today = timezone.localdate()
+
+    def get(query=""):
+        response = client.get(f"{url}{query}")
+        assert response.status_code == 200
+        return response.content.decode()
+
+    first = get()
+    assert first.count('data-testid="day-link"') == 7  # days 1 to 7
+    assert first.count('data-testid="slot-option"') == 20  # day 1: 20 of its 40
+    assert "20 of 40 free slots" in first
+    assert link(first, "later-times") == f"?day={(today + timedelta(days=1)).isoformat()}&at=11:20"
+    assert link(first, "later-days") == f"?from={(today + timedelta(days=8)).isoformat()}"
+    # Any day of a row opens with the same row, and days further on with theirs.
+    day_3 = get(f"?day={(today + timedelta(days=3)).isoformat()}")
+    assert day_3.count('data-testid="day-link"') == 7
+    assert 'aria-current="date"' in day_3
+    day_9 = get(f"?day={(today + timedelta(days=9)).isoformat()}")
+    assert day_9.count('data-testid="day-link"') == 5  # days 8 to 12
+    assert link(day_9, "earlier-days") == f"?from={(today + timedelta(days=1)).isoformat()}"
+    # A day with nothing free says so, and shows the first day's slots.
+    gone = get(f"?day={(today + timedelta(days=40)).isoformat()}")
+    assert 'data-testid="day-gone"' in gone
+    assert gone.count('data-testid="slot-option"') == 20
+    # Every offered slot is on exactly one page.
+    shown = every_shown_slot(get)
+    assert sorted(shown) == sorted(
+        campaign_offerable_slots(campaign=mirrored).values_list("pk", flat=True)
+    )
+
+
+def test_staff_slot_just_taken_shows_the_nearest_and_keeps_the_choice_safe(
+    client_for, practice_staff, mirrored, patients
+):
+    client = client_for(practice_staff)
+    url = reverse("booking:booking_new", args=[mirrored.pk, patients[0].pk])
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
+    sandbox.Slot.objects.filter(pk=int(slot.emis_slot_id)).update(status="busy")
+    response = client.post(url, {"slot": slot.pk})
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert 'data-testid="alternatives"' in page
+    assert page.count("hippo-slot--suggested") == page.count('data-testid="slot-option"') > 0
+    assert f'value="{slot.pk}"' not in page
+    assert not Booking.objects.exists()

@@ -17,6 +17,7 @@ from emis_integration.sandbox import models as sandbox
 from tracing.models import TracingTask
 
 from .factories import PatientFactory
+from .picker_walk import DAY_VALUES, SLOT_IDS, link
 
 
 def make_invite(campaign, patient, **fields):
@@ -75,9 +76,12 @@ def test_date_of_birth_then_slots_labelled_by_where(invited):
         assert personal.encode() not in first.content  # nothing personal before the check
     client = verified_client(token, patient)
     page = client.get(f"/book/{token}/").content.decode()
-    assert page.count('data-testid="slot-option"') == 5
-    assert "Your practice" in page
-    assert "Alpha Hub" in page and "1 High Street" in page
+    days = _days(page)
+    assert len(days) == 2
+    times = [client.get(f"/book/{token}/?day={day}").content.decode() for day in days]
+    assert sum(page.count('data-testid="slot-option"') for page in times) == 5
+    assert "Your practice" in times[0]
+    assert "Alpha Hub" in times[0] and "1 High Street" in times[0]
 
 
 def test_book_a_pcn_slot_and_see_the_confirmation(invited):
@@ -338,182 +342,217 @@ def test_hash_token_is_sha256():
     assert settings.SELFBOOK_DOB_MAX_FAILURES == 5
 
 
-# --- paging through the free times ---------------------------------------------------
+# --- the picker: a day first, then that day's times -------------------------------------
 
 
-def test_day_pages_keep_days_whole_and_cap_days_and_times():
-    from datetime import date
-
-    from booking.selfbook import PAGE_MAX_DAYS, PAGE_MAX_SLOTS, DayPages, DayRange, day_pages
-
-    first = date(2026, 12, 1)
-
-    def day(n):
-        return first + timedelta(days=n)
-
-    ten = [(day(i), 10) for i in range(10)]
-    assert day_pages(ten) == DayPages(
-        DayRange(first, day(PAGE_MAX_DAYS - 1)), later=DayRange(day(PAGE_MAX_DAYS), day(9))
-    )
-    assert day_pages(ten, starting=day(PAGE_MAX_DAYS)) == DayPages(
-        DayRange(day(PAGE_MAX_DAYS), day(9)), earlier=DayRange(first, day(PAGE_MAX_DAYS - 1))
-    )
-    # A day bigger than a page is a page of its own, never split.
-    big = [(first, 50), (day(1), PAGE_MAX_SLOTS + 20), (day(2), 5)]
-    assert day_pages(big) == DayPages(DayRange(first, first), later=DayRange(day(1), day(1)))
-    assert day_pages(big, starting=day(1)) == DayPages(
-        DayRange(day(1), day(1)), earlier=DayRange(first, first), later=DayRange(day(2), day(2))
-    )
-    assert day_pages([]) == DayPages(None)
+def _ids(page):
+    return [int(pk) for pk in SLOT_IDS.findall(page)]
 
 
-def test_day_pages_begin_at_the_first_free_day_on_or_after_from():
-    from datetime import date
-
-    from booking.selfbook import DayPages, DayRange, day_pages
-
-    first = date(2026, 12, 1)
-
-    def day(n):
-        return first + timedelta(days=n)
-
-    # Free times on days 0-3 and 10-20: day 5 has none, so its page begins on day 10.
-    counts = [(day(i), 4) for i in [*range(4), *range(10, 21)]]
-    assert day_pages(counts, starting=day(5)) == DayPages(
-        DayRange(day(10), day(16)),
-        earlier=DayRange(first, day(12)),  # what its link shows: from day 0, 7 free days
-        later=DayRange(day(17), day(20)),
-    )
-    # Before the first free day, after the last, or none: the first page.
-    for starting in (None, day(-30), day(21), day(400)):
-        assert day_pages(counts, starting=starting).days == DayRange(first, day(12))
-    # "Later" opens the days after the page it was on even when a day before has
-    # gone since (today's last time passed): the first page was days 0 to 12 and
-    # its link says day 13; the first page is now days 1 to 13, but the link still
-    # moves on.
-    assert day_pages(counts, starting=first).later == DayRange(day(13), day(19))
-    assert day_pages(counts[1:], starting=day(13)).days == DayRange(day(13), day(19))
+def _days(page):
+    return DAY_VALUES.findall(page)
 
 
-def test_day_pages_move_to_show_every_time_they_must():
-    from datetime import date
-
-    from booking.selfbook import DayRange, day_pages
-
-    first = date(2026, 12, 1)
-    counts = [(first + timedelta(days=i), 4) for i in range(20)]
-    on_page = first + timedelta(days=3)
-    assert day_pages(counts, keep_in_view=[on_page]).days == DayRange(
-        first, first + timedelta(days=6)
-    )
-    later = [first + timedelta(days=6), first + timedelta(days=8)]
-    assert day_pages(counts, keep_in_view=later).days == DayRange(
-        later[0], later[0] + timedelta(days=6)
-    )
-
-
-@pytest.fixture
-def many_days(invited, emis_world, practice_a):
-    """40 free practice times on each of days 1 to 12 of the campaign."""
-    from datetime import datetime, time
-
-    from booking.models import Slot
-    from booking.selectors import LONDON
-
-    connection = emis_world.connections["A10001"]
-    today = timezone.localdate()
-    Slot.objects.bulk_create(
-        [
-            Slot(
-                connection=connection,
-                viewer=practice_a,
-                emis_slot_id=f"P{day}-{i}",
-                start=datetime.combine(today + timedelta(days=day), time(8, 0), tzinfo=LONDON)
-                + timedelta(minutes=10 * i),
-                end=datetime.combine(today + timedelta(days=day), time(8, 10), tzinfo=LONDON)
-                + timedelta(minutes=10 * i),
-                site_name="Alpha Surgery",
-                service_type="Flu vaccination",
-                delivery_channel="In-person",
-                refreshed_at=timezone.now(),
-            )
-            for day in range(1, 13)
-            for i in range(40)
-        ]
-    )
-    return invited
-
-
-def _range(page):
-    """The "Showing free times from ... to ..." line of a slot page."""
-    start = page.index('data-testid="slot-range"')
-    return page[start : page.index("</p>", start)]
-
-
-def _first_page(client, token, query=""):
-    response = client.get(f"/book/{token}/{query}")
-    assert response.status_code == 200
+def _get(client, token, query="", path=""):
+    response = client.get(f"/book/{token}/{path}{query}")
+    assert response.status_code == 200, response.status_code
     return response.content.decode()
 
 
-def test_long_lists_are_paged_by_whole_days(many_days):
-    from booking.selfbook import PAGE_MAX_SLOTS
-
-    invite, token, patient = many_days
+def test_the_link_asks_for_a_day_then_shows_its_times_grouped_by_site(invited):
+    invite, token, patient = invited
     client = verified_client(token, patient)
-    page = _first_page(client, token)
-    today = timezone.localdate()
-    shown = page.count('data-testid="slot-option"')
-    assert 0 < shown <= PAGE_MAX_SLOTS + 3  # the world's 5 sandbox slots fall on days 2-3
-    assert 'data-testid="later-times"' in page and 'data-testid="earlier-times"' not in page
-    day_one = today + timedelta(days=1)
-    assert f"<strong>{day_one:%A} {day_one.day} {day_one:%B}</strong>" in _range(page)
-    later_from = (today + timedelta(days=8)).isoformat()  # 7 days of 40 = 280 on page one
-    assert f'?from={later_from}"' in page
+    days_page = _get(client, token)
+    day_2, day_3 = (timezone.localdate() + timedelta(days=n) for n in (2, 3))
+    assert _days(days_page) == [day_2.isoformat(), day_3.isoformat()]
+    assert "Times from 9:00 a.m. to 11:00 a.m." in days_page
+    assert 'data-testid="slot-option"' not in days_page
 
-    second = _first_page(client, token, f"?from={later_from}")
-    assert second.count('data-testid="slot-option"') == 5 * 40
-    assert 'data-testid="earlier-times"' in second and 'data-testid="later-times"' not in second
-    assert f'?from={(today + timedelta(days=1)).isoformat()}"' in second
-    # The form keeps the range, so a mistake shows the same days again.
-    assert f'name="from" value="{later_from}"' in second
-    error = client.post(f"/book/{token}/book/", {"from": later_from})
-    assert error.status_code == 400
-    assert error.content.decode().count('data-testid="slot-option"') == 5 * 40
+    # "Continue" without a day: the one question again, with the error.
+    unanswered = client.get(f"/book/{token}/?step=day&from={day_2.isoformat()}")
+    assert unanswered.status_code == 400
+    assert "Choose a day." in unanswered.content.decode()
+    assert 'href="#days"' in unanswered.content.decode()
 
-    # Every time on a later page can be booked from it.
+    times = _get(client, token, f"?step=day&from={day_2.isoformat()}&day={day_2.isoformat()}")
+    assert f"{day_2:%A} {day_2.day} {day_2:%B}" in times
+    # The practice's times first, then each PCN site's, each under its heading.
+    headings = times.count('data-testid="site-heading"')
+    assert headings == 2
+    assert times.index("Your practice") < times.index("Alpha Hub") < times.index("1 High Street")
+    offered = campaign_offerable_slots(campaign=invite.campaign)
+    on_day_2 = [s.pk for s in offered if timezone.localtime(s.start).date() == day_2]
+    assert sorted(_ids(times)) == sorted(on_day_2)
+    assert "agree to its staff seeing your GP record" in times
+    # Each day links to the next, and back to the days.
+    assert link(times, "next-day") == f"?day={day_3.isoformat()}"
+    assert link(times, "change-day") == f"?from={day_2.isoformat()}"
+    day_3_page = _get(client, token, link(times, "next-day"))
+    assert link(day_3_page, "previous-day") == f"?day={day_2.isoformat()}"
+    assert len(_ids(day_3_page)) == 2
+    assert "Your practice" not in day_3_page  # no practice times that day
+
+
+def test_only_one_free_day_goes_straight_to_its_times(invited):
+    invite, token, patient = invited
     from booking.models import Slot
 
-    later_slot = Slot.objects.filter(emis_slot_id="P10-0").get()
-    assert f'value="{later_slot.pk}"' in second
+    day_3 = timezone.localdate() + timedelta(days=3)
+    Slot.objects.filter(
+        pk__in=[
+            s.pk
+            for s in campaign_offerable_slots(campaign=invite.campaign)
+            if timezone.localtime(s.start).date() == day_3
+        ]
+    ).delete()
+    client = verified_client(token, patient)
+    page = _get(client, token)
+    assert len(_ids(page)) == 3
+    assert 'data-testid="change-day"' not in page  # there is no other day
+
+
+def test_a_day_with_no_free_times_left_says_so(invited):
+    _, token, patient = invited
+    client = verified_client(token, patient)
+    for day in (timezone.localdate() + timedelta(days=5), timezone.localdate() - timedelta(days=1)):
+        page = _get(client, token, f"?day={day.isoformat()}")
+        assert 'data-testid="day-gone"' in page
+        assert f"No free times on {day:%A} {day.day} {day:%B}" in page
+        assert len(_days(page)) == 2
+
+
+def test_interchangeable_slots_are_one_choice_for_a_patient(invited):
+    """Two vaccinators at the same site and time: the patient chooses the time
+    once; staff still see both."""
+    from booking.models import Slot
+
+    invite, token, patient = invited
+    first = campaign_offerable_slots(campaign=invite.campaign).filter(is_pcn=False).first()
+    twin = Slot.objects.get(pk=first.pk)
+    twin.pk, twin.emis_slot_id, twin.practitioner = None, "twin-1", "Mr Second Vaccinator"
+    twin.save()
+    client = verified_client(token, patient)
+    day = timezone.localtime(first.start).date().isoformat()
+    page = _get(client, token, f"?day={day}")
+    assert first.pk in _ids(page) and twin.pk not in _ids(page)
+
+
+@pytest.fixture
+def many_days(invited, many_free_days):
+    return invited
+
+
+def test_days_come_a_week_of_free_days_at_a_time(many_days):
+    from booking.slot_picker import DAYS_PER_PAGE
+
+    _, token, patient = many_days
+    client = verified_client(token, patient)
+    today = timezone.localdate()
+    first = _get(client, token)
+    assert _days(first) == [(today + timedelta(days=n)).isoformat() for n in range(1, 8)]
+    assert len(_days(first)) == DAYS_PER_PAGE
+    assert link(first, "earlier-days") is None
+    assert link(first, "later-days") == f"?from={(today + timedelta(days=8)).isoformat()}"
+    second = _get(client, token, link(first, "later-days"))
+    assert _days(second) == [(today + timedelta(days=n)).isoformat() for n in range(8, 13)]
+    assert link(second, "later-days") is None
+    assert link(second, "earlier-days") == f"?from={(today + timedelta(days=1)).isoformat()}"
+    # The days form keeps its page, so "Continue" without a day shows it again.
+    assert f'name="from" value="{(today + timedelta(days=8)).isoformat()}"' in second
+
+
+def test_a_day_shows_at_most_about_twenty_times_and_pages_through_them(many_days):
+    from booking.slot_picker import TIMES_PER_PAGE
+
+    _, token, patient = many_days
+    client = verified_client(token, patient)
+    day_4 = (timezone.localdate() + timedelta(days=4)).isoformat()
+    page = _get(client, token, f"?day={day_4}")
+    assert len(_ids(page)) == TIMES_PER_PAGE
+    assert "20 of 40 times" in page
+    assert link(page, "later-times") == f"?day={day_4}&at=11:20"
+    assert link(page, "earlier-times") is None
+    assert link(page, "previous-day") is not None  # the first page of the day
+    later = _get(client, token, link(page, "later-times"))
+    assert len(_ids(later)) == 20 and not set(_ids(later)) & set(_ids(page))
+    assert link(later, "earlier-times") == f"?day={day_4}&at=08:00"
+    assert link(later, "next-day") is not None
+    # The form keeps the page, so a mistake shows the same times again.
+    assert f'name="day" value="{day_4}"' in later and 'name="at" value="11:20"' in later
+    error = client.post(f"/book/{token}/book/", {"day": day_4, "at": "11:20"})
+    assert error.status_code == 400
+    assert "Choose a time." in error.content.decode()
+    assert _ids(error.content.decode()) == _ids(later)
+
+
+def test_later_links_reach_every_free_time_once_and_earlier_links_come_back(many_days):
+    invite, token, patient = many_days
+    client = verified_client(token, patient)
+    first_day = _days(_get(client, token))[0]
+    pages = [_get(client, token, f"?day={first_day}")]
+    while (later := link(pages[-1], "later-times") or link(pages[-1], "next-day")) is not None:
+        assert len(pages) < 40, "the later links go round in circles"
+        pages.append(_get(client, token, later))
+    ids = [pk for page in pages for pk in _ids(page)]
+    assert sorted(ids) == sorted(
+        campaign_offerable_slots(campaign=invite.campaign).values_list("pk", flat=True)
+    )
+    assert len(ids) == len(set(ids))
+    assert all(len(_ids(page)) <= 20 for page in pages)
+    # Back from the last page, one link at a time, to the first.
+    back = [pages[-1]]
+    while earlier := link(back[-1], "earlier-times") or link(back[-1], "previous-day"):
+        assert len(back) < 40
+        back.append(_get(client, token, earlier))
+    assert _ids(back[-1]) == _ids(pages[0])
+
+
+def test_a_later_link_still_moves_on_after_the_times_before_it_go(many_days):
+    """The first page of day 4 was 8:00 to 11:10; by the time its "Later times"
+    link is followed the first times have gone: the link still shows the times
+    after 11:10, not the new first page again."""
+    from booking.models import Slot
+
+    _, token, patient = many_days
+    client = verified_client(token, patient)
+    day_4 = (timezone.localdate() + timedelta(days=4)).isoformat()
+    later = link(_get(client, token, f"?day={day_4}"), "later-times")
+    Slot.objects.filter(emis_slot_id__in=[f"P4-{i}" for i in range(5)]).delete()
+    page = _get(client, token, later)
+    assert sorted(_ids(page)) == sorted(
+        Slot.objects.filter(emis_slot_id__in=[f"P4-{i}" for i in range(20, 40)]).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 @pytest.mark.parametrize(
-    "value", ["garbage", "2026-02-30", "1999-01-01", "2099-12-31", "2026-11-25T00:00", ""]
+    "query",
+    [
+        "?day=garbage",
+        "?day=2026-02-30",
+        "?from=1999-01-01",
+        "?from=2099-12-31&day=",
+        "?from=x&from=y&page=3",
+    ],
 )
-def test_a_bad_or_out_of_range_from_shows_the_first_page(many_days, value):
+def test_a_bad_or_out_of_range_day_shows_the_days(many_days, query):
     _, token, patient = many_days
     client = verified_client(token, patient)
-    first = _first_page(client, token)
-    again = _first_page(client, token, f"?from={value}")
-    assert _range(again) == _range(first)
-    assert again.count('data-testid="slot-option"') == first.count('data-testid="slot-option"')
+    assert _days(_get(client, token, query)) == _days(_get(client, token))
 
 
-def test_pages_cost_the_same_queries(many_days):
-    from django.test.utils import CaptureQueriesContext
-
+@pytest.mark.parametrize("at", ["garbage", "25:00", "23:59", "", "8"])
+def test_a_bad_or_late_at_shows_the_days_first_times(many_days, at):
     _, token, patient = many_days
     client = verified_client(token, patient)
-    later_from = (timezone.localdate() + timedelta(days=8)).isoformat()
-    with CaptureQueriesContext(db_connection) as first:
-        client.get(f"/book/{token}/")
-    with CaptureQueriesContext(db_connection) as second:
-        client.get(f"/book/{token}/?from={later_from}")
-    assert len(first.captured_queries) == len(second.captured_queries)
+    day_4 = (timezone.localdate() + timedelta(days=4)).isoformat()
+    assert _ids(_get(client, token, f"?day={day_4}&at={at}")) == _ids(
+        _get(client, token, f"?day={day_4}")
+    )
 
 
-def test_change_page_pages_too_and_links_to_itself(many_days):
+def test_change_page_uses_the_picker_and_links_to_itself(many_days):
     invite, token, patient = many_days
     client = verified_client(token, patient)
     # A time the sandbox EMIS really has (the extra days exist only in the mirror).
@@ -521,117 +560,57 @@ def test_change_page_pages_too_and_links_to_itself(many_days):
         0
     ]
     assert client.post(f"/book/{token}/book/", {"slot": slot.pk}).status_code == 302
-    page = client.get(f"/book/{token}/change/").content.decode()
+    page = _get(client, token, path="change/")
+    assert "Choose a new day" in page
     assert f'href="/book/{token}/change/?from=' in page
+    day = _days(page)[0]
+    times = _get(client, token, f"?day={day}", path="change/")
+    assert f'href="/book/{token}/change/?day={day}&amp;at=' in times
+    assert 'name="intent" value="change"' in times
 
 
-def _link(page, testid):
-    """The href of the pager link `testid` on a slot page, or None."""
-    import re
-
-    found = re.search(rf'href="([^"]+)"[^>]*data-testid="{testid}"', page)
-    return found.group(1).replace("&amp;", "&") if found else None
-
-
-def _shown(page):
-    """The slot ids on a page, each with the day heading it is under."""
-    import re
-
-    shown = []
-    for chunk in page.split('class="nhsuk-heading-s hippo-slot-day">')[1:]:
-        day = chunk[: chunk.index("<")]
-        shown += [
-            (day, int(pk)) for pk in re.findall(r'name="slot" type="radio" value="(\d+)"', chunk)
-        ]
-    return shown
-
-
-def test_later_links_reach_every_free_time_once_and_earlier_links_come_back(many_days):
-    invite, token, patient = many_days
-    client = verified_client(token, patient)
-    pages = [_first_page(client, token)]
-    while (later := _link(pages[-1], "later-times")) is not None:
-        assert len(pages) < 10, "the later links go round in circles"
-        pages.append(_first_page(client, token, later[later.index("?") :]))
-    assert len(pages) == 2
-    shown = [_shown(page) for page in pages]
-    ids = [pk for page in shown for _, pk in page]
-    assert sorted(ids) == sorted(
-        campaign_offerable_slots(campaign=invite.campaign).values_list("pk", flat=True)
-    )
-    # Whole days: no day heading on two pages.
-    days = [{day for day, _ in page} for page in shown]
-    assert not days[0] & days[1]
-    assert _link(pages[0], "earlier-times") is None
-    assert _link(pages[-1], "later-times") is None
-    assert 'data-testid="slot-pages"' in pages[-1]
-    back = _first_page(client, token, _link(pages[-1], "earlier-times").split("/")[-1])
-    assert _shown(back) == shown[0]
-
-
-def test_a_later_link_still_moves_on_after_the_days_before_it_change(many_days):
-    """The first page was days 1 to 7; by the time its "Later times" link is
-    followed day 1 has gone (its last time passed): the link still shows the days
-    after day 7, not the new first page again."""
+def test_just_taken_shows_the_nearest_free_times(many_days, emis_world):
     from booking.models import Slot
 
     _, token, patient = many_days
     client = verified_client(token, patient)
-    later = _link(_first_page(client, token), "later-times")
-    day_8 = timezone.localdate() + timedelta(days=8)
-    assert later.endswith(f"?from={day_8.isoformat()}")
-    Slot.objects.filter(emis_slot_id__startswith="P1-").delete()
-    page = _first_page(client, token, later[later.index("?") :])
-    assert f"<strong>{day_8:%A} {day_8.day} {day_8:%B}</strong>" in _range(page)
-    assert page.count('data-testid="slot-option"') == 5 * 40
-
-
-def test_a_past_or_out_of_campaign_from_shows_the_first_page(many_days):
-    invite, token, patient = many_days
-    client = verified_client(token, patient)
-    first = _first_page(client, token)
-    today = timezone.localdate()
-    end = invite.campaign.end_date
-    for value in (today - timedelta(days=1), today, end, end + timedelta(days=1)):
-        again = _first_page(client, token, f"?from={value.isoformat()}")
-        assert _shown(again) == _shown(first), value
-    # Nothing else in the query matters, and a repeated `from` is one value.
-    again = _first_page(client, token, "?from=x&from=y&page=3")
-    assert _shown(again) == _shown(first)
-
-
-def test_just_taken_on_a_later_page_shows_the_nearest_times_there(many_days, emis_world):
-    from booking.models import Slot
-
-    _, token, patient = many_days
-    client = verified_client(token, patient)
-    day_8 = (timezone.localdate() + timedelta(days=8)).isoformat()
-    # A time on the second page that somebody booked in EMIS a moment ago.
+    day_10 = (timezone.localdate() + timedelta(days=10)).isoformat()
+    # A time on day 10 that somebody booked in EMIS a moment ago.
     gone = Slot.objects.get(emis_slot_id="P10-5")
     [in_emis] = emis_world.slots("A10001", [gone.start])
     sandbox.Slot.objects.filter(pk=in_emis.pk).update(status="busy")
     Slot.objects.filter(pk=gone.pk).update(
         emis_slot_id=str(in_emis.pk), location_id=str(in_emis.schedule.site_id)
     )
-    response = client.post(f"/book/{token}/book/", {"slot": gone.pk, "from": day_8})
+    response = client.post(f"/book/{token}/book/", {"slot": gone.pk, "day": day_10})
     assert response.status_code == 409
     page = response.content.decode()
     assert "Sorry, that time was just taken" in page
-    assert page.count("hippo-slot--suggested") == 3
-    assert f'name="from" value="{day_8}"' in page  # the same days as before
-    assert _link(page, "earlier-times") is not None
-    assert f'value="{gone.pk}"' not in page
+    nearest = Slot.objects.filter(emis_slot_id__in=["P10-4", "P10-6", "P10-3"]).values_list(
+        "pk", flat=True
+    )
+    assert len(_ids(page)) == 3 and set(_ids(page)) <= set(
+        Slot.objects.filter(emis_slot_id__startswith="P10-").values_list("pk", flat=True)
+    )
+    assert set(_ids(page)) & set(nearest)
+    assert gone.pk not in _ids(page)
+    assert link(page, "all-times") == ""
 
 
-def test_page_queries_do_not_grow_with_pages_or_times(many_days, django_assert_max_num_queries):
+def test_picker_queries_do_not_grow_with_days_or_times(many_days, django_assert_max_num_queries):
     from django.test.utils import CaptureQueriesContext
 
     _, token, patient = many_days
     client = verified_client(token, patient)
     today = timezone.localdate()
-    with CaptureQueriesContext(db_connection) as one_day:  # day 12 alone: 40 times
-        client.get(f"/book/{token}/?from={(today + timedelta(days=12)).isoformat()}")
-    # The first page (285 times over 7 days), the second (200), and a bad `from`.
-    for query in ("", f"?from={(today + timedelta(days=8)).isoformat()}", "?from=garbage"):
+    day_12 = (today + timedelta(days=12)).isoformat()
+    with CaptureQueriesContext(db_connection) as one_day:
+        client.get(f"/book/{token}/?day={day_12}")
+    for query in (
+        "",
+        f"?from={(today + timedelta(days=8)).isoformat()}",
+        "?from=garbage",
+        f"?day={(today + timedelta(days=3)).isoformat()}&at=11:20",
+    ):
         with django_assert_max_num_queries(len(one_day.captured_queries)):
             assert client.get(f"/book/{token}/{query}").status_code == 200

@@ -52,8 +52,16 @@ def test_practice_books_a_patient_into_a_pcn_slot(
 
     page.get_by_role("button", name="Add all 1 practice patients").click()
     page.get_by_test_id("book-link").first.click()
+    # Day first: the two days with free slots, the first chosen, its slots by site.
+    expect(page.get_by_test_id("day-link")).to_have_count(2)
+    expect(page.get_by_test_id("day-link").first).to_have_attribute("aria-current", "date")
     options = page.get_by_test_id("slot-option")
-    expect(options).to_have_count(3)
+    expect(options).to_have_count(2)
+    expect(page.get_by_test_id("site-heading")).to_have_count(2)
+    page.get_by_test_id("next-day").click()
+    expect(options).to_have_count(1)
+    page.get_by_test_id("day-link").first.click()
+    expect(options).to_have_count(2)
     pcn_option = page.locator("[data-testid=slot-option][data-source=pcn]").first
     expect(pcn_option).to_contain_text("Alpha Hub")
     pcn_option.locator("input").check()
@@ -138,17 +146,23 @@ def test_a_booster_campaign_never_offers_a_telephone_or_health_check_slot(
     patient = PatientFactory(practice=practice_a)
     services.campaign_add_patients(user=practice_admin, campaign=campaign, patients=[patient])
     page.goto(f"{live_server.url}/booking/campaigns/{campaign.pk}/patients/{patient.pk}/book/")
-    options = page.get_by_test_id("slot-option")
-    expect(options).to_have_count(4)
-    for option in options.all():
-        expect(option).to_have_attribute("data-service-type", "Covid-19 vaccination")
-        expect(option).to_have_attribute("data-channel", "In-person")
-    expect(page.locator("#main-form")).not_to_contain_text("Health Check")
-    expect(page.locator("#main-form")).not_to_contain_text("Telephone")
-    staff_shown = {
-        int(v)
-        for v in page.locator("input[name=slot]").evaluate_all("inputs => inputs.map(i => i.value)")
-    }
+    staff_shown = set()
+    expect(page.get_by_test_id("day-link")).to_have_count(2)
+    for day in range(2):
+        page.get_by_test_id("day-link").nth(day).click()
+        options = page.get_by_test_id("slot-option")
+        expect(options).to_have_count(2)
+        for option in options.all():
+            expect(option).to_have_attribute("data-service-type", "Covid-19 vaccination")
+            expect(option).to_have_attribute("data-channel", "In-person")
+        expect(page.locator("#main-form")).not_to_contain_text("Health Check")
+        expect(page.locator("#main-form")).not_to_contain_text("Telephone")
+        staff_shown |= {
+            int(v)
+            for v in page.locator("input[name=slot]").evaluate_all(
+                "inputs => inputs.map(i => i.value)"
+            )
+        }
 
     invite, token = make_invite(campaign, patient)
     page.goto(f"{live_server.url}/book/{token}/")
@@ -157,14 +171,22 @@ def test_a_booster_campaign_never_offers_a_telephone_or_health_check_slot(
     page.get_by_label("Month").fill(str(dob.month))
     page.get_by_label("Year").fill(str(dob.year))
     page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Choose a time")
-    expect(page.get_by_test_id("slot-option")).to_have_count(4)
-    expect(page.locator("#slots")).not_to_contain_text("Health Check")
-    expect(page.locator("#slots")).not_to_contain_text("Telephone")
-    self_shown = {
-        int(v)
-        for v in page.locator("input[name=slot]").evaluate_all("inputs => inputs.map(i => i.value)")
-    }
+    expect(page.get_by_role("heading", level=1)).to_have_text("Choose a day")
+    self_shown = set()
+    for day in range(2):
+        page.get_by_test_id("day-option").nth(day).locator("label").click()
+        page.get_by_test_id("day-continue").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Choose a time")
+        expect(page.get_by_test_id("slot-option")).to_have_count(2)
+        expect(page.locator("#slots")).not_to_contain_text("Health Check")
+        expect(page.locator("#slots")).not_to_contain_text("Telephone")
+        self_shown |= {
+            int(v)
+            for v in page.locator("input[name=slot]").evaluate_all(
+                "inputs => inputs.map(i => i.value)"
+            )
+        }
+        page.get_by_test_id("change-day").click()
     offered = set(campaign_offerable_slots(campaign=campaign).values_list("pk", flat=True))
     assert staff_shown == self_shown == offered
     for slot in Slot.objects.filter(pk__in=offered):

@@ -140,6 +140,11 @@ def test_patient_self_book_pages(
     page.get_by_label("Month").fill(str(dob.month))
     page.get_by_label("Year").fill(str(dob.year))
     page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Choose a day")
+    page.get_by_test_id("day-continue").click()  # no day chosen: the error summary
+    expect(page.locator(".nhsuk-error-summary")).to_be_visible()
+    page.get_by_test_id("day-option").first.locator("label").click()
+    page.get_by_test_id("day-continue").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Choose a time")
     page.get_by_test_id("book-button").click()  # no time chosen: the error summary
     expect(page.locator(".nhsuk-error-summary")).to_be_visible()
@@ -153,7 +158,11 @@ def test_patient_self_book_pages(
     expect(page.get_by_test_id("confirmation")).to_contain_text("Appointment booked")
     visit(page, link)  # the booked page
     page.get_by_role("link", name="Change the time").click()
+    page.get_by_test_id("day-option").first.locator("label").click()
+    page.get_by_test_id("day-continue").click()
     expect(page.get_by_test_id("slot-option").first).to_be_visible()
+    page.get_by_test_id("change-day").click()
+    expect(page.get_by_test_id("day-option").first).to_be_visible()
     visit(page, f"{link}cancel/")
     page.get_by_role("button", name="Cancel appointment").click()
     expect(page.get_by_test_id("cancelled")).to_contain_text("Appointment cancelled")

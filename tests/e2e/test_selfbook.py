@@ -103,8 +103,18 @@ def test_patient_books_changes_and_cancels_from_the_link(
         page.get_by_label("Year").fill(str(dob.year))
         page.get_by_role("button", name="Continue").click()
 
+        # A day first (two have free times), then that day's times by site.
+        expect(page.get_by_role("heading", level=1)).to_have_text("Choose a day")
+        expect(page.get_by_test_id("day-option")).to_have_count(2)
+        expect_accessible(page)
+        page.get_by_test_id("day-continue").click()  # no day chosen: the error
+        expect(page.locator(".nhsuk-error-summary")).to_contain_text("Choose a day.")
+        expect_accessible(page)
+        page.get_by_test_id("day-option").first.locator("label").click()
+        page.get_by_test_id("day-continue").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Choose a time")
-        expect(page.get_by_test_id("slot-option")).to_have_count(3)
+        expect(page.get_by_test_id("slot-option")).to_have_count(2)
+        expect(page.get_by_test_id("site-heading")).to_have_text(["Your practice", "Alpha Hub"])
         expect_accessible(page)
         pcn = page.locator("[data-testid=slot-option][data-source=pcn]").first
         expect(pcn).to_contain_text("Alpha Hub")
@@ -133,6 +143,9 @@ def test_patient_books_changes_and_cancels_from_the_link(
 
         page.get_by_role("link", name="Change or cancel this appointment").click()
         page.get_by_role("link", name="Change the time").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Choose a new day")
+        page.get_by_test_id("day-option").first.locator("label").click()
+        page.get_by_test_id("day-continue").click()
         page.locator("[data-testid=slot-option][data-source=practice]").first.locator(
             "label"
         ).click()
@@ -149,25 +162,25 @@ def test_patient_books_changes_and_cancels_from_the_link(
     assert sorted(Booking.objects.values_list("status", flat=True)) == ["cancelled", "cancelled"]
 
 
-def test_patient_pages_to_later_times_on_a_phone(
+def test_patient_picks_a_day_then_a_time_on_a_phone(
     live_server, new_context, pcn_a, practice_a, practice_a2, practice_admin
 ):
+    """A busy campaign: 24 practice and 16 PCN times a day for 10 days. The
+    patient sees a week of days, then at most about 20 of a day's times under
+    their site, with the button within three screens."""
     world = EmisWorld(base_url=live_server.url).add_pcn(pcn_a, [practice_a, practice_a2])
     world.add_practice(practice_a)
-    # 12 practice times a day for 15 days: pages of 7, 7 and 1 days.
-    world.slots(
-        "A10001",
-        [at(day, 9) + timedelta(minutes=20 * i) for day in range(1, 16) for i in range(12)],
-    )
+    days = range(1, 11)
+    world.slots("A10001", [at(d, 9) + timedelta(minutes=10 * i) for d in days for i in range(24)])
+    world.slots("U10001", [at(d, 9) + timedelta(minutes=15 * i) for d in days for i in range(16)])
     invite, patient = invited_patient(
-        practice_a,
-        practice_admin,
-        name="Health checks",
-        appointment_type="NHS Health Check",
-        days=16,
+        practice_a, practice_admin, name="Flu", appointment_type="Flu vaccination", days=12
     )
     options = "[data-testid=slot-option]"
-    context = new_context(viewport={"width": 390, "height": 844})
+    shots = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    screen = {"width": 390, "height": 844}
+    context = new_context(viewport=screen)
     page = context.new_page()
     try:
         page.goto(f"{live_server.url}/book/{token_for_salt(invite.token_salt)}/")
@@ -176,41 +189,79 @@ def test_patient_pages_to_later_times_on_a_phone(
         page.get_by_label("Month").fill(str(dob.month))
         page.get_by_label("Year").fill(str(dob.year))
         page.get_by_role("button", name="Continue").click()
-        expect(page.locator(options)).to_have_count(7 * 12)
-        expect(page.get_by_test_id("earlier-times")).to_have_count(0)
+
+        expect(page.get_by_role("heading", level=1)).to_have_text("Choose a day")
+        expect(page.get_by_test_id("day-option")).to_have_count(7)
+        expect(page.get_by_test_id("earlier-days")).to_have_count(0)
         expect_accessible(page)
-        # A link at the top skips the 84 times to the pager at the bottom.
-        page.get_by_role("link", name="Go to later times").click()
-        expect(page.get_by_test_id("later-times")).to_be_in_viewport()
+        page.screenshot(path=str(shots / "selfbook-days-phone.png"), full_page=True)
+        page.get_by_test_id("later-days").click()
+        expect(page.get_by_test_id("day-option")).to_have_count(3)
+        page.get_by_test_id("earlier-days").click()
+        expect(page.get_by_test_id("day-option")).to_have_count(7)
+        page.get_by_test_id("day-option").nth(2).locator("label").click()
+        page.get_by_test_id("day-continue").click()
+
+        # One day's first page: at most about 20 times, by site, button in reach.
+        expect(page.get_by_role("heading", level=1)).to_have_text("Choose a time")
+        count = page.locator(options).count()
+        assert 10 <= count <= 22, count
+        expect(page.get_by_test_id("site-heading")).to_have_text(["Your practice", "Alpha Hub"])
+        expect(page.get_by_test_id("chosen-day")).to_contain_text("of 40 times")
+        expect_accessible(page)
+        button = page.get_by_test_id("book-button").bounding_box()
+        scrolled = page.evaluate("window.scrollY")
+        assert button["y"] + scrolled + button["height"] <= 3 * screen["height"], button
+        page.screenshot(path=str(shots / "selfbook-times-phone.png"), full_page=True)
         first_time = page.locator(f"{options} input").first.get_attribute("value")
-        page.get_by_test_id("later-times").click()
 
-        # The middle page: both links, each named by its days.
-        expect(page.locator(options)).to_have_count(7 * 12)
-        expect(page.get_by_test_id("slot-range")).to_contain_text("Showing free times from")
-        expect(page.get_by_role("link", name="Go to earlier or later times")).to_be_visible()
-        expect(page.get_by_test_id("earlier-times")).to_contain_text(" to ")
-        expect(page.get_by_test_id("later-times")).to_contain_text("Later times")
+        # Later times of the same day, and back.
+        page.get_by_test_id("later-times").click()
+        later_first = page.locator(f"{options} input").first.get_attribute("value")
+        assert later_first != first_time
         expect_accessible(page)
-        shots = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-        shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shots / "selfbook-later-times-phone.png"))
-        page.get_by_test_id("slot-pages").scroll_into_view_if_needed()
-        page.screenshot(path=str(shots / "selfbook-later-times-pager-phone.png"))
-
-        page.get_by_test_id("later-times").click()
-        expect(page.locator(options)).to_have_count(12)
-        expect(page.get_by_test_id("later-times")).to_have_count(0)
-        page.get_by_test_id("earlier-times").click()
-        expect(page.locator(options)).to_have_count(7 * 12)
         page.get_by_test_id("earlier-times").click()
         expect(page.locator(f"{options} input").first).to_have_attribute("value", first_time)
-        page.get_by_test_id("later-times").click()
-        # Book one of the later times.
-        page.locator(options).first.locator("label").click()
+        # Through to the day's end, then the next day.
+        while page.get_by_test_id("later-times").count():
+            page.get_by_test_id("later-times").click()
+        page.get_by_test_id("next-day").click()
+        expect(page.get_by_test_id("previous-day")).to_be_visible()
+
+        # Works with no JavaScript at all: links and forms only.
+        page.locator(f"{options}[data-source=practice]").first.locator("label").click()
         page.get_by_test_id("book-button").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("Appointment booked")
         assert Booking.objects.filter(status="booked").count() == 1
-        expect(page.get_by_test_id("slot-pages")).to_have_count(0)  # no pager once booked
+    finally:
+        context.close()
+
+
+def test_the_picker_works_without_javascript(
+    live_server, new_context, pcn_a, practice_a, practice_a2, practice_admin
+):
+    world = EmisWorld(base_url=live_server.url).add_pcn(pcn_a, [practice_a, practice_a2])
+    world.add_practice(practice_a)
+    world.slots("A10001", [at(d, 9) + timedelta(minutes=10 * i) for d in (1, 2) for i in range(30)])
+    invite, patient = invited_patient(
+        practice_a, practice_admin, name="Flu", appointment_type="Flu vaccination", days=5
+    )
+    context = new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/book/{token_for_salt(invite.token_salt)}/")
+        dob = patient.date_of_birth
+        page.get_by_label("Day").fill(str(dob.day))
+        page.get_by_label("Month").fill(str(dob.month))
+        page.get_by_label("Year").fill(str(dob.year))
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_test_id("day-option").nth(1).locator("label").click()
+        page.get_by_test_id("day-continue").click()
+        page.get_by_test_id("later-times").click()
+        page.locator("[data-testid=slot-option]").last.locator("label").click()
+        page.get_by_test_id("book-button").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Appointment booked")
+        booking = Booking.objects.get(status="booked")
+        assert timezone.localtime(booking.start).date() == at(2, 9).date()
     finally:
         context.close()
