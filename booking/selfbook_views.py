@@ -107,8 +107,8 @@ class DeclineForm(forms.Form):
 #   form sent again after an error or "just taken": about ten in all, and a
 #   person does not do it all within ten minutes.
 # * Page views of one link (GET; SELFBOOK_RATE_LIMIT_PER_TOKEN, 120): opening
-#   the link, the slots, the confirmation, the change and cancel pages, and
-#   paging Earlier/Later through a few weeks of times are some 20-40 views; 120
+#   the link, the days, a few days' times paged Earlier/Later, the
+#   confirmation, the change and cancel pages are some 20-45 views; 120
 #   allows a patient who pages back and forth a lot, or shares the link with a
 #   carer, and still stops a script reloading it every few seconds.
 # * Requests from one client (SELFBOOK_RATE_LIMIT_PER_IP, 300): keyed on the

@@ -281,3 +281,22 @@ def test_support_resets_a_users_second_factor_and_it_is_audited(
     # At their next sign-in they set up a new authenticator.
     staff = client_for(practice_staff)
     assert staff.get(VERIFY)["Location"].startswith(reverse("mfa_setup"))
+
+
+def test_the_header_offers_no_staff_links_while_the_second_step_is_owed(
+    client, sign_in, mfa_required, practice_staff
+):
+    """Every staff link would only lead back to the code page: the header shows
+    the name and "Sign out" alone until the second step is done."""
+    sign_in(client, practice_staff.username)
+    page = client.get(f"{reverse('mfa_setup')}?{urlencode({'next': '/'})}").content.decode()
+    assert "Sign out" in page
+    assert 'class="nhsuk-header__navigation"' not in page
+    assert f'href="{reverse("account_security")}"' not in page
+    assert f'href="{reverse("admin:index")}"' not in page
+
+    device = TOTPDevice.objects.get(user=practice_staff, confirmed=False)
+    client.post(reverse("mfa_setup"), {"code": authenticator_code(device), "next": "/"})
+    home = client.get("/").content.decode()
+    assert 'class="nhsuk-header__navigation"' in home
+    assert f'href="{reverse("account_security")}"' in home

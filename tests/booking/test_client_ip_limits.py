@@ -186,8 +186,14 @@ def _journey(invite, token, patient, client_factory) -> list[tuple[str, str, int
     post(first, start, {"day": typo.day, "month": typo.month, "year": typo.year})
     post(first, start, {"day": dob.day, "month": dob.month, "year": dob.year})
     get(first, start)
-    for days_ahead in (7, 14, 21, 14, 7, 0, 7, 14):  # Later, Later, ..., Earlier
+    for days_ahead in (7, 14, 21, 14, 7, 0, 7, 14):  # Later days, ..., Earlier days
         get(first, f"{start}?from={(today + timedelta(days=days_ahead)).isoformat()}")
+    # Several days' times, each paged later and back, before choosing.
+    for days_ahead in (1, 2, 3, 4, 5, 2):
+        day = (today + timedelta(days=days_ahead)).isoformat()
+        get(first, f"{start}?step=day&day={day}")
+        get(first, f"{start}?day={day}&at=12:00")
+        get(first, f"{start}?day={day}&at=09:00")
     post(first, f"{start}book/", {"slot": slots[0].pk, "intent": "book"})
     get(first, f"{start}confirmed/")
     get(first, start)  # checks it once more
@@ -200,6 +206,8 @@ def _journey(invite, token, patient, client_factory) -> list[tuple[str, str, int
     get(later, f"{start}change/")
     for days_ahead in (7, 14, 7, 0):
         get(later, f"{start}change/?from={(today + timedelta(days=days_ahead)).isoformat()}")
+    for days_ahead in (2, 3):
+        get(later, f"{start}change/?day={(today + timedelta(days=days_ahead)).isoformat()}")
     post(later, f"{start}book/", {"slot": slots[2].pk})
     get(later, f"{start}confirmed/")
 
