@@ -29,6 +29,7 @@ from .invites import (
     campaign_invite_counts,
     campaign_invite_state,
     campaign_send_wave,
+    demo_messages_with_recipients,
     invite_record_call_outcome,
     invites_create,
     invites_for_campaign,
@@ -36,7 +37,6 @@ from .invites import (
     non_responders,
 )
 from .models import CallOutcome, Campaign, Invite, Patient
-from .notify import demo_messages_for_practice
 from .selectors import campaigns_for_user, practices_for_patient_management
 
 INVITES_PER_PAGE = 50
@@ -217,5 +217,5 @@ def demo_messages(request: HttpRequest, ods_code: str) -> HttpResponse:
     return render(
         request,
         "booking/invites/demo_messages.html",
-        {"practice": practice, "items": demo_messages_for_practice(practice_id=practice.pk)},
+        {"practice": practice, "items": demo_messages_with_recipients(practice=practice)},
     )

@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from hippo_pcn.audit.models import AuditEntry
 from hippo_pcn.audit.services import audit_record, system_actor
+from hippo_pcn.organisations.models import Organisation
 from hippo_pcn.outbox.services import outbox_enqueue, outbox_enqueue_many
 
 from .models import (
@@ -67,6 +68,7 @@ from .notify import (
     NotifyOutcomeUnknown,
     NotifyPermanentError,
     NotifyTransientError,
+    demo_messages_for_practice,
     get_backend,
     message_send,
 )
@@ -809,6 +811,7 @@ STATE_DONE = "done"
 REASON_NOT_ACTIVE = "campaign not active"
 REASON_ENDED = "campaign over"
 REASON_EVERYONE_INVITED = "everyone invited"
+REASON_NO_PATIENTS = "no patients yet"
 REASON_NO_SLOTS = "no free slots"
 REASON_HOURS = "waiting for sending hours"
 REASON_CAP = "daily cap reached"
@@ -862,7 +865,8 @@ def _london_midnight(now: datetime) -> datetime:
 
 
 def _hours_text(campaign: Campaign) -> str:
-    return f"{campaign.sending_from:%H:%M} to {campaign.sending_until:%H:%M}"
+    """ "09:00 and 19:00": what follows "between" in the messages below."""
+    return f"{campaign.sending_from:%H:%M} and {campaign.sending_until:%H:%M}"
 
 
 def campaign_wave_plan(*, campaign: Campaign, now: datetime | None = None) -> WavePlan:
@@ -880,6 +884,13 @@ def campaign_wave_plan(*, campaign: Campaign, now: datetime | None = None) -> Wa
             "The campaign is a draft: make it active to send invitations.",
         )
     eligible = eligible_patients(campaign=campaign).count()
+    if eligible == 0 and not CampaignPatient.objects.filter(campaign=campaign).exists():
+        return WavePlan(
+            STATE_PAUSED,
+            REASON_NO_PATIENTS,
+            "There are no patients on the campaign yet. Add patients and invitations go "
+            "out to them.",
+        )
     if eligible == 0:
         return WavePlan(
             STATE_DONE,
@@ -910,7 +921,8 @@ def campaign_wave_plan(*, campaign: Campaign, now: datetime | None = None) -> Wa
         return WavePlan(
             STATE_PAUSED,
             REASON_HOURS,
-            f"Invitations are sent between {_hours_text(campaign)} only.",
+            f"Invitations are sent between {_hours_text(campaign)} only; they go out "
+            "automatically from then.",
             **counts,
         )
     left_today = campaign.daily_invite_cap - invited_today
@@ -1445,3 +1457,21 @@ def invites_for_campaign(*, campaign: Campaign, status: str = "") -> QuerySet[In
         .defer("token_salt", "token_hash")
         .order_by("-created_at", "-pk")
     )
+
+
+def demo_messages_with_recipients(*, practice: Organisation) -> list[dict[str, Any]]:
+    """The demo's messages of one practice (newest first), each with the patient
+    and campaign it went to, so the demo's user knows whose date of birth opens
+    its link. The message file outlives a reset demo database, so a message is
+    matched to its invitation only when it carries that invitation's own link."""
+    items = demo_messages_for_practice(practice_id=practice.pk)
+    found = Invite.objects.filter(campaign__practice=practice).select_related("patient", "campaign")
+    invites = found.in_bulk(
+        [item["invite_id"] for item in items if isinstance(item.get("invite_id"), int)]
+    )
+    for item in items:
+        invite = invites.get(item.get("invite_id"))  # type: ignore[arg-type]
+        if invite is not None and token_for_salt(invite.token_salt) in str(item.get("body")):
+            item["patient"] = invite.patient
+            item["campaign"] = invite.campaign.name
+    return items

@@ -210,6 +210,9 @@ def test_demo_messages_page_shows_the_messages_with_their_links(
     assert html.count('data-testid="demo-message"') == 1
     assert invites.invite_link(invite) in html
     assert patients[0].mobile not in html  # the recipient is masked
+    # Whose link it is, so the demo's user knows the date of birth that opens it.
+    born = f"{patients[0].date_of_birth:%-d %B %Y}"
+    assert f"For {patients[0].first_name} {patients[0].last_name}, born {born}" in html
 
     settings.DEMO_MODE = False
     hidden = client_for(practice_staff).get(

@@ -708,3 +708,21 @@ def test_state_changes_are_audited_once_each(big_campaign, commit, emis_world, p
         .values_list("details__state", "details__reason")
     )
     assert states == [("sending", ""), ("paused", "no free slots"), ("sending", "")]
+
+
+def test_a_campaign_with_no_patients_waits_for_them_rather_than_saying_done(
+    mirrored, practice_admin, patients
+):
+    from booking.models import CampaignPatient
+
+    CampaignPatient.objects.filter(campaign=mirrored).delete()
+    plan = invites.campaign_invite_state(campaign=mirrored)
+    assert (plan.state, plan.reason) == ("paused", "no patients yet")
+    assert "no patients on the campaign yet" in plan.detail
+    services.campaign_add_patients(user=practice_admin, campaign=mirrored, patients=patients[:2])
+    from datetime import datetime, time
+
+    from booking.selectors import LONDON
+
+    midday = datetime.combine(timezone.localdate(), time(12), tzinfo=LONDON)
+    assert invites.campaign_invite_state(campaign=mirrored, now=midday).reason == "inviting"
