@@ -1,0 +1,229 @@
+"""What tracers do with a task: claim, release, mark traced, can't trace, and
+"Register at PCN"."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from emis_integration.client import (
+    EmisError,
+    PatientAlreadyRegistered,
+    PatientDetails,
+)
+from emis_integration.selectors import emis_client
+from hippo_pcn.audit.services import (
+    Actor,
+    audit_record,
+)
+
+from ..models import (
+    ACTIVE_STATUSES,
+    CannotTraceReason,
+    TaskStatus,
+    TracingTask,
+)
+from ..selectors import policy_for_pcn
+
+logger = logging.getLogger(__name__)
+
+
+class TracingActionError(Exception):
+    """A tracing action that cannot be done, with a message for staff."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- staff actions on tasks ------------------------------------------------------------
+
+
+def _user_label(user: Any) -> str:
+    full = f"{getattr(user, 'first_name', '')} {getattr(user, 'last_name', '')}".strip()
+    return full or user.get_username()
+
+
+def _audit_task(*, actor: Actor, action: str, task: TracingTask, **details: Any) -> None:
+    audit_record(actor=actor, action=action, target=task, organisation=task.pcn, details=details)
+
+
+def _refused_because(task: TracingTask, doing: str) -> TracingActionError:
+    current = TracingTask.objects.select_related("claimed_by").filter(pk=task.pk).first()
+    if current is None:
+        return TracingActionError(f"{task} no longer exists.")
+    if current.status == TaskStatus.CLAIMED and current.claimed_by is not None:
+        return TracingActionError(
+            f"Could not {doing} {current.patient_label}: {_user_label(current.claimed_by)} "
+            "has just claimed it."
+        )
+    return TracingActionError(
+        f"Could not {doing} {current.patient_label}: it is now “{current.get_status_display()}”."
+    )
+
+
+@transaction.atomic
+def tracing_task_claim(*, task: TracingTask, user: Any) -> TracingTask:
+    """Claim an open task for `user`. Compare-and-swap: of two people claiming
+    at once exactly one wins; the other gets a message saying who did."""
+    now = timezone.now()
+    won = TracingTask.objects.filter(pk=task.pk, status=TaskStatus.OPEN).update(
+        status=TaskStatus.CLAIMED, claimed_by=user, claimed_at=now, updated_at=now
+    )
+    if won != 1:
+        raise _refused_because(task, "claim")
+    task.refresh_from_db()
+    _audit_task(actor=user, action="tracing_task.claimed", task=task)
+    return task
+
+
+@transaction.atomic
+def tracing_task_release(*, task: TracingTask, user: Any) -> TracingTask:
+    """Give a claimed task back to the open list (anyone who can see it may, so
+    work does not stall when a colleague is away)."""
+    current = TracingTask.objects.select_for_update().get(pk=task.pk)
+    if current.status != TaskStatus.CLAIMED:
+        raise TracingActionError(
+            f"{current.patient_label} is not claimed (it is “{current.get_status_display()}”), "
+            "so there is nothing to release."
+        )
+    previous = current.claimed_by_id
+    current.status = TaskStatus.OPEN
+    current.claimed_by = None
+    current.claimed_at = None
+    current.save(update_fields=["status", "claimed_by", "claimed_at", "updated_at"])
+    _audit_task(
+        actor=user, action="tracing_task.released", task=current, previous_claimed_by=previous
+    )
+    return current
+
+
+def _finish(
+    *, task: TracingTask, user: Any, status: str, action: str, doing: str, **fields: Any
+) -> TracingTask:
+    """Move an open task, or one claimed by `user`, to a final status (CAS)."""
+    now = timezone.now()
+    done = (
+        TracingTask.objects.filter(pk=task.pk)
+        .filter(
+            Q(status=TaskStatus.OPEN)
+            | Q(status=TaskStatus.CLAIMED, claimed_by=user if getattr(user, "pk", None) else None)
+        )
+        .update(
+            status=status,
+            done_by=user if getattr(user, "pk", None) else None,
+            done_at=now,
+            updated_at=now,
+            **fields,
+        )
+    )
+    if done != 1:
+        raise _refused_because(task, doing)
+    task.refresh_from_db()
+    _audit_task(actor=user, action=action, task=task, **{k: str(v) for k, v in fields.items()})
+    return task
+
+
+@transaction.atomic
+def tracing_task_mark_traced(*, task: TracingTask, user: Any) -> TracingTask:
+    """The tracer pulled the patient's record into the PCN's EMIS Community."""
+    return _finish(
+        task=task,
+        user=user,
+        status=TaskStatus.TRACED,
+        action="tracing_task.traced",
+        doing="mark as traced",
+    )
+
+
+@transaction.atomic
+def tracing_task_cannot_trace(
+    *, task: TracingTask, user: Any, reason: str, note: str = ""
+) -> TracingTask:
+    if reason not in CannotTraceReason.values:
+        raise TracingActionError("Choose why the patient cannot be traced from the list.")
+    note = note.strip()
+    if reason == CannotTraceReason.OTHER and not note:
+        raise TracingActionError("Explain in a few words why the patient cannot be traced.")
+    return _finish(
+        task=task,
+        user=user,
+        status=TaskStatus.CANNOT_TRACE,
+        action="tracing_task.cannot_trace",
+        doing="record “cannot trace” for",
+        cannot_trace_reason=reason,
+        cannot_trace_note=note[:2000],
+    )
+
+
+def tracing_task_register_at_pcn(*, task: TracingTask, user: Any) -> TracingTask:
+    """Register the patient at the PCN through GP Connect (always a temporary
+    registration) and mark the task traced."""
+    policy = policy_for_pcn(pcn=task.pcn)
+    if not policy.allow_register_at_pcn:
+        raise TracingActionError(
+            f"{task.pcn.name}'s tracing policy does not allow “Register at PCN”. A PCN admin "
+            "can switch it on in the tracing policy."
+        )
+    if task.status not in ACTIVE_STATUSES:
+        raise TracingActionError(
+            f"{task.patient_label} is “{task.get_status_display()}”: nothing to register."
+        )
+    if task.status == TaskStatus.CLAIMED and task.claimed_by_id != getattr(user, "pk", None):
+        raise TracingActionError(
+            f"{task.patient_label} is claimed by someone else; ask them or release it first."
+        )
+    if not task.has_nhs_number or task.patient_birth_date is None or not task.patient_family_name:
+        raise TracingActionError(
+            f"{task.patient_label} lacks an NHS number, birth date or family name, which "
+            "registration needs. Trace them by hand."
+        )
+    if not task.connection.is_live:
+        raise TracingActionError("The PCN's EMIS connection is not live.")
+    details = PatientDetails(
+        nhs_number=task.patient_nhs_number,
+        family_name=task.patient_family_name,
+        given_name=task.patient_given_name,
+        birth_date=task.patient_birth_date,
+        gender=task.patient_gender or "unknown",
+        registered_practice_ods=task.registered_practice_ods,
+        registered_practice_name=task.registered_practice_name,
+    )
+    client = emis_client(connection=task.connection, user=user, purpose="tracing registration")
+    try:
+        record = client.register_patient(details)
+    except PatientAlreadyRegistered:
+        now = timezone.now()
+        with transaction.atomic():
+            TracingTask.objects.filter(pk=task.pk, status__in=ACTIVE_STATUSES).update(
+                status=TaskStatus.NOT_NEEDED,
+                verified_at=now,
+                verification_note="The PCN's EMIS says the patient is already registered there.",
+                done_by=user,
+                done_at=now,
+                updated_at=now,
+            )
+            task.refresh_from_db()
+            _audit_task(actor=user, action="tracing_task.not_needed", task=task, evidence="409")
+        return task
+    except EmisError as exc:
+        raise TracingActionError(f"The PCN's EMIS did not register the patient: {exc}") from exc
+    finally:
+        client.close()
+    with transaction.atomic():
+        TracingTask.objects.filter(pk=task.pk).update(
+            verification_note=(
+                f"Registered at the PCN (temporary registration, patient id {record.patient_id})."
+            )
+        )
+        return _finish(
+            task=task,
+            user=user,
+            status=TaskStatus.TRACED,
+            action="tracing_task.registered_at_pcn",
+            doing="mark as traced",
+        )

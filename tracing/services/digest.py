@@ -1,0 +1,169 @@
+"""The tracing digest: open, overdue and due-soon tasks emailed to each owner."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from hippo_pcn.audit.services import (
+    audit_record,
+    system_actor,
+)
+from hippo_pcn.organisations.models import Organisation
+
+from ..models import (
+    ACTIVE_STATUSES,
+    TracingTask,
+)
+from ..planning import is_batch_day
+from ..selectors import policy_for_pcn
+
+logger = logging.getLogger(__name__)
+
+# --- digest ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DigestCounts:
+    due_today: int
+    overdue: int
+    next_24h_untraced: int
+    # Practice-led owners: tasks that arrived since the last hourly digest.
+    new_since_last: int = 0
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.due_today or self.overdue or self.next_24h_untraced or self.new_since_last)
+
+
+PRACTICE_DIGEST_EVERY = timedelta(hours=1)
+
+
+def tracing_digest_counts(*, owner: Organisation, now: datetime) -> DigestCounts:
+    """What the owner's digest reports. A practice (practice-led tracing) also
+    hears about tasks created in the last hour, whatever their due time: that
+    is its "after bookings" digest."""
+    from django.db.models import Count
+
+    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
+    new_filter = (
+        Q(created_at__gte=now - PRACTICE_DIGEST_EVERY, created_at__lte=now)
+        if owner.is_practice
+        else Q(pk__in=[])
+    )
+    counts = TracingTask.objects.filter(owner=owner, status__in=ACTIVE_STATUSES).aggregate(
+        due_today=Count("pk", filter=Q(due_at__gte=now, due_at__lte=end_of_day)),
+        overdue=Count("pk", filter=Q(due_at__lt=now)),
+        soon=Count(
+            "pk",
+            filter=Q(appointment_start__gte=now, appointment_start__lt=now + timedelta(hours=24)),
+        ),
+        new=Count("pk", filter=new_filter),
+    )
+    return DigestCounts(counts["due_today"], counts["overdue"], counts["soon"], counts["new"])
+
+
+def _tracer_emails(owner: Organisation) -> list[str]:
+    from django.contrib.auth import get_user_model
+
+    return sorted(
+        set(
+            get_user_model()
+            .objects.filter(memberships__organisation=owner, is_active=True)
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
+    )
+
+
+def tracing_digest_send(*, owner: Organisation, now: datetime | None = None) -> bool:
+    """One email to the owner organisation's tracers: tasks due today, overdue,
+    and appointments in the next 24 hours still untraced, with a link to the
+    filtered worklist. Nothing is sent when there is nothing to do."""
+    from django.core.mail import send_mail
+    from django.urls import reverse
+
+    now = now or timezone.now()
+    counts = tracing_digest_counts(owner=owner, now=now)
+    recipients = _tracer_emails(owner)
+    if not counts.anything or not recipients:
+        return False
+    link = (
+        f"{settings.PUBLIC_BASE_URL.rstrip('/')}"
+        f"{reverse('admin:tracing_tracingtask_changelist')}?owner={owner.pk}"
+    )
+    send_mail(
+        subject=(
+            f"Tracing for {owner.name}: {counts.overdue} overdue, {counts.due_today} due today"
+        ),
+        message=(
+            f"Tracing worklist for {owner.name} ({owner.ods_code}), "
+            f"{timezone.localtime(now):%A %d %B %Y %H:%M}:\n\n"
+            + (
+                f"  New bookings to trace in the last hour: {counts.new_since_last}\n"
+                if owner.is_practice
+                else ""
+            )
+            + f"  Overdue: {counts.overdue}\n"
+            f"  Due today: {counts.due_today}\n"
+            f"  Appointments in the next 24 hours not traced yet: {counts.next_24h_untraced}\n\n"
+            f"Open the worklist: {link}\n"
+        ),
+        from_email=None,
+        recipient_list=recipients,
+    )
+    audit_record(
+        actor=system_actor("digest"),
+        action="tracing_digest.sent",
+        organisation=owner,
+        details={
+            "due_today": counts.due_today,
+            "overdue": counts.overdue,
+            "next_24h_untraced": counts.next_24h_untraced,
+            "new_since_last": counts.new_since_last,
+            "recipients": len(recipients),
+        },
+    )
+    return True
+
+
+def _digest_due_now(*, owner: Organisation, now: datetime) -> bool:
+    local = timezone.localtime(now)
+    if owner.is_practice:
+        # Practice-led: batched hourly, only when new tasks arrived in the last hour.
+        return TracingTask.objects.filter(
+            owner=owner,
+            status__in=ACTIVE_STATUSES,
+            created_at__gte=now - PRACTICE_DIGEST_EVERY,
+            created_at__lte=now,
+        ).exists()
+    policy = policy_for_pcn(pcn=owner)
+    if local.hour != policy.batch_time.hour:
+        return False
+    return is_batch_day(
+        mode=policy.mode,
+        batch_time=policy.batch_time,
+        batch_weekday=policy.batch_weekday,
+        day=local.date(),
+    )
+
+
+def tracing_digests_send(*, now: datetime | None = None) -> int:
+    """Hourly: each owner organisation whose batch time it is gets its digest.
+    Returns how many emails went out."""
+    now = now or timezone.now()
+    owner_ids = (
+        TracingTask.objects.filter(status__in=ACTIVE_STATUSES)
+        .values_list("owner_id", flat=True)
+        .distinct()
+    )
+    sent = 0
+    for owner in Organisation.objects.filter(pk__in=owner_ids):
+        if _digest_due_now(owner=owner, now=now) and tracing_digest_send(owner=owner, now=now):
+            sent += 1
+    return sent

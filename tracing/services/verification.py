@@ -1,0 +1,140 @@
+"""Auto-verify: asking the PCN's EMIS whether the patient is already registered
+there, so a task needs no manual trace."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from emis_integration.client import (
+    EmisError,
+    EmisUnavailable,
+)
+from emis_integration.models import ConnectionStatus
+from emis_integration.selectors import emis_client
+from hippo_pcn.audit.services import (
+    Actor,
+    system_actor,
+)
+
+from ..models import (
+    ACTIVE_STATUSES,
+    TaskStatus,
+    TracingTask,
+)
+from .actions import TracingActionError, _audit_task
+
+logger = logging.getLogger(__name__)
+
+VERIFIER = system_actor("auto-verify")
+
+# --- auto-verify and "Register at PCN" ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    registered: bool
+    message: str
+
+
+def _verify_with_client(*, task: TracingTask, client: Any, actor: Actor) -> VerifyOutcome:
+    if not task.has_nhs_number:
+        raise TracingActionError(
+            f"{task.patient_label} has no NHS number, so the PCN's EMIS cannot be asked."
+        )
+    found = client.find_patient(task.patient_nhs_number)
+    now = timezone.now()
+    if found is None:
+        TracingTask.objects.filter(pk=task.pk).update(
+            verified_at=now,
+            verification_note="Not registered at the PCN's EMIS when checked.",
+            updated_at=now,
+        )
+        return VerifyOutcome(False, f"{task.patient_label} is not registered at the PCN yet.")
+    evidence = (
+        f"Registered at the PCN's EMIS (patient id {found.patient_id}, registration type "
+        f"{found.registration_type or 'unknown'}) when checked on "
+        f"{timezone.localtime(now):%d %b %Y %H:%M}."
+    )
+    with transaction.atomic():
+        changed = TracingTask.objects.filter(pk=task.pk, status__in=ACTIVE_STATUSES).update(
+            status=TaskStatus.NOT_NEEDED,
+            verified_at=now,
+            verification_note=evidence,
+            done_at=now,
+            claimed_by=None,
+            claimed_at=None,
+            updated_at=now,
+        )
+        if changed:
+            task.refresh_from_db()
+            _audit_task(
+                actor=actor,
+                action="tracing_task.not_needed",
+                task=task,
+                evidence=evidence,
+            )
+    return VerifyOutcome(True, f"{task.patient_label} is already registered at the PCN.")
+
+
+def tracing_task_verify(*, task: TracingTask, actor: Actor) -> VerifyOutcome:
+    """Ask the PCN's EMIS whether the patient is already registered there; if so
+    the task is not needed, with the evidence recorded."""
+    if task.status not in ACTIVE_STATUSES:
+        raise TracingActionError(
+            f"{task.patient_label} is “{task.get_status_display()}”: nothing to verify."
+        )
+    connection = task.connection
+    if not connection.is_live:
+        raise TracingActionError("The PCN's EMIS connection is not live, so it cannot be asked.")
+    client = emis_client(connection=connection, purpose="tracing verification")
+    try:
+        return _verify_with_client(task=task, client=client, actor=actor)
+    except EmisError as exc:
+        raise TracingActionError(f"The PCN's EMIS could not be asked: {exc}") from exc
+    finally:
+        client.close()
+
+
+def tracing_tasks_auto_verify(*, now: datetime | None = None) -> int:
+    """Before tasks fall due, ask each PCN's EMIS (where the PCN's policy allows)
+    about patients not checked yet. Returns how many became not needed."""
+    now = now or timezone.now()
+    horizon = now + timedelta(hours=settings.TRACING_VERIFY_AHEAD_HOURS)
+    tasks = list(
+        TracingTask.objects.filter(
+            status__in=ACTIVE_STATUSES,
+            verified_at__isnull=True,
+            due_at__lte=horizon,
+            connection__status=ConnectionStatus.LIVE,
+        )
+        .exclude(patient_nhs_number="")
+        .exclude(pcn__tracing_policy__auto_verify=False)
+        .select_related("connection", "connection__organisation", "pcn")
+        .order_by("due_at")[: settings.TRACING_VERIFY_BATCH_SIZE]
+    )
+    by_connection: dict[int, list[TracingTask]] = {}
+    for task in tasks:
+        by_connection.setdefault(task.connection_id, []).append(task)
+    not_needed = 0
+    for batch in by_connection.values():
+        client = emis_client(connection=batch[0].connection, purpose="tracing verification")
+        try:
+            for task in batch:
+                try:
+                    if _verify_with_client(task=task, client=client, actor=VERIFIER).registered:
+                        not_needed += 1
+                except EmisUnavailable:
+                    logger.warning("Auto-verify: connection %s unavailable", task.connection_id)
+                    break
+                except EmisError as exc:
+                    logger.warning("Auto-verify of task %s failed: %s", task.pk, exc)
+        finally:
+            client.close()
+    return not_needed
