@@ -34,6 +34,7 @@ from emis_integration.client import (
     EmisUnavailable,
     PatientBooking,
     PatientDetails,
+    PatientIdentityMismatch,
     RegistrationRefused,
     SlotRef,
     SlotUnavailable,
@@ -915,6 +916,13 @@ def booking_create(
             raise _slot_taken(campaign, slot) from failure
         if isinstance(failure, EmisUnavailable):
             raise BookingError(EMIS_DOWN_MESSAGE) from failure
+        if isinstance(failure, PatientIdentityMismatch):
+            where = "The PCN's EMIS" if pending.is_pcn else "The practice's EMIS"
+            raise BookingError(
+                f"{where} holds a different date of birth for this NHS number, so it may be "
+                "another person and nothing was booked. Check the patient's NHS number and "
+                "date of birth."
+            ) from failure
         if isinstance(failure, RegistrationRefused):
             where = "The PCN's EMIS" if pending.is_pcn else "The practice's EMIS"
             raise BookingError(

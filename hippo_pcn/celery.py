@@ -4,7 +4,7 @@ finding tasks in every installed app."""
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import beat_init, setup_logging, worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hippo_pcn.settings.local")
 
@@ -30,3 +30,20 @@ def _use_django_logging(**_: object) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@beat_init.connect
+def _alerts_in_beat(**_: object) -> None:
+    """Beat checks the health alerts in a thread of its own: a dead worker or
+    broker cannot stop it telling support (hippo_pcn/health/alerts.py)."""
+    from hippo_pcn.health.alerts import start_alert_thread
+
+    start_alert_thread(runner="beat")
+
+
+@worker_ready.connect
+def _alerts_in_worker(**_: object) -> None:
+    """And so does each worker's main process: a dead beat cannot stop it."""
+    from hippo_pcn.health.alerts import start_alert_thread
+
+    start_alert_thread(runner="worker")

@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from hippo_pcn import views
 from hippo_pcn.accounts.views import StaffLoginView
+from hippo_pcn.health.metrics import metrics
 from hippo_pcn.health.views import healthz
 
 urlpatterns = [
@@ -16,6 +17,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("hippo_pcn.accounts.urls")),
     path("healthz", healthz, name="healthz"),
+    # Prometheus metrics: METRICS_TOKEN, or a scraper on this machine (health/metrics.py).
+    path("metrics", metrics, name="metrics"),
     path("emis/", include("emis_integration.urls")),
     path("booking/", include("booking.urls")),
     # Patients' self-booking pages, opened from an invitation link (no login).

@@ -11,9 +11,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -23,6 +23,7 @@ from hippo_pcn.organisations.selectors import organisations_for_user, user_is_su
 
 from . import selectors, services
 from .forms import CannotTraceForm
+from .history import tracing_task_history_lines, tracing_task_title, user_name
 from .models import (
     ACTIVE_STATUSES,
     PollCursor,
@@ -31,6 +32,14 @@ from .models import (
     TaskStatus,
     TracingPolicy,
     TracingTask,
+    TracingTaskQuerySet,
+)
+from .services.actions import (
+    tracing_task_may_act,
+    tracing_task_refusal,
+    tracing_task_verify_now,
+    tracing_tasks_actionable_by,
+    user_may_act_on_tracing,
 )
 
 # Badge colour classes (static/css/admin.css: no inline styles under the CSP).
@@ -80,7 +89,7 @@ class StatusFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value() or self.DEFAULT
         if value == self.DEFAULT:
-            return queryset.filter(status__in=ACTIVE_STATUSES)
+            return queryset.filter(TracingTaskQuerySet.active_q())
         if value == "mine":
             return queryset.filter(status=TaskStatus.CLAIMED, claimed_by_id=request.user.pk)
         if value in TaskStatus.values:
@@ -101,19 +110,19 @@ class DueFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        # Overdue, due today and within 24 hours are TracingTaskQuerySet's rules,
+        # the same ones the digest and the dashboard count.
         now = timezone.now()
         value = self.value()
+        rules = TracingTaskQuerySet
         if value == "overdue":
-            return queryset.filter(due_at__lt=now, status__in=ACTIVE_STATUSES)
+            return queryset.filter(rules.overdue_q(now))
         if value == "today":
-            start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-            return queryset.filter(due_at__gte=start, due_at__lt=start + timedelta(days=1))
+            return queryset.filter(rules.due_today_q(now))
         if value == "week":
             return queryset.filter(due_at__gte=now, due_at__lt=now + timedelta(days=7))
         if value == "soon":
-            return queryset.filter(
-                appointment_start__gte=now, appointment_start__lt=now + timedelta(hours=24)
-            )
+            return queryset.filter(rules.within_24h_q(now))
         return queryset
 
 
@@ -239,11 +248,11 @@ class TracingTaskAdmin(TenantScopedAdmin):
             {
                 "fields": (
                     "status_badge",
-                    "owner",
+                    "owner_name",
                     "due",
-                    "claimed_by",
+                    "claimed_by_display",
                     "claimed_at",
-                    "done_by",
+                    "done_by_name",
                     "done_at",
                     "cannot_trace_reason",
                     "cannot_trace_note",
@@ -267,11 +276,11 @@ class TracingTaskAdmin(TenantScopedAdmin):
         "booking_org_ods",
         "source",
         "status_badge",
-        "owner",
+        "owner_name",
         "due",
-        "claimed_by",
+        "claimed_by_display",
         "claimed_at",
-        "done_by",
+        "done_by_name",
         "done_at",
         "cannot_trace_reason",
         "cannot_trace_note",
@@ -340,8 +349,7 @@ class TracingTaskAdmin(TenantScopedAdmin):
     @admin.display(description="Appointment", ordering="appointment_start")
     def appointment(self, obj: TracingTask) -> str:
         text = f"{_local(obj.appointment_start)} · {obj.site_name or 'site not given'}"
-        now = timezone.now()
-        if obj.is_active and now <= obj.appointment_start < now + timedelta(hours=24):
+        if obj.is_within_24h(timezone.now()):
             return format_html(
                 '<span class="hippo-due-soon" '
                 'title="Appointment within 24 hours and not traced yet">{}</span>',
@@ -352,7 +360,7 @@ class TracingTaskAdmin(TenantScopedAdmin):
     @admin.display(description="Due", ordering="due_at")
     def due(self, obj: TracingTask) -> str:
         text = _local(obj.due_at)
-        if obj.is_active and obj.due_at < timezone.now():
+        if obj.is_overdue(timezone.now()):
             return format_html(
                 '<strong class="hippo-overdue" title="Overdue">{} (overdue)</strong>', text
             )
@@ -366,11 +374,21 @@ class TracingTaskAdmin(TenantScopedAdmin):
             TaskStatus(obj.status).label.split(" (")[0],
         )
 
+    # Names, not links: the people who read the worklist may not open the user or
+    # organisation admin pages (support-only users are a 404 for everyone else).
     @admin.display(description="Claimed by", ordering="claimed_by__username")
     def claimed_by_display(self, obj: TracingTask) -> str:
         if obj.claimed_by is None:
             return "–"
-        return services._user_label(obj.claimed_by)
+        return user_name(obj.claimed_by)
+
+    @admin.display(description="Owner")
+    def owner_name(self, obj: TracingTask) -> str:
+        return obj.owner.name
+
+    @admin.display(description="Done by")
+    def done_by_name(self, obj: TracingTask) -> str:
+        return "–" if obj.done_by is None else user_name(obj.done_by)
 
     # --- changelist: poll health of the user's PCNs ------------------------------------------
     def changelist_view(
@@ -384,7 +402,7 @@ class TracingTaskAdmin(TenantScopedAdmin):
         context = {**(extra_context or {}), "poll_health": health}
         return super().changelist_view(request, context)
 
-    # --- change page: the task's history ----------------------------------------------------
+    # --- change page: the task, named by patient and appointment, and its history ------------
     def change_view(
         self,
         request: HttpRequest,
@@ -393,10 +411,78 @@ class TracingTaskAdmin(TenantScopedAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         task = self._object_or_404(request, object_id)
-        context = {**(extra_context or {}), "task_history": selectors.task_history(task=task)}
+        title = tracing_task_title(task=task)
+        context = {
+            **(extra_context or {}),
+            "title": title,
+            "subtitle": None,
+            "task_title": title,
+            "task_history_lines": tracing_task_history_lines(task=task),
+        }
+        if not tracing_task_may_act(task=task, user=request.user):
+            context["task_refusal"] = tracing_task_refusal(task=task, named=False)
         return super().change_view(request, object_id, form_url, context)
 
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The task's history is on its page, in words; Django's own history (of
+        admin edits, which tasks never have) would be empty."""
+        task = self._object_or_404(request, object_id)
+        return HttpResponseRedirect(
+            f"{reverse('admin:tracing_tracingtask_change', args=[task.pk])}#task-history"
+        )
+
     # --- actions -------------------------------------------------------------------------
+    TASK_ACTIONS = (
+        "claim",
+        "release",
+        "mark_traced",
+        "cannot_trace",
+        "verify_now",
+        "register_at_pcn",
+    )
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """Only actions the user could take: practice staff under a PCN-led policy
+        see the tasks their practice booked, but cannot act on them."""
+        actions = super().get_actions(request)
+        if not user_may_act_on_tracing(user=request.user):
+            for name in self.TASK_ACTIONS:
+                actions.pop(name, None)
+        return actions
+
+    def _allowed(self, request: HttpRequest, queryset: QuerySet[TracingTask]) -> list[TracingTask]:
+        """The selected tasks the user may act on. Each refused one is named in a
+        message, grouped by owner, and nothing happens to it."""
+        tasks = list(queryset.select_related("owner"))
+        allowed_ids = set(
+            tracing_tasks_actionable_by(
+                user=request.user, queryset=TracingTask.objects.filter(pk__in=[t.pk for t in tasks])
+            ).values_list("pk", flat=True)
+        )
+        refused: dict[str, list[str]] = {}
+        for task in tasks:
+            if task.pk not in allowed_ids:
+                refused.setdefault(task.owner.name, []).append(task.patient_label)
+        for owner, names in refused.items():
+            one = len(names) == 1
+            these = "this task belongs" if one else "these tasks belong"
+            self.message_user(
+                request,
+                f"Nothing was done to {self._names(names)}: {these} to {owner}, "
+                f"so only its staff can trace {'it' if one else 'them'}.",
+                messages.WARNING,
+            )
+        return [task for task in tasks if task.pk in allowed_ids]
+
+    @staticmethod
+    def _names(names: list[str]) -> str:
+        shown = names[:10]
+        more = len(names) - len(shown)
+        listed = ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1]
+        return f"{listed} and {more} more" if more else listed
+
     def _each(
         self,
         request: HttpRequest,
@@ -405,7 +491,7 @@ class TracingTaskAdmin(TenantScopedAdmin):
         done: str,
     ) -> None:
         count = 0
-        for task in queryset:
+        for task in self._allowed(request, queryset):
             try:
                 do(task)
             except services.TracingActionError as exc:
@@ -461,11 +547,16 @@ class TracingTaskAdmin(TenantScopedAdmin):
                 "recorded as cannot trace",
             )
             return None
+        # Ask only about the tasks the user may act on; the others are named once,
+        # when the form is first shown, and left alone.
+        tasks = self._allowed(request, queryset) if "apply" not in request.POST else queryset
+        if not tasks:
+            return None
         context = {
             **self.admin_site.each_context(request),
             "title": "Why can these patients not be traced?",
             "form": form,
-            "queryset": queryset,
+            "queryset": tasks,
             "action": "cannot_trace",
             "opts": self.model._meta,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
@@ -474,9 +565,10 @@ class TracingTaskAdmin(TenantScopedAdmin):
 
     @admin.action(description="Verify now (ask the PCN's EMIS)")
     def verify_now(self, request: HttpRequest, queryset: QuerySet[TracingTask]) -> None:
-        for task in queryset.select_related("connection", "connection__organisation", "pcn"):
+        tasks = queryset.select_related("connection", "connection__organisation", "pcn")
+        for task in self._allowed(request, tasks):
             try:
-                outcome = services.tracing_task_verify(task=task, actor=request.user)
+                outcome = tracing_task_verify_now(task=task, user=request.user)
             except services.TracingActionError as exc:
                 self.message_user(request, exc.message, messages.WARNING)
             else:
@@ -568,6 +660,9 @@ class TracingPolicyAdmin(TenantScopedAdmin):
             f"{replanned} open {noun} re-planned for {obj.pcn.name}'s new policy.",
             messages.INFO,
         )
+        warning = selectors.tracing_policy_warning(policy=obj)
+        if warning:
+            self.message_user(request, warning, messages.WARNING)
 
 
 # --- poll health -----------------------------------------------------------------------
@@ -596,7 +691,16 @@ class PollCursorAdmin(TenantScopedAdmin):
 
     @admin.display(description="Health")
     def health(self, obj: PollCursor) -> str:
-        if obj.alert_raised_at is not None:
+        """Live, by the same rule as the banner and /healthz (selectors.poll_health),
+        not from whether a scheduled check has raised the alert."""
+        found = [
+            h
+            for h in selectors.poll_health(pcn_ids=[obj.connection.organisation_id])
+            if h.connection_id == obj.connection_id
+        ]
+        if not found:
+            return format_html('<span class="hippo-badge hippo-badge--grey">{}</span>', "Not live")
+        if not found[0].healthy:
             return format_html(
                 '<span class="hippo-badge hippo-badge--red">{}</span>', "Not polling"
             )

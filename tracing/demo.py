@@ -7,6 +7,9 @@ sandbox and bookings exist):
 * a few bookings made directly in Hillside's sandbox EMIS, found by one poll, and
   tasks in every state (open, claimed, traced, cannot trace, not needed,
   cancelled);
+* some of those open tasks overdue (found days ago, so their planned due time
+  has passed while the appointment is still ahead), so the worklist's red
+  "overdue" state, the digest and the dashboard show one;
 * two weeks of past, already traced appointments at Hillside (history only:
   their appointments are over, so no poll touches them), so the dashboard's
   chart, traced-before-appointment rate and median time to trace have data;
@@ -39,7 +42,9 @@ from emis_integration.sandbox.models import (
 from hippo_pcn.organisations.models import Organisation
 
 from .models import CannotTraceReason, PolicyMode, TaskStatus, TracingPolicy, TracingTask
+from .planning import plan_due
 from .poller import poll_connection
+from .selectors import policy_for_pcn, policy_view
 from .services import (
     TracingActionError,
     tracing_task_cannot_trace,
@@ -60,6 +65,7 @@ POLICIES: dict[str, dict[str, object]] = {
 LIVE_PCN = "U00002"
 DEMO_BOOKINGS = 8
 HISTORY_DAYS = 14
+OVERDUE_TASKS = 2
 HISTORY_PREFIX = "HIST-"  # never an EMIS appointment id (the sandbox's are numbers)
 LONDON = ZoneInfo("Europe/London")
 FAMILY_NAMES = ["Patel", "Hughes", "Okafor", "Morgan", "Byrne", "Ahmed", "Evans", "Novak"]
@@ -154,6 +160,37 @@ def _tasks_in_every_state(pcn: Organisation, stdout: TextIO) -> None:
     )
 
 
+def _overdue(pcn: Organisation, stdout: TextIO) -> None:
+    """Make OVERDUE_TASKS of the PCN's open tasks overdue: as if the poller had
+    found them some days ago, so the policy's due time (planned from when a
+    task was found, as every re-plan does) has passed while the appointment is
+    still ahead. Idempotent: tasks already overdue count, nothing is created."""
+    now = timezone.now()
+    pcn_tasks = TracingTask.objects.filter(pcn=pcn).exclude(
+        emis_appointment_id__startswith=HISTORY_PREFIX
+    )
+    missing = OVERDUE_TASKS - pcn_tasks.overdue(now).count()
+    if missing <= 0:
+        return
+    view = policy_view(policy_for_pcn(pcn=pcn))
+    candidates = list(
+        pcn_tasks.filter(
+            status=TaskStatus.OPEN, due_at__gte=now, appointment_start__gt=now
+        ).order_by("-appointment_start", "pk")[:missing]
+    )
+    made = 0
+    for task in candidates:
+        for days_back in range(2, 15):  # back past any weekend or bank holidays
+            found = now - timedelta(days=days_back)
+            due = plan_due(policy=view, found_at=found, appointment_start=task.appointment_start)
+            if due < now:
+                TracingTask.objects.filter(pk=task.pk).update(created_at=found, due_at=due)
+                made += 1
+                break
+    if made:
+        stdout.write(f"  {made} open tasks at {pcn.name} made overdue (the worklist's red state)")
+
+
 def _history(pcn: Organisation, stdout: TextIO) -> None:
     """Past appointments traced over the last two weeks (one in eight traced
     only after the appointment), with their audit entries."""
@@ -243,6 +280,7 @@ def seed_demo(*, stdout: TextIO) -> None:
         pcn = Organisation.objects.filter(ods_code=LIVE_PCN).first()
         if pcn is not None:
             _tasks_in_every_state(pcn, stdout)
+            _overdue(pcn, stdout)
             _history(pcn, stdout)
     finally:
         settings.EMIS_HTTP_TRANSPORT_FACTORY = previous

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from .models import CannotTraceReason
+from .services.actions import OTHER_NEEDS_A_NOTE
 
 
 class CannotTraceForm(forms.Form):
@@ -24,5 +25,5 @@ class CannotTraceForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if cleaned.get("reason") == CannotTraceReason.OTHER and not cleaned.get("note", "").strip():
-            self.add_error("note", "Explain in a few words why the patient cannot be traced.")
+            self.add_error("note", OTHER_NEEDS_A_NOTE)
         return cleaned

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 from hippo_pcn.organisations.roles import OrganisationKind
 
@@ -92,6 +95,76 @@ class TaskStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (TaskStatus.OPEN, TaskStatus.CLAIMED)
+
+
+LONDON = ZoneInfo("Europe/London")
+APPOINTMENT_SOON = timedelta(hours=24)
+
+
+def end_of_london_day(now: datetime) -> datetime:
+    """Midnight at the end of `now`'s day in Europe/London (aware). Computed
+    from the London date, so it is right on the days the clocks change (23- and
+    25-hour days)."""
+    day: date = now.astimezone(LONDON).date() + timedelta(days=1)
+    return datetime.combine(day, time(0, 0), tzinfo=LONDON)
+
+
+class TracingTaskQuerySet(models.QuerySet["TracingTask"]):
+    """The tracing rules that several places need, defined once. The worklist's
+    filters and badges, the digest, the dashboard and the admin index all call
+    these; each takes `now` (default: the current time) so that figures shown
+    together are computed at one instant.
+
+    * active: open or claimed (someone still has to trace it);
+    * overdue: active and its due time has passed (due_at < now);
+    * due today: active and due from now until the end of today in
+      Europe/London (now <= due_at < next London midnight). Overdue tasks are
+      not "due today": the two never overlap, so their counts add up;
+    * appointment within 24 hours: active (so not traced) and its appointment
+      starts from now until 24 hours from now (now <= appointment_start <
+      now + 24 h)."""
+
+    # Q builders: the same rules for filters and for aggregates (Count(filter=...)).
+    @staticmethod
+    def active_q() -> Q:
+        return Q(status__in=ACTIVE_STATUSES)
+
+    @staticmethod
+    def overdue_q(now: datetime | None = None) -> Q:
+        now = now or timezone.now()
+        return Q(status__in=ACTIVE_STATUSES, due_at__lt=now)
+
+    @staticmethod
+    def due_today_q(now: datetime | None = None) -> Q:
+        now = now or timezone.now()
+        return Q(status__in=ACTIVE_STATUSES, due_at__gte=now, due_at__lt=end_of_london_day(now))
+
+    @staticmethod
+    def within_24h_q(now: datetime | None = None) -> Q:
+        now = now or timezone.now()
+        return Q(
+            status__in=ACTIVE_STATUSES,
+            appointment_start__gte=now,
+            appointment_start__lt=now + APPOINTMENT_SOON,
+        )
+
+    def active(self) -> TracingTaskQuerySet:
+        """Open or claimed tasks."""
+        return self.filter(self.active_q())
+
+    def overdue(self, now: datetime | None = None) -> TracingTaskQuerySet:
+        """Active tasks whose due time has passed (due_at < now)."""
+        return self.filter(self.overdue_q(now))
+
+    def due_today(self, now: datetime | None = None) -> TracingTaskQuerySet:
+        """Active tasks due from now until the end of today in Europe/London
+        (now <= due_at < next London midnight); overdue tasks are not included."""
+        return self.filter(self.due_today_q(now))
+
+    def within_24h(self, now: datetime | None = None) -> TracingTaskQuerySet:
+        """Active (not traced) tasks whose appointment starts in the next 24
+        hours (now <= appointment_start < now + 24 h)."""
+        return self.filter(self.within_24h_q(now))
 
 
 class CannotTraceReason(models.TextChoices):
@@ -190,6 +263,8 @@ class TracingTask(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = TracingTaskQuerySet.as_manager()
+
     class Meta:
         ordering = ["due_at", "id"]
         constraints = [
@@ -231,6 +306,21 @@ class TracingTask(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    # The queryset rules for one task in memory (list columns, badges).
+    def is_overdue(self, now: datetime | None = None) -> bool:
+        """TracingTaskQuerySet.overdue for this task."""
+        return self.is_active and self.due_at < (now or timezone.now())
+
+    def is_due_today(self, now: datetime | None = None) -> bool:
+        """TracingTaskQuerySet.due_today for this task."""
+        now = now or timezone.now()
+        return self.is_active and now <= self.due_at < end_of_london_day(now)
+
+    def is_within_24h(self, now: datetime | None = None) -> bool:
+        """TracingTaskQuerySet.within_24h for this task."""
+        now = now or timezone.now()
+        return self.is_active and now <= self.appointment_start < now + APPOINTMENT_SOON
 
 
 class PollCursor(models.Model):

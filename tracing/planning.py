@@ -1,4 +1,4 @@
-"""When is a tracing task due, and who owns it? Pure functions of the PCN's
+"""When is a tracing task due, and who owns it (`task_owner`)? Pure functions of the PCN's
 policy, the booking and the appointment; times are planned in Europe/London
 (so BST/GMT changes land on the right wall-clock time) and returned aware.
 
@@ -13,9 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import holidays
+
+from hippo_pcn.organisations.roles import OrganisationKind
+
+if TYPE_CHECKING:
+    from hippo_pcn.organisations.models import Organisation
+
+    from .models import TracingPolicy
 
 LONDON = ZoneInfo("Europe/London")
 WORKDAY_START = time(8, 0)
@@ -125,7 +133,39 @@ def plan_due(*, policy: PolicyView, found_at: datetime, appointment_start: datet
     return min(due, appointment_start)
 
 
+def task_owner(
+    *,
+    policy: TracingPolicy,
+    pcn: Organisation,
+    booking_organisation: Organisation | None,
+    registered_practice: Organisation | None,
+) -> Organisation:
+    """Who owns a task. Practice-led: the booking practice (or, for bookings made
+    by the PCN itself, the patient's registered practice) when it is a member of
+    the PCN. Otherwise, and in every other mode, the PCN."""
+    if policy.mode == "practice_led":
+        for candidate in (booking_organisation, registered_practice):
+            if (
+                candidate is not None
+                and candidate.kind == OrganisationKind.PRACTICE
+                and candidate.pcn_id == pcn.pk
+            ):
+                return candidate
+    return pcn
+
+
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def batch_after_appointment(
+    *, policy: PolicyView, found_at: datetime, appointment_start: datetime
+) -> bool:
+    """Does the policy's batch for a task found at `found_at` come after its
+    appointment starts? Then the task is due only at the appointment itself:
+    in effect the patient is traced on the day."""
+    return plan_due(policy=policy, found_at=found_at, appointment_start=_FAR_FUTURE) > (
+        appointment_start
+    )
 
 
 def page_due_planner(view: PolicyView, found_at: datetime) -> Callable[[datetime], datetime]:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -19,8 +19,17 @@ from hippo_pcn.organisations.models import Membership, Organisation
 from hippo_pcn.organisations.roles import PCN_ROLES, OrganisationKind, Role
 from hippo_pcn.organisations.selectors import UserLike, organisations_for_user, user_is_support
 
-from .models import ACTIVE_STATUSES, PollCursor, TaskStatus, TracingPolicy, TracingTask
-from .planning import PolicyView
+from .models import (
+    PolicyMode,
+    PollCursor,
+    TaskStatus,
+    TracingPolicy,
+    TracingTask,
+    TracingTaskQuerySet,
+    Weekday,
+)
+from .planning import PolicyView, batch_after_appointment
+from .planning import task_owner as task_owner  # a policy rule: re-exported for old callers
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -45,25 +54,35 @@ def policy_view(policy: TracingPolicy) -> PolicyView:
     )
 
 
-def task_owner(
-    *,
-    policy: TracingPolicy,
-    pcn: Organisation,
-    booking_organisation: Organisation | None,
-    registered_practice: Organisation | None,
-) -> Organisation:
-    """Practice-led: the booking practice (or, for bookings made by the PCN
-    itself, the patient's registered practice) when it is a member of the PCN.
-    Otherwise, and in every other mode, the PCN."""
-    if policy.mode == "practice_led":
-        for candidate in (booking_organisation, registered_practice):
-            if (
-                candidate is not None
-                and candidate.kind == OrganisationKind.PRACTICE
-                and candidate.pcn_id == pcn.pk
-            ):
-                return candidate
-    return pcn
+def tracing_policy_warning(*, policy: TracingPolicy, now: datetime | None = None) -> str:
+    """A warning in words when a weekly batch falls after most (or all) of the
+    PCN's upcoming appointments still to trace, planned from when each was
+    found as the re-plan does: those patients would be traced only on the day.
+    Empty when there is nothing to warn about."""
+    if policy.mode != PolicyMode.PCN_BATCH_WEEKLY:
+        return ""
+    now = now or timezone.now()
+    view = policy_view(policy)
+    upcoming = list(
+        TracingTask.objects.active()
+        .filter(pcn_id=policy.pcn_id, appointment_start__gt=now)
+        .values_list("created_at", "appointment_start")
+    )
+    late = sum(
+        batch_after_appointment(policy=view, found_at=found, appointment_start=start)
+        for found, start in upcoming
+    )
+    if not upcoming or late * 2 <= len(upcoming):
+        return ""
+    share = f"all {len(upcoming)}" if late == len(upcoming) else f"{late} of the {len(upcoming)}"
+    noun = "appointment" if len(upcoming) == 1 else "appointments"
+    return (
+        f"The weekly batch on {Weekday(policy.batch_weekday).label} at "
+        f"{policy.batch_time:%H:%M} comes after {share} upcoming {noun} still to trace "
+        f"at {policy.pcn.name}, so those patients will only be traced on the day of their "
+        "appointment. The policy is saved. To trace patients before they arrive, choose a "
+        "daily batch or a weekday earlier in the week."
+    )
 
 
 def live_pcn_connection_ids() -> list[int]:
@@ -137,6 +156,8 @@ class PollHealth:
     last_error_at: datetime | None
     healthy: bool
     alert_raised_at: datetime | None
+    # What the poll's age counts from: the last successful poll, or going live.
+    counted_from: datetime | None = None
 
 
 def poll_health(
@@ -167,6 +188,7 @@ def poll_health(
                 last_error_at=cursor.last_error_at if cursor else None,
                 healthy=since >= limit,
                 alert_raised_at=cursor.alert_raised_at if cursor else None,
+                counted_from=since,
             )
         )
     return result
@@ -193,6 +215,16 @@ class DayBar:
     traced: int
 
 
+# Chart geometry (SVG user units): a left margin for the value axis, room below
+# for the day labels and above for the bars' values.
+CHART_BAR_WIDTH = 14
+CHART_GAP = 6
+CHART_PLOT_HEIGHT = 100
+CHART_LEFT = 30
+CHART_TOP = 14
+CHART_BOTTOM = 34
+
+
 @dataclass
 class PcnPanel:
     pcn: Organisation
@@ -203,15 +235,38 @@ class PcnPanel:
     median_hours_to_trace: float | None
     days: list[DayBar]
     health: list[PollHealth]
+    # What the median counts from: tasks with a booking made through hippo-pcn
+    # count from the booking; the others (booked directly in EMIS) from when the
+    # poller found them.
+    median_from_booking: int = 0
+    median_from_found: int = 0
+
+    @property
+    def median_label(self) -> str:
+        if self.median_from_booking and not self.median_from_found:
+            return "Median time from booking to trace"
+        if self.median_from_found and not self.median_from_booking:
+            return "Median time from finding the booking in EMIS to trace"
+        if self.median_from_booking and self.median_from_found:
+            return (
+                "Median time from booking to trace (from when it was found in EMIS for "
+                f"{self.median_from_found} booked outside hippo-pcn)"
+            )
+        return "Median time from booking to trace"
 
     @property
     def chart(self) -> dict[str, Any]:
-        """Bar geometry for a small server-rendered SVG chart."""
-        width, height, gap = 14, 80, 4
+        """Geometry for a small server-rendered SVG bar chart with a value axis
+        (0, half and top), the day under each pair of bars and each bar's value
+        above it. Colours come from CSS classes (no inline style under the CSP)."""
+        width, gap, height = CHART_BAR_WIDTH, CHART_GAP, CHART_PLOT_HEIGHT
         top = max([1, *[max(d.found, d.traced) for d in self.days]])
+        if top > 1 and top % 2:
+            top += 1  # a whole number half-way up the axis
+        baseline = CHART_TOP + height
         bars = []
         for index, day in enumerate(self.days):
-            x = index * (2 * width + gap)
+            x = CHART_LEFT + gap + index * (2 * width + gap)
             found_h = round(height * day.found / top)
             traced_h = round(height * day.traced / top)
             bars.append(
@@ -219,28 +274,61 @@ class PcnPanel:
                     "day": day,
                     "x_found": x,
                     "x_traced": x + width,
-                    "y_found": height - found_h,
-                    "y_traced": height - traced_h,
+                    "y_found": baseline - found_h,
+                    "y_traced": baseline - traced_h,
                     "h_found": found_h,
                     "h_traced": traced_h,
+                    "value_x_found": x + width // 2,
+                    "value_x_traced": x + width + width // 2,
+                    "value_y_found": baseline - found_h - 3,
+                    "value_y_traced": baseline - traced_h - 3,
                     "label_x": x + width,
                 }
             )
+        plot_right = CHART_LEFT + gap + len(self.days) * (2 * width + gap)
+        ticks = [
+            {"value": value, "y": baseline - round(height * value / top)}
+            for value in sorted({0, top // 2, top})
+        ]
         return {
             "bars": bars,
-            "width": len(self.days) * (2 * width + gap),
-            "height": height,
+            "ticks": ticks,
+            "width": plot_right + gap,
+            "height": baseline + CHART_BOTTOM,
             "bar_width": width,
             "top": top,
+            "left": CHART_LEFT,
+            "right": plot_right,
+            "baseline": baseline,
+            "plot_top": CHART_TOP,
+            "day_label_y": baseline + 13,
+            "axis_title_y": baseline + 28,
+            "axis_title_x": (CHART_LEFT + plot_right) // 2,
+            "tick_label_x": CHART_LEFT - 4,
         }
+
+
+def _median_hours(durations: list[float]) -> float | None:
+    if not durations:
+        return None
+    durations = sorted(durations)
+    middle = len(durations) // 2
+    seconds = (
+        durations[middle] if len(durations) % 2 else (durations[middle - 1] + durations[middle]) / 2
+    )
+    return round(seconds / 3600, 1)
 
 
 def tracing_dashboard(
     *, user: UserLike, now: datetime | None = None, days: int = 14, limit: int | None = None
 ) -> list[PcnPanel]:
     """Per PCN the user may see: open/overdue/traced today, the share of the last
-    30 days' appointments traced before they started, median booking-to-trace
-    time, tasks found and traced per day, and poll health."""
+    30 days' appointments traced before they started, median time from booking
+    to trace (from Booking.booked_at where the booking was made through hippo-pcn, else
+    from when the poller found the appointment), tasks found and traced per day,
+    and poll health. Open and overdue are TracingTaskQuerySet's rules."""
+    from booking.models import Booking
+
     now = now or timezone.now()
     today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     month_ago = now - timedelta(days=30)
@@ -251,11 +339,17 @@ def tracing_dashboard(
         health_by_pcn.setdefault(item.ods_code, []).append(item)
     panels: list[PcnPanel] = []
     done_statuses = (TaskStatus.TRACED, TaskStatus.NOT_NEEDED)
+    rules = TracingTaskQuerySet
+    booked_at = (
+        Booking.objects.filter(tracing_task_id=OuterRef("pk"))
+        .order_by("booked_at")
+        .values("booked_at")[:1]
+    )
     for pcn in pcns:
         tasks = TracingTask.objects.filter(pcn=pcn)
         counts = tasks.aggregate(
-            open=Count("pk", filter=Q(status__in=ACTIVE_STATUSES)),
-            overdue=Count("pk", filter=Q(status__in=ACTIVE_STATUSES, due_at__lt=now)),
+            open=Count("pk", filter=rules.active_q()),
+            overdue=Count("pk", filter=rules.overdue_q(now)),
             traced_today=Count("pk", filter=Q(status=TaskStatus.TRACED, done_at__gte=today)),
             past=Count(
                 "pk",
@@ -272,22 +366,20 @@ def tracing_dashboard(
                 ),
             ),
         )
-        durations = sorted(
-            (done - created).total_seconds()
-            for done, created in tasks.filter(
-                status=TaskStatus.TRACED, done_at__gte=month_ago
-            ).values_list("done_at", "created_at")
-            if done is not None
-        )
-        median = None
-        if durations:
-            middle = len(durations) // 2
-            seconds = (
-                durations[middle]
-                if len(durations) % 2
-                else (durations[middle - 1] + durations[middle]) / 2
-            )
-            median = round(seconds / 3600, 1)
+        durations: list[float] = []
+        from_booking = from_found = 0
+        for done, found_at, booked in (
+            tasks.filter(status=TaskStatus.TRACED, done_at__gte=month_ago)
+            .annotate(booked_at=Subquery(booked_at))
+            .values_list("done_at", "created_at", "booked_at")
+        ):
+            if done is None:
+                continue
+            if booked is not None:
+                from_booking += 1
+            else:
+                from_found += 1
+            durations.append((done - (booked or found_at)).total_seconds())
         first_day = (today - timedelta(days=days - 1)).date()
         found = dict(
             tasks.filter(created_at__gte=today - timedelta(days=days - 1))
@@ -315,9 +407,11 @@ def tracing_dashboard(
                 overdue=counts["overdue"],
                 traced_today=counts["traced_today"],
                 before_appointment_rate=rate,
-                median_hours_to_trace=median,
+                median_hours_to_trace=_median_hours(durations),
                 days=bars,
                 health=health_by_pcn.get(pcn.ods_code, []),
+                median_from_booking=from_booking,
+                median_from_found=from_found,
             )
         )
     return panels

@@ -45,11 +45,13 @@ def poll_all_pcn_connections() -> None:
 
 @shared_task(ignore_result=True, soft_time_limit=50, time_limit=55)
 def check_poll_health() -> None:
-    """Beat, every minute: alert support about PCN connections the poller cannot
-    read, once, and clear the alert when polling recovers."""
-    from .services import poll_health_check
+    """Beat, every minute: alert support about a stopped scheduler and PCN
+    connections the poller cannot read, once, and clear the alerts when they
+    recover. Beat and the workers also run this in threads of their own, and
+    cron can run `manage.py check_poll_health`: see hippo_pcn/health/alerts.py."""
+    from hippo_pcn.health.alerts import health_alerts_run
 
-    poll_health_check()
+    health_alerts_run(runner="scheduled task")
 
 
 @shared_task(ignore_result=True, soft_time_limit=600, time_limit=660)

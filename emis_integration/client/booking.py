@@ -12,6 +12,7 @@ from .errors import (
     EmisRejected,
     EmisUnavailable,
     PatientAlreadyRegistered,
+    PatientIdentityMismatch,
     PatientNotFound,
     RegistrationRefused,
     may_have_reached_emis,
@@ -38,7 +39,8 @@ def book_patient(
     description: str = "",
     comment: str = "",
 ) -> PatientBooking:
-    """Find → (register) → book. A refused registration raises RegistrationRefused
+    """Find → (register) → book. A found record with another date of birth raises
+    PatientIdentityMismatch and nothing is booked. A refused registration raises RegistrationRefused
     naming the provider's reason, and nothing is booked; a booking POST that failed
     after it may have reached EMIS raises AppointmentOutcomeUnknown (EMIS may have
     made the appointment: ask it); EMIS errors of the other steps propagate as they
@@ -65,6 +67,12 @@ def book_patient(
                 spine_code=exc.spine_code,
                 diagnostics=exc.diagnostics,
             ) from exc
+    if record.birth_date is not None and record.birth_date != patient.birth_date:
+        # The same NHS number with another date of birth: perhaps another person (a
+        # mistyped number). Booking them would open the wrong record at the PCN.
+        raise PatientIdentityMismatch(
+            "The provider holds a different date of birth for this NHS number."
+        )
     try:
         appointment = client.book(
             slot,

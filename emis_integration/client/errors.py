@@ -92,5 +92,10 @@ class RegistrationRefused(EmisRejected):
     diagnostics say why."""
 
 
+class PatientIdentityMismatch(EmisError):
+    """The provider's record for the NHS number has another date of birth: it may
+    be a different person (a mistyped NHS number), so nothing is booked."""
+
+
 class EmisAuthError(EmisError):
     """EMIS refused our credentials (401/403)."""

@@ -306,6 +306,9 @@ HEALTH_BEAT_STARTUP_GRACE_SECONDS = env.int("HEALTH_BEAT_STARTUP_GRACE_SECONDS",
 # codes, connection ids, latencies) go to support users and to callers presenting
 # "Authorization: Bearer <HEALTHZ_TOKEN>" (a monitor). Empty: no token is accepted.
 HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
+# /metrics (Prometheus): "Authorization: Bearer <METRICS_TOKEN>", or a scraper on this
+# machine reaching it directly (loopback, no proxy). Empty: loopback only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 LOGGING: dict[str, Any] = {
     "version": 1,
@@ -435,8 +438,12 @@ TRACING_POLL_DEMOGRAPHICS_MAX_AGE_DAYS = env.int(
 )
 TRACING_POLL_SOFT_TIME_LIMIT_SECONDS = env.int("TRACING_POLL_SOFT_TIME_LIMIT_SECONDS", default=240)
 TRACING_POLL_TIME_LIMIT_SECONDS = env.int("TRACING_POLL_TIME_LIMIT_SECONDS", default=270)
-# How long one poll holds its connection's lease (longer than the hard time limit).
-TRACING_POLL_LEASE_SECONDS = env.int("TRACING_POLL_LEASE_SECONDS", default=300)
+# The longest one page of a poll (one EMIS call) may take. A poll renews its lease on
+# the connection after every page, and the lease holds for two pages' time: a poll
+# whose process died is taken over by the next one within that, not minutes later.
+TRACING_POLL_PAGE_SECONDS = env.float(
+    "TRACING_POLL_PAGE_SECONDS", default=EMIS_CONNECT_TIMEOUT + EMIS_READ_TIMEOUT
+)
 # Support is alerted when a live PCN connection has had no successful poll this long.
 TRACING_POLL_ALERT_AFTER_SECONDS = env.int(
     "TRACING_POLL_ALERT_AFTER_SECONDS", default=2 * TRACING_POLL_INTERVAL_SECONDS

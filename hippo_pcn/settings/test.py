@@ -53,7 +53,12 @@ PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 EMIS_SANDBOX_BASE_URL = "http://127.0.0.1:8000/emis-sandbox"
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# In memory; a test that runs Celery beat or a worker as a real process points them
+# at a directory instead (one file per email) to count what they sent.
+EMAIL_BACKEND = env.str(
+    "TEST_EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend"
+)
+EMAIL_FILE_PATH = env.str("TEST_EMAIL_FILE_PATH", default="")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -326,6 +326,38 @@ def test_a_patient_registered_at_the_pcn_is_found_and_their_task_stays_open(
     assert booking.tracing_task.status == "open"
 
 
+def test_a_pcn_record_with_another_date_of_birth_books_nothing(
+    mirrored, patients, practice_staff, emis_world
+):
+    """The PCN's EMIS holds this NHS number with another date of birth: perhaps a
+    different person (a mistyped number). Booking would open the wrong record at
+    the PCN, so nothing is booked and staff are told to check."""
+    from datetime import timedelta as _days
+
+    registration = emis_world.register("U10001", patients[0], registration_type="R")
+    sandbox.Patient.objects.filter(pk=registration.pk).update(
+        birth_date=patients[0].date_of_birth - _days(days=400)
+    )
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
+    with pytest.raises(services.BookingError) as excinfo:
+        services.booking_create(
+            campaign=mirrored,
+            patient=patients[0],
+            slot=slot,
+            booked_by=practice_staff,
+            pcn_consent=True,
+        )
+    message = excinfo.value.message
+    assert "holds a different date of birth for this NHS number" in message
+    assert "nothing was booked" in message
+    assert not any(ch.isdigit() for ch in message)  # no date or number from either record
+    assert not Booking.objects.filter(status="booked").exists()
+    assert not sandbox.Appointment.objects.exists()
+    assert not TracingTask.objects.exists()
+    # The slot stays free for the right patient.
+    assert _book_pcn(mirrored, patients[1], practice_staff).status == "booked"
+
+
 def test_a_refused_registration_books_nothing_and_says_why(mirrored, patients, practice_staff):
     from booking.models import Patient
 

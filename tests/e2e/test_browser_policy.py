@@ -21,6 +21,7 @@ from playwright.sync_api import Page, expect
 from booking import services
 from booking.models import Booking, Invite
 from booking.tokens import new_token_fields, token_for_salt
+from emis_integration.models import EmisConnection
 from hippo_pcn import urls as project_urls
 from tests.booking.factories import PatientFactory
 from tests.emis_world import EmisWorld, at
@@ -268,9 +269,14 @@ def test_admin_pages(
     connection = world.connections["U10001"]
     task = make_task(connection, patient_family_name="Overdue", due_in=timedelta(hours=-2))
     make_task(connection, appointment_start=timezone.now() + timedelta(hours=3))
+    # Not polled for an hour: the banner is worked out live from that.
+    hour_ago = timezone.now() - timedelta(hours=1)
+    EmisConnection.objects.filter(pk=connection.pk).update(
+        status_changed_at=hour_ago, created_at=hour_ago
+    )
     PollCursor.objects.update_or_create(
         connection=connection,
-        defaults={"alert_raised_at": timezone.now(), "last_error": "EMIS did not answer"},
+        defaults={"last_success_at": hour_ago, "last_error": "EMIS did not answer"},
     )
     user = request.getfixturevalue(role)
     base = live_server.url
@@ -299,7 +305,7 @@ def test_admin_pages(
     )
     page.get_by_label("Reason:").select_option(label="Other (explain)")  # with no note
     page.get_by_role("button", name="Record “cannot trace”").click()
-    expect(page.locator("p.errornote")).to_contain_text("Please choose a reason")
+    expect(page.locator("p.errornote")).to_contain_text("Say why the patient cannot be traced")
     if role == "superuser":
         visit(page, f"{base}/admin/tracing/tracingtask/{task.pk}/history/")
         # Support's poll alert banner, and the user admin's password pages.

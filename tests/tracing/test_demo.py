@@ -43,3 +43,26 @@ def test_seed_demo_gives_the_dashboard_two_weeks_of_history(db, settings):
     (panel,) = tracing_dashboard(user=tracer)
     assert 50 < panel.before_appointment_rate < 100  # some were traced late
     assert panel.median_hours_to_trace > 0
+
+
+def test_seed_demo_includes_overdue_tasks_the_worklist_shows_in_red(db, settings, client):
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+    from django.utils import timezone
+
+    call_command("seed_demo")
+    now = timezone.now()
+    overdue = TracingTask.objects.filter(pcn__ods_code="U00002").overdue(now)
+    assert overdue.count() >= 2
+    for task in overdue:
+        assert task.due_at < now < task.appointment_start  # still ahead: red, not missed
+        assert task.created_at < task.due_at  # found before it fell due
+    ids = set(overdue.values_list("pk", flat=True))
+    count = TracingTask.objects.count()
+    call_command("seed_demo")
+    assert TracingTask.objects.count() == count
+    assert set(TracingTask.objects.overdue().values_list("pk", flat=True)) == ids
+    client.force_login(get_user_model().objects.get(username="u00002.tracer"))
+    page = client.get(reverse("admin:tracing_tracingtask_changelist") + "?due=overdue")
+    assert page.context["cl"].result_count == len(ids)
+    assert page.content.decode().count('class="hippo-overdue"') == len(ids)

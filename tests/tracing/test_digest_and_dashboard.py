@@ -112,3 +112,82 @@ def test_dashboard_shows_own_pcn_only(
     other = client_for(other_pcn_tracer).get(reverse("admin:tracing_dashboard"))
     assert [p.pcn.ods_code for p in other.context["panels"]] == ["U20002"]
     assert "Alpha PCN" not in other.content.decode()
+
+
+def test_dashboard_chart_has_axes_values_and_text_for_screen_readers(
+    client_for, pcn_tracer, live_pcn_a
+):
+    now = timezone.now()
+    for _ in range(3):
+        make_task(live_pcn_a)
+    make_task(live_pcn_a, status="traced", done_at=now)
+    response = client_for(pcn_tracer).get(reverse("admin:tracing_dashboard"))
+    body = response.content.decode()
+    (panel,) = response.context["panels"]
+    today = panel.days[-1]
+    assert (today.found, today.traced) == (4, 1)
+    # A value axis from 0 to the tallest bar (rounded up to an even number).
+    assert [t["value"] for t in panel.chart["ticks"]] == [0, 2, 4]
+    for value in (0, 2, 4):
+        assert f'data-tick="{value}">{value}</text>' in body
+    assert body.count('class="hippo-chart__axis"') == 2
+    assert "Day of the month" in body
+    # Each bar's value printed above it.
+    assert 'class="hippo-chart__value"' in body
+    assert ">4</text>" in body and ">1</text>" in body
+    # Screen readers get the figures as a table, not the picture.
+    assert 'aria-hidden="true" focusable="false"' in body
+    assert '<table class="hippo-visually-hidden"' in body
+    assert (
+        f'<th scope="row">{today.day:%A} {today.day.day} {today.day:%B}</th><td>4</td><td>1</td>'
+        in body
+    )
+    # No inline style or colour (the CSP forbids style attributes).
+    svg = body[body.index("<svg") : body.index("</svg>")]
+    assert "style=" not in svg and "fill=" not in svg
+
+
+def test_dashboard_median_counts_from_the_booking_where_known(
+    client_for, pcn_tracer, live_pcn_a, practice_a, practice_staff
+):
+    from booking.models import Booking, BookingStatus, Campaign
+    from tests.booking.factories import PatientFactory
+
+    now = timezone.now()
+    found = make_task(live_pcn_a, status="traced", done_at=now - timedelta(hours=1))
+    TracingTask.objects.filter(pk=found.pk).update(created_at=now - timedelta(hours=3))
+    booked = make_task(live_pcn_a, status="traced", done_at=now - timedelta(hours=1))
+    TracingTask.objects.filter(pk=booked.pk).update(created_at=now - timedelta(hours=5))
+    campaign = Campaign.objects.create(
+        practice=practice_a,
+        name="Covid booster",
+        appointment_type="Covid booster",
+        start_date=timezone.localdate(),
+        end_date=timezone.localdate() + timedelta(days=30),
+        created_by=practice_staff,
+    )
+    booking = Booking.objects.create(
+        campaign=campaign,
+        patient=PatientFactory(practice=practice_a),
+        practice=practice_a,
+        connection=live_pcn_a,
+        is_pcn=True,
+        emis_slot_id="s-1",
+        start=booked.appointment_start,
+        end=booked.appointment_end,
+        status=BookingStatus.BOOKED,
+        booked_via="staff",
+        tracing_task=booked,
+    )
+    # Booked a day before the poller found it: the median counts from the booking.
+    Booking.objects.filter(pk=booking.pk).update(booked_at=now - timedelta(hours=25))
+    response = client_for(pcn_tracer).get(reverse("admin:tracing_dashboard"))
+    (panel,) = response.context["panels"]
+    assert (panel.median_from_booking, panel.median_from_found) == (1, 1)
+    assert panel.median_hours_to_trace == 13.0  # the middle of 2 h (found) and 24 h (booked)
+    body = response.content.decode()
+    assert "Median time from booking to trace (from when it was found in EMIS for 1" in body
+    Booking.objects.filter(pk=booking.pk).delete()
+    (panel,) = client_for(pcn_tracer).get(reverse("admin:tracing_dashboard")).context["panels"]
+    assert panel.median_hours_to_trace == 3.0
+    assert panel.median_label == "Median time from finding the booking in EMIS to trace"

@@ -236,3 +236,85 @@ def test_due_is_never_after_an_appointment_just_after_the_bank_holidays(mode):
         )
         == start
     )
+
+
+def test_a_batch_after_the_appointment_is_tracing_on_the_day():
+    from tracing.planning import batch_after_appointment
+
+    weekly = policy("pcn_batch_weekly", time(8, 0), weekday=4)  # Fridays 08:00
+    found = london(2026, 11, 23, 10, 0)  # Monday
+    assert batch_after_appointment(
+        policy=weekly, found_at=found, appointment_start=london(2026, 11, 26, 9, 0)
+    )  # Thursday: before Friday's batch
+    assert not batch_after_appointment(
+        policy=weekly, found_at=found, appointment_start=london(2026, 11, 27, 9, 0)
+    )  # Friday 09:00: after the 08:00 batch
+
+
+# --- the policy form warns when a weekly batch comes too late ------------------------------
+
+MONDAY_10 = london(2026, 11, 23, 10, 0)
+
+
+def _weekly_policy_form(weekday: int) -> dict[str, str]:
+    return {
+        "mode": "pcn_batch_weekly",
+        "batch_time": "08:00",
+        "batch_weekday": str(weekday),
+        "practice_working_hours": "4",
+        "auto_verify": "on",
+    }
+
+
+def test_policy_admin_warns_when_a_weekly_batch_falls_after_most_appointments(
+    client_for, pcn_admin, pcn_a, live_pcn_a
+):
+    import time_machine
+    from django.urls import reverse
+
+    from tests.tracing.helpers import make_task
+    from tests.tracing.test_worklist_admin import messages_of
+    from tracing.models import TracingPolicy
+
+    policy = TracingPolicy.objects.create(pcn=pcn_a)
+    url = reverse("admin:tracing_tracingpolicy_change", args=[policy.pk])
+    with time_machine.travel(MONDAY_10, tick=False):
+        for day in (24, 25, 26):  # Tuesday to Thursday
+            make_task(live_pcn_a, appointment_start=london(2026, 11, day, 10, 0))
+        make_task(live_pcn_a, appointment_start=london(2026, 12, 2, 10, 0))
+        client = client_for(pcn_admin)
+        # Fridays: after Tuesday's to Thursday's appointments (3 of the 4).
+        response = client.post(url, _weekly_policy_form(4), follow=True)
+        policy.refresh_from_db()
+        assert policy.mode == "pcn_batch_weekly"  # saved: a warning, not an error
+        warnings = [m for m in response.context["messages"] if m.level_tag == "warning"]
+        assert len(warnings) == 1
+        text = str(warnings[0])
+        assert "The weekly batch on Friday at 08:00 comes after 3 of the 4 upcoming" in text
+        assert "appointments still to trace at Alpha PCN" in text
+        assert "traced on the day of their appointment" in text
+        assert "choose a daily batch" in text
+        assert any("re-planned" in m for m in messages_of(response))
+        # Tuesdays: before every appointment; a daily batch: nothing to warn about.
+        for form in (_weekly_policy_form(1), {**_weekly_policy_form(0), "mode": "pcn_batch_daily"}):
+            response = client.post(url, form, follow=True)
+            assert not [m for m in response.context["messages"] if m.level_tag == "warning"]
+
+
+def test_policy_warning_says_all_and_stays_quiet_below_most(pcn_a, live_pcn_a):
+    from tests.tracing.helpers import make_task
+    from tracing.models import TracingPolicy, TracingTask
+    from tracing.selectors import tracing_policy_warning
+
+    make_task(live_pcn_a, appointment_start=london(2026, 11, 24, 10, 0))  # Tuesday
+    make_task(live_pcn_a, appointment_start=london(2026, 11, 25, 10, 0))  # Wednesday
+    make_task(live_pcn_a, status="traced", appointment_start=london(2026, 11, 24, 11, 0))
+    TracingTask.objects.update(created_at=MONDAY_10)
+
+    def warning(weekday: int) -> str:
+        weekly = TracingPolicy(pcn=pcn_a, mode="pcn_batch_weekly", batch_weekday=weekday)
+        return tracing_policy_warning(policy=weekly, now=MONDAY_10)
+
+    assert "comes after all 2 upcoming appointments still to trace" in warning(4)  # Friday
+    assert warning(2) == ""  # Wednesday 08:00: after 1 of 2, not most
+    assert warning(1) == ""  # Tuesday 08:00: before both

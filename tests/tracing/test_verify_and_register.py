@@ -20,16 +20,18 @@ from .test_worklist_admin import act, messages_of
 CHANGELIST = "admin:tracing_tracingtask_changelist"
 
 
-def _register_at_pcn(world, nhs_number):
+def _register_at_pcn(world, nhs_number, birth_date=None):
     """The patient registers at the PCN in EMIS: the record EMIS made for their
-    appointment becomes a temporary registration."""
+    appointment becomes a temporary registration (with the patient's own date of
+    birth, unless another is given)."""
+    task = TracingTask.objects.filter(patient_nhs_number=nhs_number).first()
     Patient.objects.update_or_create(
         organisation=world.orgs["U10001"],
         nhs_number=nhs_number,
         defaults={
             "family": "Already",
             "given": "There",
-            "birth_date": timezone.now().date() - timedelta(days=9000),
+            "birth_date": birth_date or task.patient_birth_date,
             "registration_type": RegistrationType.TEMPORARY,
             "registered_practice_ods": "A10001",
         },
@@ -61,6 +63,27 @@ def test_auto_verify_marks_registered_patients_not_needed_with_evidence(pcn_conn
     assert TracingTask.objects.filter(status="not_needed").count() == 1
 
 
+def test_a_pcn_record_with_another_date_of_birth_never_closes_the_task(pcn_connection, pcn_world):
+    """Same NHS number, another date of birth: perhaps another person (a mistyped
+    number). The task stays open, says why, and the history tells it in words."""
+    simulate(1)
+    poll_connection(connection=pcn_connection)
+    _due_soon()
+    task = TracingTask.objects.get()
+    _register_at_pcn(
+        pcn_world, task.patient_nhs_number, birth_date=task.patient_birth_date - timedelta(days=800)
+    )
+    assert tracing_tasks_auto_verify() == 0
+    task.refresh_from_db()
+    assert task.status == "open"
+    assert "different date of birth" in task.verification_note
+    assert AuditEntry.objects.filter(action="tracing_task.identity_mismatch").count() == 1
+    from tracing.history import tracing_task_history_lines
+
+    lines = [line.sentence for line in tracing_task_history_lines(task=task)]
+    assert any("different date of birth" in line for line in lines), lines
+
+
 def test_auto_verify_respects_the_policy_and_the_horizon(pcn_connection, pcn_world, pcn_a):
     simulate(2)
     poll_connection(connection=pcn_connection)
@@ -81,6 +104,37 @@ def test_auto_verify_survives_emis_being_down(pcn_connection, pcn_world):
     pcn_world.faults("U10001", error_rate=1.0)
     assert tracing_tasks_auto_verify() == 0
     assert TracingTask.objects.filter(status="open", verified_at__isnull=True).count() == 2
+
+
+def test_auto_verify_asks_again_once_a_day_until_the_task_is_due(pcn_connection, pcn_world):
+    from tracing.services.verification import NOT_REGISTERED_NOTE
+
+    simulate(2)
+    poll_connection(connection=pcn_connection)
+    now = timezone.now()
+    later, sooner = list(TracingTask.objects.order_by("pk"))
+    TracingTask.objects.filter(pk=later.pk).update(due_at=now + timedelta(hours=40))
+    TracingTask.objects.filter(pk=sooner.pk).update(due_at=now + timedelta(hours=20))
+    assert tracing_tasks_auto_verify(now=now) == 0
+    first_checks = dict(TracingTask.objects.values_list("pk", "verified_at"))
+    assert all(first_checks.values())
+    assert set(TracingTask.objects.values_list("verification_note", flat=True)) == {
+        NOT_REGISTERED_NOTE
+    }
+    # Both patients register at the PCN after the first check.
+    for task in (later, sooner):
+        _register_at_pcn(pcn_world, task.patient_nhs_number)
+    # Within the day: not asked again.
+    assert tracing_tasks_auto_verify(now=now + timedelta(hours=6)) == 0
+    assert dict(TracingTask.objects.values_list("pk", "verified_at")) == first_checks
+    # A day on: the task not yet due is asked again and found registered; the
+    # one already due is not (its tracer works it now).
+    assert tracing_tasks_auto_verify(now=now + timedelta(hours=25)) == 1
+    later.refresh_from_db()
+    sooner.refresh_from_db()
+    assert later.status == "not_needed"
+    assert "Registered at the PCN's EMIS" in later.verification_note
+    assert sooner.status == "open" and sooner.verified_at == first_checks[sooner.pk]
 
 
 def test_verify_now_action(pcn_connection, pcn_world, pcn_tracer, client_for):

@@ -46,8 +46,8 @@ from ..models import (
     TracingPolicy,
     TracingTask,
 )
-from ..planning import page_due_planner, plan_due
-from ..selectors import policy_for_pcn, policy_view, task_owner
+from ..planning import page_due_planner, plan_due, task_owner
+from ..selectors import policy_for_pcn, policy_view
 from . import store
 from .diff import (
     ListedSession,
@@ -83,15 +83,27 @@ class LeaseLost(Exception):
 # --- EMIS side ------------------------------------------------------------------------
 
 
-def _in_threads(function: Callable[[T], R], items: list[T]) -> list[R]:
+def _in_threads(
+    function: Callable[[T], R], items: list[T], *, on_each: Callable[[], None] | None = None
+) -> list[R]:
     """`function` over `items`, in up to TRACING_POLL_FETCH_CONCURRENCY threads
     (only HTTP happens there), results in order. The first exception is raised
-    once every started call has finished."""
+    once every started call has finished. `on_each` runs in the calling thread
+    as each result comes in (the poll's lease heartbeat: one per page read)."""
     workers = max(1, min(settings.TRACING_POLL_FETCH_CONCURRENCY, len(items)))
+    results: list[R] = []
     if workers == 1:
-        return [function(item) for item in items]
+        for item in items:
+            results.append(function(item))
+            if on_each is not None:
+                on_each()
+        return results
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll-fetch") as pool:
-        return list(pool.map(function, items))
+        for result in pool.map(function, items):
+            results.append(result)
+            if on_each is not None:
+                on_each()
+    return results
 
 
 @dataclass
@@ -122,7 +134,9 @@ class Sweep:
     unavailable: EmisUnavailable | None = None
 
 
-def _read_sessions(client: Any, sweep: Sweep, session_ids: Iterable[int]) -> None:
+def _read_sessions(
+    client: Any, sweep: Sweep, session_ids: Iterable[int], beat: Callable[[], None]
+) -> None:
     """Read the slots of these sessions into the sweep. A session EMIS cannot
     serve now is left out (its snapshot stays, so the next poll reads it again)."""
     wanted = [sweep.sessions[i] for i in session_ids if i not in sweep.read]
@@ -141,7 +155,7 @@ def _read_sessions(client: Any, sweep: Sweep, session_ids: Iterable[int]) -> Non
                 return session, []
             raise
 
-    for session, slots in _in_threads(read, wanted):
+    for session, slots in _in_threads(read, wanted, on_each=beat):
         if isinstance(slots, EmisError):
             sweep.failed_reads.append(f"session {session.id}: {slots}")
             sweep.unavailable = slots if isinstance(slots, EmisUnavailable) else sweep.unavailable
@@ -179,7 +193,12 @@ class Resolved:
 
 
 def _resolve_patients(
-    *, client: Any, connection: EmisConnection, numbers: Iterable[int], now: datetime
+    *,
+    client: Any,
+    connection: EmisConnection,
+    numbers: Iterable[int],
+    now: datetime,
+    beat: Callable[[], None] | None = None,
 ) -> Resolved:
     """NHS numbers and demographics for patient numbers: from the cache when
     fresh enough, else GetPatientDemographics (at most
@@ -219,7 +238,7 @@ def _resolve_patients(
             return number, exc
 
     unavailable = 0
-    for number, answer in _in_threads(ask, to_ask):
+    for number, answer in _in_threads(ask, to_ask, on_each=beat):
         if answer is None or isinstance(answer, EmisUnavailable):
             unavailable += 1
             continue
@@ -658,19 +677,73 @@ class _Writer:
 # --- the poll ---------------------------------------------------------------------------
 
 
-def _lease_acquire(*, cursor: PollCursor, now: datetime) -> str | None:
-    token = str(uuid.uuid4())
-    won = PollCursor.objects.filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=cursor.pk
-    ).update(
-        lease_token=token, lease_until=now + timedelta(seconds=settings.TRACING_POLL_LEASE_SECONDS)
-    )
-    return token if won == 1 else None
+def lease_span() -> timedelta:
+    """How long a poll's lease holds without a heartbeat: two pages' time (a page
+    is one EMIS call, at most TRACING_POLL_PAGE_SECONDS). A poll beats after every
+    page, so a lease whose holder stopped beating for two pages' time belongs to
+    a dead process and may be taken over at once."""
+    return timedelta(seconds=2 * settings.TRACING_POLL_PAGE_SECONDS)
 
 
-def _lease_release(*, cursor: PollCursor, token: str) -> None:
-    PollCursor.objects.filter(pk=cursor.pk, lease_token=token).update(
-        lease_token="", lease_until=None
+class Lease:
+    """A poll's hold on its connection's PollCursor (compare-and-swap on
+    `lease_token`), renewed by `beat` after every page read."""
+
+    # Beats closer together than this are skipped: a fast EMIS answering many
+    # small pages needs no database write for each.
+    MIN_BEAT_GAP = timedelta(seconds=1)
+
+    def __init__(self, *, cursor_id: int, token: str, taken_at: datetime) -> None:
+        self.cursor_id = cursor_id
+        self.token = token
+        self.last_beat = taken_at
+
+    @classmethod
+    def acquire(cls, *, cursor: PollCursor, now: datetime) -> Lease | None:
+        token = str(uuid.uuid4())
+        won = PollCursor.objects.filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=cursor.pk
+        ).update(lease_token=token, lease_until=now + lease_span())
+        return cls(cursor_id=cursor.pk, token=token, taken_at=now) if won == 1 else None
+
+    def beat(self) -> None:
+        """Renew the lease; raise LeaseLost if another poll has taken it over."""
+        now = timezone.now()
+        if now - self.last_beat < self.MIN_BEAT_GAP:
+            return
+        self.renew(now=now)
+
+    def renew(self, *, now: datetime, **moves: Any) -> None:
+        if (
+            PollCursor.objects.filter(pk=self.cursor_id, lease_token=self.token).update(
+                lease_until=now + lease_span(), **moves
+            )
+            != 1
+        ):
+            raise LeaseLost(
+                "Another worker took over this connection's poll (this one stopped beating "
+                "for two pages' time); this poll's changes were not saved."
+            )
+        self.last_beat = now
+
+    def release(self) -> None:
+        PollCursor.objects.filter(pk=self.cursor_id, lease_token=self.token).update(
+            lease_token="", lease_until=None
+        )
+
+
+def runs_abandoned_fail(*, connection: EmisConnection, now: datetime) -> int:
+    """Mark failed the runs a dead process left `running`. Called by the poll
+    that has just taken the lease: while it holds it, no other run of the
+    connection can still be alive."""
+    stamp = f"{timezone.localtime(now):%d %b %Y %H:%M}"
+    return PollRun.objects.filter(connection=connection, status=PollRunStatus.RUNNING).update(
+        status=PollRunStatus.FAILED,
+        finished_at=now,
+        error=(
+            "The process running this poll stopped without finishing (it stopped renewing "
+            f"its lease); marked failed at {stamp} by the next poll."
+        ),
     )
 
 
@@ -688,7 +761,13 @@ def _check(connection: EmisConnection) -> None:
 
 
 def _sweep(
-    *, client: Any, connection: EmisConnection, cursor: PollCursor, run: PollRun, now: datetime
+    *,
+    client: Any,
+    connection: EmisConnection,
+    cursor: PollCursor,
+    run: PollRun,
+    now: datetime,
+    beat: Callable[[], None],
 ) -> tuple[Sweep, SlotDiff, SessionPlan]:
     today = timezone.localdate(now)
     window_end = today + timedelta(days=settings.TRACING_POLL_WINDOW_DAYS)
@@ -701,6 +780,7 @@ def _sweep(
             session_signature(start=session.start, end=session.end, counts=session.counts),
         )
     run.sessions_listed = len(sweep.listed)
+    beat()
     full = cursor.last_full_sweep_at is None or (
         now - cursor.last_full_sweep_at
         >= timedelta(seconds=settings.TRACING_POLL_FULL_SWEEP_SECONDS)
@@ -713,7 +793,7 @@ def _sweep(
     if not plan.to_fetch and not plan.gone and not plan.expired:
         return sweep, SlotDiff(), plan
     snapshot = store.snapshot_slots(connection=connection)
-    _read_sessions(client, sweep, plan.to_fetch)
+    _read_sessions(client, sweep, plan.to_fetch, beat)
     diff = diff_slots(
         snapshot=snapshot, seen=sweep.seen, read_sessions=sweep.read, gone_sessions=plan.gone
     )
@@ -724,7 +804,7 @@ def _sweep(
         listed_sessions=sweep.listed,
     )
     if settle:
-        _read_sessions(client, sweep, sorted(settle))
+        _read_sessions(client, sweep, sorted(settle), beat)
         diff = diff_slots(
             snapshot=snapshot, seen=sweep.seen, read_sessions=sweep.read, gone_sessions=plan.gone
         )
@@ -788,15 +868,26 @@ def poll_connection(*, connection: EmisConnection) -> PollRun:
     _check(connection)
     now = timezone.now()
     cursor, _ = PollCursor.objects.get_or_create(connection=connection)
-    token = _lease_acquire(cursor=cursor, now=now)
-    if token is None:
+    lease = Lease.acquire(cursor=cursor, now=now)
+    if lease is None:
+        holder = PollCursor.objects.filter(pk=cursor.pk).values_list("lease_until", flat=True)
+        until = holder[0] if holder else None
         return PollRun.objects.create(
             connection=connection,
             started_at=now,
             finished_at=now,
             status=PollRunStatus.SKIPPED,
-            error="Another poll of this connection is running.",
+            error=(
+                "Another poll of this connection is running"
+                + (
+                    f" (its lease holds until {timezone.localtime(until):%H:%M:%S} unless it "
+                    "renews it)."
+                    if until
+                    else "."
+                )
+            ),
         )
+    runs_abandoned_fail(connection=connection, now=now)
     run = PollRun.objects.create(connection=connection, started_at=now)
     cursor.refresh_from_db()
     policy = policy_for_pcn(pcn=connection.organisation)
@@ -806,7 +897,7 @@ def poll_connection(*, connection: EmisConnection) -> PollRun:
     try:
         client = partner_client(connection=connection)
         sweep, diff, plan = _sweep(
-            client=client, connection=connection, cursor=cursor, run=run, now=now
+            client=client, connection=connection, cursor=cursor, run=run, now=now, beat=lease.beat
         )
         run.sessions_fetched = len(sweep.read)
         run.appointments_seen = len(sweep.seen)
@@ -829,7 +920,9 @@ def poll_connection(*, connection: EmisConnection) -> PollRun:
             + [m.new.patient_number for m in diff.moved if m.old.task_id is None]
             + list(waiting.values()),
             now=timezone.now(),
+            beat=lease.beat,
         )
+        lease.renew(now=timezone.now())  # the writes below start with a full lease
         warnings += resolved.warnings
         with transaction.atomic():
             store.relax_commit_durability()
@@ -843,17 +936,11 @@ def poll_connection(*, connection: EmisConnection) -> PollRun:
                 forget=[*plan.gone, *plan.expired],
                 waiting=waiting,
             )
-            moves: dict[str, Any] = {
-                "lease_until": timezone.now()
-                + timedelta(seconds=settings.TRACING_POLL_LEASE_SECONDS)
-            }
+            moves: dict[str, Any] = {}
             if run.full_sweep and not sweep.failed_reads:
                 moves["last_full_sweep_at"] = now
-            if PollCursor.objects.filter(pk=cursor.pk, lease_token=token).update(**moves) != 1:
-                raise LeaseLost(
-                    "Another worker took over this connection's poll; this poll's changes "
-                    "were rolled back."
-                )
+            # Still ours? If another poll took over, this raises and rolls back.
+            lease.renew(now=timezone.now(), **moves)
         run.created = outcome.created
         run.cancelled = outcome.cancelled
         run.moved = outcome.moved
@@ -884,7 +971,7 @@ def poll_connection(*, connection: EmisConnection) -> PollRun:
         connection=connection,
         cursor=cursor,
         run=run,
-        token=token,
+        lease=lease,
         failure=failure,
         warnings=warnings,
     )
@@ -895,7 +982,7 @@ def _finish(
     connection: EmisConnection,
     cursor: PollCursor,
     run: PollRun,
-    token: str,
+    lease: Lease,
     failure: BaseException | None,
     warnings: list[str],
 ) -> PollRun:
@@ -904,7 +991,10 @@ def _finish(
     run.warnings = "\n".join(warnings)[:20_000]
     if failure is None:
         run.status = PollRunStatus.SUCCEEDED
-        PollCursor.objects.filter(pk=cursor.pk).update(last_success_at=finished)
+        # The last error is cleared here; it stays in the history of runs (PollRun).
+        PollCursor.objects.filter(pk=cursor.pk).update(
+            last_success_at=finished, last_error="", last_error_at=None
+        )
         connection_record_call(connection=connection)
     else:
         run.status = PollRunStatus.FAILED
@@ -917,7 +1007,7 @@ def _finish(
             "Poll of connection %s failed: %s", connection.pk, run.error, exc_info=failure
         )
     run.save()
-    _lease_release(cursor=cursor, token=token)
+    lease.release()
     if failure is not None and (
         isinstance(failure, EmisUnavailable) or not isinstance(failure, EmisError)
     ):

@@ -7,14 +7,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from hippo_pcn.audit.services import (
     audit_record,
     system_actor,
 )
+from hippo_pcn.health.alerts import support_emails
 
 from ..models import (
     PollCursor,
@@ -25,25 +24,21 @@ logger = logging.getLogger(__name__)
 # --- poll health -----------------------------------------------------------------------
 
 
-def _support_emails() -> list[str]:
-    from django.contrib.auth import get_user_model
-
-    users = get_user_model().objects.filter(
-        Q(is_superuser=True) | Q(groups__name=settings.SUPPORT_GROUP_NAME), is_active=True
-    )
-    return sorted(set(users.exclude(email="").values_list("email", flat=True)))
-
-
 @dataclass(frozen=True)
 class HealthCheckResult:
     raised: list[int]
     cleared: list[int]
 
 
-def poll_health_check(*, now: datetime | None = None) -> HealthCheckResult:
+def poll_health_check(
+    *, now: datetime | None = None, runner: str = "scheduled task"
+) -> HealthCheckResult:
     """Raise an alert, once, for each live PCN connection with no successful poll
     for TRACING_POLL_ALERT_AFTER_SECONDS (a log line at ERROR and one email to
-    support); clear it when polling recovers or the connection stops being live."""
+    support); clear it when polling recovers or the connection stops being live.
+    Run by whichever of beat, a worker or `manage.py check_poll_health` comes
+    first (hippo_pcn/health/alerts.py): the compare-and-swap on
+    `alert_raised_at` makes the one that raises it the only one that sends."""
     from django.core.mail import send_mail
 
     from ..selectors import poll_health
@@ -70,18 +65,23 @@ def poll_health_check(*, now: datetime | None = None) -> HealthCheckResult:
                 )
                 logger.error(
                     "Tracing poller: connection %s (%s) has had no successful poll %s. "
-                    "Last error: %s",
+                    "Last error: %s (seen by the %s)",
                     health.connection_id,
                     health.ods_code,
                     since,
                     health.last_error or "none recorded",
+                    runner,
                 )
                 audit_record(
                     actor=system_actor("poll-health"),
                     action="tracing_poll.alert_raised",
-                    details={"connection": health.connection_id, "last_error": health.last_error},
+                    details={
+                        "connection": health.connection_id,
+                        "last_error": health.last_error,
+                        "seen_by": runner,
+                    },
                 )
-                recipients = _support_emails()
+                recipients = support_emails()
                 if recipients:
                     send_mail(
                         subject=f"hippo-pcn: tracing poller cannot read {health.organisation}",

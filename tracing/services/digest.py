@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from hippo_pcn.audit.services import (
@@ -17,8 +17,8 @@ from hippo_pcn.audit.services import (
 from hippo_pcn.organisations.models import Organisation
 
 from ..models import (
-    ACTIVE_STATUSES,
     TracingTask,
+    TracingTaskQuerySet,
 )
 from ..planning import is_batch_day
 from ..selectors import policy_for_pcn
@@ -45,27 +45,41 @@ PRACTICE_DIGEST_EVERY = timedelta(hours=1)
 
 
 def tracing_digest_counts(*, owner: Organisation, now: datetime) -> DigestCounts:
-    """What the owner's digest reports. A practice (practice-led tracing) also
-    hears about tasks created in the last hour, whatever their due time: that
-    is its "after bookings" digest."""
-    from django.db.models import Count
-
-    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
+    """What the owner's digest reports, by TracingTaskQuerySet's rules at `now`
+    (the same rules as the worklist's "due" filter, so each figure equals the
+    count of the worklist link beside it). A practice (practice-led tracing)
+    also hears about tasks created in the last hour, whatever their due time:
+    that is its "after bookings" digest."""
+    rules = TracingTaskQuerySet
     new_filter = (
         Q(created_at__gte=now - PRACTICE_DIGEST_EVERY, created_at__lte=now)
         if owner.is_practice
         else Q(pk__in=[])
     )
-    counts = TracingTask.objects.filter(owner=owner, status__in=ACTIVE_STATUSES).aggregate(
-        due_today=Count("pk", filter=Q(due_at__gte=now, due_at__lte=end_of_day)),
-        overdue=Count("pk", filter=Q(due_at__lt=now)),
-        soon=Count(
-            "pk",
-            filter=Q(appointment_start__gte=now, appointment_start__lt=now + timedelta(hours=24)),
-        ),
-        new=Count("pk", filter=new_filter),
+    counts = TracingTask.objects.filter(owner=owner).aggregate(
+        due_today=Count("pk", filter=rules.due_today_q(now)),
+        overdue=Count("pk", filter=rules.overdue_q(now)),
+        soon=Count("pk", filter=rules.within_24h_q(now)),
+        new=Count("pk", filter=rules.active_q() & new_filter),
     )
     return DigestCounts(counts["due_today"], counts["overdue"], counts["soon"], counts["new"])
+
+
+def tracing_digest_links(*, owner: Organisation) -> dict[str, str]:
+    """The worklist, filtered to the owner, and to each of the digest's figures
+    (the status filter's default, to do, applies to each)."""
+    from django.urls import reverse
+
+    base = (
+        f"{settings.PUBLIC_BASE_URL.rstrip('/')}"
+        f"{reverse('admin:tracing_tracingtask_changelist')}?owner={owner.pk}"
+    )
+    return {
+        "worklist": base,
+        "overdue": f"{base}&due=overdue",
+        "due_today": f"{base}&due=today",
+        "next_24h_untraced": f"{base}&due=soon",
+    }
 
 
 def _tracer_emails(owner: Organisation) -> list[str]:
@@ -86,20 +100,18 @@ def tracing_digest_send(*, owner: Organisation, now: datetime | None = None) -> 
     and appointments in the next 24 hours still untraced, with a link to the
     filtered worklist. Nothing is sent when there is nothing to do."""
     from django.core.mail import send_mail
-    from django.urls import reverse
 
     now = now or timezone.now()
     counts = tracing_digest_counts(owner=owner, now=now)
     recipients = _tracer_emails(owner)
     if not counts.anything or not recipients:
         return False
-    link = (
-        f"{settings.PUBLIC_BASE_URL.rstrip('/')}"
-        f"{reverse('admin:tracing_tracingtask_changelist')}?owner={owner.pk}"
-    )
+    links = tracing_digest_links(owner=owner)
+    soon = counts.next_24h_untraced
     send_mail(
         subject=(
-            f"Tracing for {owner.name}: {counts.overdue} overdue, {counts.due_today} due today"
+            f"Tracing for {owner.name}: {counts.overdue} overdue, {counts.due_today} due today, "
+            f"{soon} {'appointment' if soon == 1 else 'appointments'} in 24 hours not traced"
         ),
         message=(
             f"Tracing worklist for {owner.name} ({owner.ods_code}), "
@@ -109,10 +121,12 @@ def tracing_digest_send(*, owner: Organisation, now: datetime | None = None) -> 
                 if owner.is_practice
                 else ""
             )
-            + f"  Overdue: {counts.overdue}\n"
-            f"  Due today: {counts.due_today}\n"
-            f"  Appointments in the next 24 hours not traced yet: {counts.next_24h_untraced}\n\n"
-            f"Open the worklist: {link}\n"
+            + f"  Overdue: {counts.overdue}\n    {links['overdue']}\n"
+            f"  Due today (from now until midnight): {counts.due_today}\n"
+            f"    {links['due_today']}\n"
+            f"  Appointments in the next 24 hours not traced yet: {soon}\n"
+            f"    {links['next_24h_untraced']}\n\n"
+            f"Open the worklist: {links['worklist']}\n"
         ),
         from_email=None,
         recipient_list=recipients,
@@ -136,12 +150,15 @@ def _digest_due_now(*, owner: Organisation, now: datetime) -> bool:
     local = timezone.localtime(now)
     if owner.is_practice:
         # Practice-led: batched hourly, only when new tasks arrived in the last hour.
-        return TracingTask.objects.filter(
-            owner=owner,
-            status__in=ACTIVE_STATUSES,
-            created_at__gte=now - PRACTICE_DIGEST_EVERY,
-            created_at__lte=now,
-        ).exists()
+        return (
+            TracingTask.objects.active()
+            .filter(
+                owner=owner,
+                created_at__gte=now - PRACTICE_DIGEST_EVERY,
+                created_at__lte=now,
+            )
+            .exists()
+        )
     policy = policy_for_pcn(pcn=owner)
     if local.hour != policy.batch_time.hour:
         return False
@@ -157,11 +174,7 @@ def tracing_digests_send(*, now: datetime | None = None) -> int:
     """Hourly: each owner organisation whose batch time it is gets its digest.
     Returns how many emails went out."""
     now = now or timezone.now()
-    owner_ids = (
-        TracingTask.objects.filter(status__in=ACTIVE_STATUSES)
-        .values_list("owner_id", flat=True)
-        .distinct()
-    )
+    owner_ids = TracingTask.objects.active().values_list("owner_id", flat=True).distinct()
     sent = 0
     for owner in Organisation.objects.filter(pk__in=owner_ids):
         if _digest_due_now(owner=owner, now=now) and tracing_digest_send(owner=owner, now=now):

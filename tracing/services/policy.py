@@ -17,8 +17,8 @@ from ..models import (
     TracingPolicy,
     TracingTask,
 )
-from ..planning import plan_due
-from ..selectors import policy_view, task_owner
+from ..planning import plan_due, task_owner
+from ..selectors import policy_view
 from .actions import TracingActionError
 
 logger = logging.getLogger(__name__)

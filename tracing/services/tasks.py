@@ -26,8 +26,8 @@ from ..models import (
     TaskStatus,
     TracingTask,
 )
-from ..planning import plan_due
-from ..selectors import policy_for_pcn, policy_view, task_owner
+from ..planning import plan_due, task_owner
+from ..selectors import policy_for_pcn, policy_view
 from .actions import _audit_task
 
 logger = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from emis_integration.client import (
@@ -33,6 +34,10 @@ from .actions import TracingActionError, _audit_task
 logger = logging.getLogger(__name__)
 
 VERIFIER = system_actor("auto-verify")
+# The note a check that found no registration leaves; auto-verify asks again
+# about tasks carrying it once RECHECK_AFTER has passed, until they fall due.
+NOT_REGISTERED_NOTE = "Not registered at the PCN's EMIS when checked."
+RECHECK_AFTER = timedelta(days=1)
 
 # --- auto-verify and "Register at PCN" ---------------------------------------------------
 
@@ -53,10 +58,26 @@ def _verify_with_client(*, task: TracingTask, client: Any, actor: Actor) -> Veri
     if found is None:
         TracingTask.objects.filter(pk=task.pk).update(
             verified_at=now,
-            verification_note="Not registered at the PCN's EMIS when checked.",
+            verification_note=NOT_REGISTERED_NOTE,
             updated_at=now,
         )
         return VerifyOutcome(False, f"{task.patient_label} is not registered at the PCN yet.")
+    if (
+        found.birth_date is not None
+        and task.patient_birth_date is not None
+        and found.birth_date != task.patient_birth_date
+    ):
+        # The same NHS number with another date of birth: perhaps another person. The
+        # task stays open for a person to check; nothing is closed on this evidence.
+        note = (
+            "The PCN's EMIS holds this NHS number with a different date of birth: check "
+            "the patient's identity before tracing (the task was not closed)."
+        )
+        TracingTask.objects.filter(pk=task.pk).update(
+            verified_at=now, verification_note=note, updated_at=now
+        )
+        _audit_task(actor=actor, action="tracing_task.identity_mismatch", task=task)
+        return VerifyOutcome(False, f"{task.patient_label}: {note}")
     evidence = (
         f"Registered at the PCN's EMIS (patient id {found.patient_id}, registration type "
         f"{found.registration_type or 'unknown'}) when checked on "
@@ -104,20 +125,28 @@ def tracing_task_verify(*, task: TracingTask, actor: Actor) -> VerifyOutcome:
 
 def tracing_tasks_auto_verify(*, now: datetime | None = None) -> int:
     """Before tasks fall due, ask each PCN's EMIS (where the PCN's policy allows)
-    about patients not checked yet. Returns how many became not needed."""
+    about patients not checked yet, and again, once a day until the task is due,
+    about those it last found not registered at the PCN (the patient may have
+    registered since). Returns how many became not needed."""
     now = now or timezone.now()
     horizon = now + timedelta(hours=settings.TRACING_VERIFY_AHEAD_HOURS)
+    never_checked = Q(verified_at__isnull=True)
+    recheck = Q(
+        verification_note=NOT_REGISTERED_NOTE,
+        verified_at__lte=now - RECHECK_AFTER,
+        due_at__gt=now,
+    )
     tasks = list(
-        TracingTask.objects.filter(
-            status__in=ACTIVE_STATUSES,
-            verified_at__isnull=True,
-            due_at__lte=horizon,
-            connection__status=ConnectionStatus.LIVE,
-        )
+        TracingTask.objects.active()
+        .filter(never_checked | recheck)
+        .filter(due_at__lte=horizon, connection__status=ConnectionStatus.LIVE)
         .exclude(patient_nhs_number="")
         .exclude(pcn__tracing_policy__auto_verify=False)
         .select_related("connection", "connection__organisation", "pcn")
-        .order_by("due_at")[: settings.TRACING_VERIFY_BATCH_SIZE]
+        # Never-checked tasks first, then the soonest due.
+        .order_by(F("verified_at").asc(nulls_first=True), "due_at")[
+            : settings.TRACING_VERIFY_BATCH_SIZE
+        ]
     )
     by_connection: dict[int, list[TracingTask]] = {}
     for task in tasks:

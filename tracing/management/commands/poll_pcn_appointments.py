@@ -1,4 +1,8 @@
-"""Poll PCN EMIS Community connections once, with the same code as the beat task."""
+"""Poll PCN EMIS Community connections once, with the same code as the beat task.
+
+Exit status: 0 when every poll succeeded; 1 when any failed; 3 when none failed
+but one was skipped because another poll of that connection held its lease (so
+an outside monitor can tell a skipped poll from a good one)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from emis_integration.client import EmisError
 from emis_integration.models import EmisConnection
 from tracing.models import PollRunStatus
 from tracing.poller import PollRefused, live_pcn_connections, poll_connection
+
+EXIT_SKIPPED = 3
 
 
 class Command(BaseCommand):
@@ -35,7 +41,7 @@ class Command(BaseCommand):
             if not connections:
                 self.stdout.write("There are no live PCN connections to poll.")
                 return
-        failed = 0
+        failed = skipped = 0
         for connection in connections:
             label = f"{connection.organisation.ods_code} (connection {connection.pk})"
             try:
@@ -52,7 +58,8 @@ class Command(BaseCommand):
                 failed += 1
                 self.stderr.write(f"{label}: failed: {run.error}.")
             elif run.status == PollRunStatus.SKIPPED:
-                self.stdout.write(f"{label}: skipped, another poll is running.")
+                skipped += 1
+                self.stderr.write(f"{label}: skipped: {run.error}")
             else:
                 self.stdout.write(
                     self.style.SUCCESS(
@@ -65,3 +72,9 @@ class Command(BaseCommand):
                 )
         if failed:
             raise CommandError(f"{failed} of {len(connections)} polls failed.")
+        if skipped:
+            self.stderr.write(
+                f"{skipped} of {len(connections)} polls skipped: nothing was read for "
+                f"{'it' if skipped == 1 else 'them'} this time."
+            )
+            raise SystemExit(EXIT_SKIPPED)

@@ -8,12 +8,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hippo_pcn.organisations.models import Organisation
-from tracing.models import ACTIVE_STATUSES, TracingTask
+from tracing.models import TracingTask
 from tracing.services import tracing_digest_send
 
 
 class Command(BaseCommand):
-    help = "Email the tracing digest (due, overdue, next 24 hours untraced) to tracers now."
+    help = (
+        "Email the tracing digest (overdue, due today, appointments in the next 24 hours "
+        "not traced) to tracers now."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--org", help="Only this owner organisation (its ODS code).")
@@ -28,7 +31,7 @@ class Command(BaseCommand):
         else:
             owners = list(
                 Organisation.objects.filter(
-                    pk__in=TracingTask.objects.filter(status__in=ACTIVE_STATUSES).values("owner_id")
+                    pk__in=TracingTask.objects.active().values("owner_id")
                 ).order_by("name")
             )
         sent = 0
