@@ -147,6 +147,13 @@ class OwnerFilter(_OrganisationFilter):
     field = "owner"
 
 
+class PcnFilter(_OrganisationFilter):
+    title = "PCN"
+    parameter_name = "pcn"
+    field = "pcn"
+    kinds = (OrganisationKind.PCN,)
+
+
 class PracticeFilter(_OrganisationFilter):
     title = "registered practice"
     parameter_name = "practice"
@@ -201,7 +208,15 @@ class TracingTaskAdmin(TenantScopedAdmin):
         "claimed_by_display",
     )
     list_display_links = ("patient",)
-    list_filter = (StatusFilter, DueFilter, OwnerFilter, SiteFilter, SourceFilter, PracticeFilter)
+    list_filter = (
+        StatusFilter,
+        DueFilter,
+        PcnFilter,
+        OwnerFilter,
+        SiteFilter,
+        SourceFilter,
+        PracticeFilter,
+    )
     search_fields = ("patient_family_name", "patient_given_name")
     search_help_text = "Search by NHS number (with or without spaces) or the patient's name."
     list_select_related = ("claimed_by",)

@@ -191,3 +191,28 @@ def test_dashboard_median_counts_from_the_booking_where_known(
     (panel,) = client_for(pcn_tracer).get(reverse("admin:tracing_dashboard")).context["panels"]
     assert panel.median_hours_to_trace == 3.0
     assert panel.median_label == "Median time from finding the booking in EMIS to trace"
+
+
+def test_each_dashboard_figure_links_to_a_worklist_showing_that_many(
+    client_for, support_user, live_pcn_a, live_pcn_b
+):
+    """Support sees every PCN: each panel's "Open" and "Overdue" figures link to the
+    worklist filtered to that PCN, which lists exactly that many tasks."""
+    import re
+
+    for connection, overdue, later in ((live_pcn_a, 2, 1), (live_pcn_b, 1, 3)):
+        for _ in range(overdue):
+            make_task(connection, due_in=timedelta(hours=-1))
+        for _ in range(later):
+            make_task(connection, due_in=timedelta(days=2))
+    client = client_for(support_user)
+    body = client.get(reverse("admin:tracing_dashboard")).content.decode()
+    figures = re.findall(
+        r'data-figure="(open|overdue)"><a href="([^"]+)">(\d+)</a>', body.replace("&amp;", "&")
+    )
+    assert len(figures) == 4, figures
+    for _, href, shown in figures:
+        page = client.get(href)
+        assert page.status_code == 200
+        rows = page.content.decode().count('class="action-select"')
+        assert rows == int(shown), (href, rows, shown)
