@@ -75,7 +75,26 @@ class OrganisationAdmin(TenantScopedAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             fields.append("kind")
+        if "pcn_name" in self.get_fields(request, obj):
+            fields.append("pcn_name")
         return fields
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """A page the user may only read names its PCN in words when they may not
+        open the PCN's own page (a read-only link would lead to a 404)."""
+        fields = list(super().get_fields(request, obj))
+        if (
+            obj is not None
+            and obj.pcn_id is not None
+            and not self.has_change_permission(request, obj)
+            and not organisations_for_user(user=request.user).filter(pk=obj.pcn_id).exists()
+        ):
+            fields = ["pcn_name" if name == "pcn" else name for name in fields]
+        return fields
+
+    @admin.display(description="PCN")
+    def pcn_name(self, obj: Organisation) -> str:
+        return f"{obj.pcn.name} ({obj.pcn.ods_code})" if obj.pcn else "–"
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         if obj is not None and obj.is_pcn:
@@ -139,10 +158,25 @@ class MembershipAdmin(TenantScopedAdmin):
             actions.pop("delete_selected_memberships", None)
         return actions
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Only support may open users' admin pages: everyone else sees the member
+        named in words, not a link that would lead to a 404."""
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and not user_is_support(user=request.user):
+            fields = ["member" if name == "user" else name for name in fields]
+        return fields
+
+    @admin.display(description="User")
+    def member(self, obj: Membership) -> str:
+        name = obj.user.get_full_name()
+        return f"{obj.user.get_username()} ({name})" if name else obj.user.get_username()
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             fields += ["user", "organisation"]
+        if "member" in self.get_fields(request, obj):
+            fields.append("member")
         return fields
 
     def scoped_organisations(self, request: HttpRequest) -> QuerySet[Organisation]:
