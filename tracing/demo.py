@@ -41,7 +41,14 @@ from emis_integration.sandbox.models import (
 )
 from hippo_pcn.organisations.models import Organisation
 
-from .models import CannotTraceReason, PolicyMode, TaskStatus, TracingPolicy, TracingTask
+from .models import (
+    CannotTraceReason,
+    PolicyMode,
+    TaskSource,
+    TaskStatus,
+    TracingPolicy,
+    TracingTask,
+)
 from .planning import plan_due
 from .poller import poll_connection
 from .selectors import policy_for_pcn, policy_view
@@ -191,6 +198,29 @@ def _overdue(pcn: Organisation, stdout: TextIO) -> None:
         stdout.write(f"  {made} open tasks at {pcn.name} made overdue (the worklist's red state)")
 
 
+def _booked_by_a_practice(pcn: Organisation, stdout: TextIO) -> None:
+    """One open task as if its patient's own practice had booked it through
+    hippo-pcn: under the PCN-led policy the PCN owns it, so that practice's staff
+    see it on their worklist but may not act on it. Idempotent."""
+    tasks = TracingTask.objects.filter(pcn=pcn).exclude(
+        emis_appointment_id__startswith=HISTORY_PREFIX
+    )
+    if tasks.active().filter(booking_organisation__isnull=False).exists():
+        return
+    practices = {p.ods_code: p for p in Organisation.objects.filter(pcn=pcn)}
+    for task in tasks.filter(status=TaskStatus.OPEN).order_by("appointment_start", "pk"):
+        practice = practices.get(task.registered_practice_ods)
+        if practice is not None and task.owner_id == pcn.pk:
+            TracingTask.objects.filter(pk=task.pk).update(
+                booking_organisation=practice, source=TaskSource.BOOKED_VIA_APP
+            )
+            stdout.write(
+                f"  One open task at {pcn.name} booked by {practice.name}: its staff see it "
+                "but the PCN traces it"
+            )
+            return
+
+
 def _history(pcn: Organisation, stdout: TextIO) -> None:
     """Past appointments traced over the last two weeks (one in eight traced
     only after the appointment), with their audit entries."""
@@ -281,6 +311,7 @@ def seed_demo(*, stdout: TextIO) -> None:
         if pcn is not None:
             _tasks_in_every_state(pcn, stdout)
             _overdue(pcn, stdout)
+            _booked_by_a_practice(pcn, stdout)
             _history(pcn, stdout)
     finally:
         settings.EMIS_HTTP_TRANSPORT_FACTORY = previous

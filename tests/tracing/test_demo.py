@@ -66,3 +66,27 @@ def test_seed_demo_includes_overdue_tasks_the_worklist_shows_in_red(db, settings
     page = client.get(reverse("admin:tracing_tracingtask_changelist") + "?due=overdue")
     assert page.context["cl"].result_count == len(ids)
     assert page.content.decode().count('class="hippo-overdue"') == len(ids)
+
+
+def test_seed_demo_shows_practice_staff_a_pcn_owned_task_they_may_not_act_on(db, settings, client):
+    """Under Hillside PCN's PCN-led policy, a task its practice booked is on the
+    practice's worklist, but the practice's staff are offered no action on it."""
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    call_command("seed_demo")
+    booked = TracingTask.objects.filter(
+        pcn__ods_code="U00002", booking_organisation__isnull=False
+    ).active()
+    assert booked.count() == 1
+    task = booked.get()
+    assert task.owner.ods_code == "U00002"
+    call_command("seed_demo")
+    assert TracingTask.objects.filter(booking_organisation__isnull=False).active().count() == 1
+    staff = get_user_model().objects.get(
+        username=f"{task.booking_organisation.ods_code.lower()}.staff"
+    )
+    client.force_login(staff)
+    page = client.get(reverse("admin:tracing_tracingtask_changelist"))
+    assert page.context["cl"].result_count == 1
+    assert 'name="action"' not in page.content.decode()
