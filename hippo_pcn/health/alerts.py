@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -139,13 +140,18 @@ def scheduler_state(*, now: datetime | None = None) -> SchedulerState:
     return SchedulerState(False, summary, task, beat, worker)
 
 
-def scheduler_alert_check(*, now: datetime, runner: str) -> bool | None:
-    """Raise (True) or clear (False) the scheduler alert; None when unchanged."""
+def scheduler_alert_check(*, now: datetime, runner: str, starting: bool = False) -> bool | None:
+    """Raise (True) or clear (False) the scheduler alert; None when unchanged.
+    A runner still `starting` (its process started less than
+    HEALTH_BEAT_STARTUP_GRACE_SECONDS ago, when the others may be starting too)
+    only clears, never raises."""
     state = scheduler_state(now=now)
     if state.ok:
         if alert_clear(name=SCHEDULER_ALERT):
             logger.warning("Scheduler recovered: %s (seen by %s)", state.summary, runner)
             return False
+        return None
+    if starting:
         return None
     if not alert_raise(name=SCHEDULER_ALERT, detail=state.summary, runner=runner, now=now):
         return None
@@ -167,10 +173,12 @@ def scheduler_alert_check(*, now: datetime, runner: str) -> bool | None:
     return True
 
 
-def health_alerts_run(*, runner: str, now: datetime | None = None) -> list[object]:
+def health_alerts_run(
+    *, runner: str, now: datetime | None = None, starting: bool = False
+) -> list[object]:
     """Every alert check, once: the scheduler's, then each app's."""
     now = now or timezone.now()
-    results: list[object] = [scheduler_alert_check(now=now, runner=runner)]
+    results: list[object] = [scheduler_alert_check(now=now, runner=runner, starting=starting)]
     for check in _ALERT_CHECKS:
         results.append(check(now=now, runner=runner))
     return results
@@ -179,11 +187,11 @@ def health_alerts_run(*, runner: str, now: datetime | None = None) -> list[objec
 # --- the threads in the beat and worker processes -----------------------------------------
 
 
-def _alert_loop_once(runner: str) -> None:
+def _alert_loop_once(runner: str, *, starting: bool) -> None:
     close_old_connections()
     try:
         heartbeat_touch(name=f"{runner}-process")
-        health_alerts_run(runner=runner)
+        health_alerts_run(runner=runner, starting=starting)
     except Exception:  # the loop must survive a database that is down for a while
         logger.exception("Health alert check in the %s failed; trying again later.", runner)
     finally:
@@ -195,10 +203,14 @@ def start_alert_thread(*, runner: str, stop: threading.Event | None = None) -> t
     of this process (the beat or a worker's main process)."""
     stop = stop or threading.Event()
     interval = settings.HEALTH_HEARTBEAT_INTERVAL_SECONDS
+    started = time.monotonic()
 
     def loop() -> None:
         while True:
-            _alert_loop_once(runner)
+            # Just started: beat's first heartbeat may not have run yet (or an old
+            # one is left from before a restart). Wait before raising.
+            starting = time.monotonic() - started < settings.HEALTH_BEAT_STARTUP_GRACE_SECONDS
+            _alert_loop_once(runner, starting=starting)
             if stop.wait(interval):
                 return
 

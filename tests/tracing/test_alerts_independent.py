@@ -188,6 +188,7 @@ def test_the_thread_in_beat_or_a_worker_beats_and_checks(
 ):
     settings.HEALTH_BEAT_MAX_AGE_SECONDS = 180
     settings.HEALTH_HEARTBEAT_INTERVAL_SECONDS = 0.05
+    settings.HEALTH_BEAT_STARTUP_GRACE_SECONDS = 0
     beats(task=600)  # the beat task has not run for ten minutes
     stop = threading.Event()
     thread = start_alert_thread(runner="worker", stop=stop)
@@ -203,3 +204,23 @@ def test_the_thread_in_beat_or_a_worker_beats_and_checks(
     assert Heartbeat.objects.filter(name=WORKER_PROCESS).exists()
     assert HealthAlert.objects.get(name=SCHEDULER_ALERT).raised_by == "worker"
     assert len(mail.outbox) == 1
+
+
+def test_a_runner_just_started_waits_before_raising(transactional_db, settings, support_with_email):
+    """A worker that has just started (after a restart, an old heartbeat is left;
+    or beat is starting too) does not cry wolf within the startup grace."""
+    settings.HEALTH_BEAT_MAX_AGE_SECONDS = 180
+    settings.HEALTH_HEARTBEAT_INTERVAL_SECONDS = 0.05
+    settings.HEALTH_BEAT_STARTUP_GRACE_SECONDS = 60
+    beats(task=600)
+    stop = threading.Event()
+    thread = start_alert_thread(runner="worker", stop=stop)
+    try:
+        for _ in range(20):  # about 20 checks
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert Heartbeat.objects.filter(name=WORKER_PROCESS).exists()  # it did run
+    assert not HealthAlert.objects.filter(raised_at__isnull=False).exists()
+    assert mail.outbox == []

@@ -36,6 +36,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
         ),
         "HEALTH_HEARTBEAT_INTERVAL_SECONDS": str(INTERVAL),
         "HEALTH_BEAT_MAX_AGE_SECONDS": "3",
+        # The processes under test have been "running" long enough to raise.
+        "HEALTH_BEAT_STARTUP_GRACE_SECONDS": "0",
         "TEST_EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "TEST_EMAIL_FILE_PATH": str(tmp_path / "mail"),
     }
