@@ -132,6 +132,14 @@ class DayRange:
     def __contains__(self, day: object) -> bool:
         return isinstance(day, date) and self.first <= day <= self.last
 
+    @property
+    def label(self) -> str:
+        """ "Wed 9 Dec to Fri 11 Dec" (or one day)."""
+        first = f"{self.first:%a} {self.first.day} {self.first:%b}"
+        if self.last == self.first:
+            return first
+        return f"{first} to {self.last:%a} {self.last.day} {self.last:%b}"
+
 
 @dataclass(frozen=True)
 class DayPages:
@@ -201,6 +209,15 @@ class DaysPage:
     def range(self) -> DayRange | None:
         return DayRange(self.days[0].day, self.days[-1].day) if self.days else None
 
+    # The `from` values of the "Earlier days" and "Later days" links.
+    @property
+    def earlier_from(self) -> str:
+        return self.earlier.first.isoformat() if self.earlier else ""
+
+    @property
+    def later_from(self) -> str:
+        return self.later.first.isoformat() if self.later else ""
+
 
 def days_page(
     free: Sequence[FreeDay], *, starting: date | None, gone: date | None = None
@@ -248,6 +265,27 @@ class TimePage:
     @property
     def whole_day(self) -> bool:
         return self.earlier_at is None and self.later_at is None
+
+    # The query values of the page's links (`day`, `at`).
+    @property
+    def day_value(self) -> str:
+        return self.day.isoformat()
+
+    @property
+    def earlier_at_value(self) -> str:
+        return f"{self.earlier_at:%H:%M}" if self.earlier_at else ""
+
+    @property
+    def later_at_value(self) -> str:
+        return f"{self.later_at:%H:%M}" if self.later_at else ""
+
+    @property
+    def previous_day_value(self) -> str:
+        return self.previous_day.isoformat() if self.previous_day else ""
+
+    @property
+    def next_day_value(self) -> str:
+        return self.next_day.isoformat() if self.next_day else ""
 
 
 def local_minute(moment: datetime) -> time:
