@@ -109,6 +109,19 @@ def end_of_london_day(now: datetime) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=LONDON)
 
 
+def tracing_task_label(
+    *, task_id: int | None, appointment_start: datetime | None, site_name: str
+) -> str:
+    """How a task is named where its patient is not shown (the audit log, delete
+    pages): "Tracing task 12: appointment Tue 3 Dec 10:30 at Alpha Hub"."""
+    when = ""
+    if appointment_start is not None:
+        local = timezone.localtime(appointment_start)
+        when = f": appointment {local:%a} {local.day} {local:%b %H:%M}"
+    where = f" at {site_name}" if site_name and when else ""
+    return f"Tracing task {task_id or 'not saved'}{when}{where}"
+
+
 class TracingTaskQuerySet(models.QuerySet["TracingTask"]):
     """The tracing rules that several places need, defined once. The worklist's
     filters and badges, the digest, the dashboard and the admin index all call
@@ -286,7 +299,9 @@ class TracingTask(models.Model):
         verbose_name = "tracing task"
 
     def __str__(self) -> str:
-        return f"Trace appointment {self.emis_appointment_id} ({self.get_status_display()})"
+        return tracing_task_label(
+            task_id=self.pk, appointment_start=self.appointment_start, site_name=self.site_name
+        )
 
     @property
     def patient_label(self) -> str:

@@ -45,6 +45,7 @@ from ..models import (
     TaskStatus,
     TracingPolicy,
     TracingTask,
+    tracing_task_label,
 )
 from ..planning import page_due_planner, plan_due, task_owner
 from ..selectors import policy_for_pcn, policy_view
@@ -616,7 +617,6 @@ class _Writer:
         owners = {org.pk: org.ods_code for org in organisations.values()}
         owners[pcn.pk] = pcn.ods_code
         by_appointment = {row["emis_appointment_id"]: row for row in rows}
-        open_label = TaskStatus.OPEN.label
         for task_row in inserted:
             row = by_appointment[task_row.emis_appointment_id]
             self.task_for_slot[row["emis_slot_id"]] = task_row.pk
@@ -625,7 +625,11 @@ class _Writer:
                 _audit_row(
                     action="tracing_task.created",
                     task_id=task_row.pk,
-                    task_repr=f"Trace appointment {task_row.emis_appointment_id} ({open_label})",
+                    task_repr=tracing_task_label(
+                        task_id=task_row.pk,
+                        appointment_start=row["appointment_start"],
+                        site_name=row["site_name"],
+                    ),
                     pcn_id=pcn.pk,
                     source=TaskSource.FOUND_BY_POLL,
                     owner=owners.get(task_row.owner_id, ""),
