@@ -56,19 +56,13 @@ class HippoAdminSite(admin.AdminSite):
         guarded = cast(_View, update_wrapper(hidden_unless_allowed, view))
         return super().admin_view(guarded, cacheable)
 
-    INDEX_TRACING_PANELS = 6
-
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        """The admin index, with a tracing panel per PCN the user can see."""
-        from tracing.selectors import pcns_for_user, tracing_dashboard
-
-        panels, more = [], 0
-        if user_has_staff_access(user=request.user):
-            # Only the first few PCNs are computed: support can see hundreds.
-            panels = tracing_dashboard(user=request.user, days=7, limit=self.INDEX_TRACING_PANELS)
-            if len(panels) == self.INDEX_TRACING_PANELS:
-                more = max(pcns_for_user(user=request.user).count() - len(panels), 0)
-        context = {**(extra_context or {}), "tracing_panels": panels, "tracing_panels_more": more}
+        """The admin index, with what each app adds to it (`register_index_panel`:
+        tracing adds a panel per PCN the user can see). The project never imports
+        the apps for it."""
+        context = dict(extra_context or {})
+        for panel in _INDEX_PANELS:
+            context.update(panel(request))
         return super().index(request, context)
 
     def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
@@ -79,6 +73,17 @@ class HippoAdminSite(admin.AdminSite):
         next_url = request.GET.get("next") or resolve_url("admin:index")
         query = urlencode({"next": next_url})
         return HttpResponseRedirect(f"{resolve_url(settings.LOGIN_URL)}?{query}")
+
+
+IndexPanel = Callable[[HttpRequest], dict[str, Any]]
+_INDEX_PANELS: list[IndexPanel] = []
+
+
+def register_index_panel(panel: IndexPanel) -> None:
+    """Add to the admin index: `panel(request)` returns template context (the
+    template, templates/admin/index.html, shows it)."""
+    if panel not in _INDEX_PANELS:
+        _INDEX_PANELS.append(panel)
 
 
 def model_admin_usable_by(model_admin: admin.ModelAdmin, request: HttpRequest) -> bool:

@@ -19,7 +19,11 @@ from django.utils.html import format_html
 
 from hippo_pcn.admin_site import TenantScopedAdmin
 from hippo_pcn.organisations.roles import OrganisationKind
-from hippo_pcn.organisations.selectors import organisations_for_user, user_is_support
+from hippo_pcn.organisations.selectors import (
+    organisations_for_user,
+    user_has_staff_access,
+    user_is_support,
+)
 
 from . import selectors, services
 from .forms import CannotTraceForm
@@ -770,3 +774,20 @@ class PollRunAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- the admin index's tracing panels (registered in tracing/apps.py) ---------------------
+
+INDEX_TRACING_PANELS = 6
+
+
+def tracing_index_panels(request: HttpRequest) -> dict[str, Any]:
+    """A panel per PCN the user can see on the admin index. Only the first few are
+    computed (support can see hundreds), over the last 7 days."""
+    if not user_has_staff_access(user=request.user):
+        return {"tracing_panels": [], "tracing_panels_more": 0}
+    panels = selectors.tracing_dashboard(user=request.user, days=7, limit=INDEX_TRACING_PANELS)
+    more = 0
+    if len(panels) == INDEX_TRACING_PANELS:
+        more = max(selectors.pcns_for_user(user=request.user).count() - len(panels), 0)
+    return {"tracing_panels": panels, "tracing_panels_more": more}

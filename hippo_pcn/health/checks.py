@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -81,14 +82,14 @@ def check_beat() -> dict[str, Any]:
     }
 
 
-def check_tracing_poll() -> dict[str, Any]:
-    """Tracing: live PCN connections without a recent successful poll."""
-    from tracing.selectors import poll_health_summary
+HealthCheck = Callable[[], dict[str, Any]]
+_CHECKS: dict[str, HealthCheck] = {}
 
-    try:
-        return poll_health_summary()
-    except Exception as exc:  # noqa: BLE001 - any failure means "cannot tell"
-        return {"ok": False, "error": f"cannot read poll health: {type(exc).__name__}"}
+
+def register_check(name: str, check: HealthCheck) -> None:
+    """Add a check to /healthz under `name` (tracing adds `tracing_poll`). A check
+    returns a dict with at least `ok`; one that raises counts as failed."""
+    _CHECKS[name] = check
 
 
 def run_checks() -> dict[str, dict[str, Any]]:
@@ -97,5 +98,9 @@ def run_checks() -> dict[str, dict[str, Any]]:
     if redis_result is not None:
         checks["redis"] = redis_result
     checks["celery_beat"] = check_beat()
-    checks["tracing_poll"] = check_tracing_poll()  # tracing: poll health per PCN connection
+    for name, check in _CHECKS.items():
+        try:
+            checks[name] = check()
+        except Exception as exc:  # noqa: BLE001 - any failure means "cannot tell"
+            checks[name] = {"ok": False, "error": f"cannot check: {type(exc).__name__}"}
     return checks

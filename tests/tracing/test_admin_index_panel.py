@@ -19,11 +19,11 @@ def test_practice_staff_without_pcn_role_see_no_panel(client_for, other_practice
 
 
 def test_support_index_computes_only_a_few_pcn_panels(client_for, support_user, db):
-    from hippo_pcn.admin_site import HippoAdminSite
     from tests.factories import PcnFactory
+    from tracing.admin import INDEX_TRACING_PANELS
 
-    for n in range(HippoAdminSite.INDEX_TRACING_PANELS + 3):
+    for n in range(INDEX_TRACING_PANELS + 3):
         PcnFactory(ods_code=f"U7{n:04d}", name=f"Many PCN {n:02d}")
     page = client_for(support_user).get(reverse("admin:index"))
-    assert len(page.context["tracing_panels"]) == HippoAdminSite.INDEX_TRACING_PANELS
+    assert len(page.context["tracing_panels"]) == INDEX_TRACING_PANELS
     assert page.context["tracing_panels_more"] == 3
