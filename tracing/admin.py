@@ -4,13 +4,13 @@ action calls one service and reports in words."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -124,7 +124,7 @@ class DueFilter(admin.SimpleListFilter):
         if value == "today":
             return queryset.filter(rules.due_today_q(now))
         if value == "week":
-            return queryset.filter(due_at__gte=now, due_at__lt=now + timedelta(days=7))
+            return queryset.filter(rules.due_within_week_q(now))
         if value == "soon":
             return queryset.filter(rules.within_24h_q(now))
         return queryset
@@ -317,18 +317,7 @@ class TracingTaskAdmin(TenantScopedAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
     ) -> tuple[QuerySet[Any], bool]:
-        digits = search_term.replace(" ", "").replace("-", "")
-        if digits.isdigit():
-            return queryset.filter(patient_nhs_number=digits), False
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        query = Q()
-        for word in term.split():
-            query &= Q(patient_family_name__istartswith=word) | Q(
-                patient_given_name__istartswith=word
-            )
-        return queryset.filter(query), False
+        return selectors.tracing_tasks_search(queryset=queryset, term=search_term), False
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False  # tasks come from bookings and the poller

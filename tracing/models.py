@@ -153,6 +153,12 @@ class TracingTaskQuerySet(models.QuerySet["TracingTask"]):
         return Q(status__in=ACTIVE_STATUSES, due_at__gte=now, due_at__lt=end_of_london_day(now))
 
     @staticmethod
+    def due_within_week_q(now: datetime | None = None) -> Q:
+        """Active and due from now until 7 days from now."""
+        now = now or timezone.now()
+        return Q(status__in=ACTIVE_STATUSES, due_at__gte=now, due_at__lt=now + timedelta(days=7))
+
+    @staticmethod
     def within_24h_q(now: datetime | None = None) -> Q:
         now = now or timezone.now()
         return Q(

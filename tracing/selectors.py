@@ -436,3 +436,19 @@ def poll_health_summary(*, now: datetime | None = None) -> dict[str, Any]:
         ],
         "alert_after_s": settings.TRACING_POLL_ALERT_AFTER_SECONDS,
     }
+
+
+def tracing_tasks_search(*, queryset: QuerySet[TracingTask], term: str) -> QuerySet[TracingTask]:
+    """The worklist's search, for the admin and the API: an NHS number with or
+    without spaces or dashes matches exactly; otherwise every word must start the
+    patient's given or family name."""
+    digits = term.replace(" ", "").replace("-", "")
+    if digits.isdigit():
+        return queryset.filter(patient_nhs_number=digits)
+    term = term.strip()
+    if not term:
+        return queryset
+    query = Q()
+    for word in term.split():
+        query &= Q(patient_family_name__istartswith=word) | Q(patient_given_name__istartswith=word)
+    return queryset.filter(query)
