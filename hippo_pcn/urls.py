@@ -24,7 +24,14 @@ urlpatterns = [
     # Patients' self-booking pages, opened from an invitation link (no login).
     path("book/", include("booking.selfbook_urls")),
     path("admin/", admin.site.urls),
+    # The REST API (schema, docs, /api/v1/) and each user's API tokens.
+    path("api/", include("hippo_pcn.api.urls")),
+    path("accounts/api-tokens/", include("hippo_pcn.api.token_urls")),
 ]
+
+# Under /api/ Django's own 404 and 500 are problem details too (hippo_pcn.api.errors).
+handler404 = "hippo_pcn.api.errors.page_not_found"
+handler500 = "hippo_pcn.api.errors.server_error"
 
 if apps.is_installed("emis_integration.sandbox") and settings.EMIS_SANDBOX_ENABLED:
     # The bundled EMIS (demo and tests only: production never installs it), reached by

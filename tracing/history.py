@@ -253,7 +253,7 @@ def history_line(entry: AuditEntry, *, owners: dict[str, str] | None = None) -> 
         entry=entry, who=_who(entry), details=dict(entry.details or {}), owners=owners or {}
     )
     sentence = SENTENCES.get(entry.action, _fallback)(context)
-    if context.details.get("via") == "API":
+    if context.details.get("channel") == "API":
         sentence += " (through the API)"
     return HistoryLine(at=entry.created_at, sentence=sentence)
 

@@ -4,7 +4,7 @@ so the entry exists exactly when the change does."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from hippo_pcn.db import concrete_field
 
+from .context import current_audit_channel
 from .models import AuditEntry
 
 SYSTEM_PREFIX = "system: "
@@ -47,12 +48,18 @@ def audit_record(
         raise ValueError("An anonymous user cannot be an audit actor.")
     else:
         user, label = actor, actor.get_username()
+    details = dict(details or {})
+    channel = current_audit_channel()
+    if channel is not None:
+        # "API" (hippo_pcn.audit.context); apart from a service's own "via" (how a
+        # booking was made: staff, self-book), which it does not replace.
+        details["channel"] = channel
     entry = AuditEntry(
         actor_id=user.pk if user is not None else None,
         actor_label=label[:150],
         action=action,
         organisation=organisation,
-        details=details or {},
+        details=details,
     )
     if target is not None:
         entry.content_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
@@ -100,6 +107,9 @@ def audit_bulk_append(rows: Sequence[AuditRow]) -> int:
     for row in rows:
         if not row.actor_label.startswith(SYSTEM_PREFIX) and row.actor_id is None:
             raise ValueError("Bulk audit entries need a user or a system actor label.")
+    channel = current_audit_channel()
+    if channel is not None:
+        rows = [replace(row, details={**row.details, "channel": channel}) for row in rows]
     now = timezone.now()
     if connection.vendor == "postgresql":
         _append_by_copy(rows, now=now)

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "csp",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN)
     "django_celery_beat",
     "axes",
     "django_otp",
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
     "hippo_pcn.audit",
     "hippo_pcn.health",
     "hippo_pcn.outbox",
+    "hippo_pcn.api",
     "emis_integration",
     # "emis_integration.sandbox" (the bundled fake EMIS) is added by local.py and test.py
     # only: never in production.
@@ -64,6 +67,8 @@ MIDDLEWARE = [
     # Second factor (hippo_pcn.accounts): who has given it, then a redirect to give it.
     "django_otp.middleware.OTPMiddleware",
     "hippo_pcn.accounts.middleware.SecondFactorRequiredMiddleware",
+    # /api/: audit entries say "via API", no caching, control characters a 400 problem.
+    "hippo_pcn.api.middleware.ApiChannelMiddleware",
     # A control character (NUL...) in the path, the query string or a urlencoded form
     # is a 400 (templates/400.html), never a 500 from the database.
     "hippo_pcn.middleware.RejectControlCharactersMiddleware",
@@ -224,10 +229,69 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
     )
 }
 
+# --- The API (/api/, hippo_pcn/api; docs/adr/0006-api-tokens-and-errors.md) ---------------
+# API tokens first: a request without credentials gets 401 with WWW-Authenticate: Bearer.
+# The session (the browser, the docs page) needs the CSRF token for writes.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "hippo_pcn.api.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["hippo_pcn.api.permissions.IsStaffMember"],
+    "DEFAULT_PAGINATION_CLASS": "hippo_pcn.api.pagination.CursorPage",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "hippo_pcn.api.throttles.ApiTokenRateThrottle",
+        "hippo_pcn.api.throttles.ApiUserRateThrottle",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["hippo_pcn.api.parsers.CleanJSONParser"],
+    "EXCEPTION_HANDLER": "hippo_pcn.api.errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Requests a minute (or "/s", "/hour", "/day"), counted in the cache (Redis in
+# production): per API token, and per user (a user's tokens and session together;
+# callers not signed in are counted by their address).
+API_THROTTLE_RATES = {
+    "api_token": env.str("API_THROTTLE_RATE_PER_TOKEN", default="600/min"),
+    "api_user": env.str("API_THROTTLE_RATE_PER_USER", default="1200/min"),
+}
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "hippo-pcn API",
+    "DESCRIPTION": (
+        "Tracing tasks, bookings, campaigns, poll health and the tracing dashboard for "
+        "PCN and practice integrations. Authenticate with a personal API token (make one "
+        "on your Sign-in security page; `Authorization: Bearer hpcn_...`): it sees "
+        "exactly what its user sees. Errors are RFC 9457 problem details "
+        "(`application/problem+json`); lists use cursor pagination (`next`, `previous`)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "displayOperationId": False},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hippo_pcn.api.schema.problem_responses_hook",
+    ],
+    # One name per choice set, where several fields share a name ("status", "source").
+    "ENUM_NAME_OVERRIDES": {
+        "TracingTaskStatusEnum": "tracing.models.TaskStatus",
+        "TracingTaskSourceEnum": "tracing.models.TaskSource",
+        "CannotTraceReasonEnum": "tracing.models.CannotTraceReason",
+        "BookingStatusEnum": "booking.models.BookingStatus",
+        "CampaignStatusEnum": "booking.models.CampaignStatus",
+        "SlotSourceEnum": "booking.api.enums.SlotSource",
+        "OrganisationKindEnum": "hippo_pcn.organisations.roles.OrganisationKind",
+        "ConnectionStatusEnum": "emis_integration.models.ConnectionStatus",
+    },
+}
+# --- end API -------------------------------------------------------------------------------
 
 # Celery: the demo uses a filesystem broker under ./var so nothing else is needed;
 # set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to use Redis.

@@ -73,6 +73,9 @@ SELFBOOK_RATE_LIMIT_PER_IP = 100_000
 SELFBOOK_RATE_LIMIT_PER_TOKEN = 1_000
 SELFBOOK_RATE_LIMIT_POSTS_PER_TOKEN = 1_000
 
+# API throttles: counted in the shared Redis; tests that check them lower these.
+API_THROTTLE_RATES = {"api_token": "100000/min", "api_user": "100000/min"}
+
 # Invitations: messages go to booking.notify.outbox (see tests/booking/test_invite*.py).
 NOTIFY_BACKEND = "locmem"
 

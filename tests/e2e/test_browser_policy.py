@@ -252,6 +252,10 @@ def test_staff_pages(live_server, page: Page, pcn_a, practice_a, practice_a2, pr
     visit(page, f"{base}/booking/bookings/{booking.pk}/move/")
     visit(page, f"{base}/booking/bookings/{booking.pk}/cancel/")
     visit(page, f"{base}/no-such-page/", status=404)
+    # The API's tokens page and its docs (Swagger UI from local files).
+    visit(page, f"{base}/accounts/api-tokens/")
+    visit(page, f"{base}/api/docs/")
+    expect(page.locator(".opblock").first).to_be_visible()
 
 
 def _admin_links(page: Page) -> list[str]:
