@@ -432,12 +432,14 @@ def bench_booking_unknown_settled() -> None:
 
     # A process killed right after its booking POST reached EMIS: the booking is
     # left PENDING; once older than PENDING_TTL the reconciler settles it.
-    original = services._booking_outcome_unknown
+    from booking.services import bookings as booking_writes
+
+    original = booking_writes._booking_outcome_unknown
 
     def killed(**kwargs: object) -> Booking:
         raise _Killed
 
-    services._booking_outcome_unknown = killed  # type: ignore[assignment]
+    booking_writes._booking_outcome_unknown = killed  # type: ignore[assignment]
     try:
         services.booking_create(
             campaign=campaign,
@@ -449,7 +451,7 @@ def bench_booking_unknown_settled() -> None:
     except _Killed:
         pass
     finally:
-        services._booking_outcome_unknown = original  # type: ignore[assignment]
+        booking_writes._booking_outcome_unknown = original  # type: ignore[assignment]
     left = Booking.objects.get(status=BookingStatus.PENDING)
     Booking.objects.filter(pk=left.pk).update(
         booked_at=timezone.now() - PENDING_TTL - timedelta(seconds=1)
