@@ -276,7 +276,7 @@ class PatientImportAdmin(ReadOnlyTenantAdmin):
 @admin.register(MessageSend)
 class MessageSendAdmin(NhsNumberSearchMixin, ReadOnlyTenantAdmin):
     """Each message the app sends a patient, once: written by the send tasks
-    (booking/invites.py), never edited here."""
+    (booking/invites/), never edited here."""
 
     tenant_field = "invite__campaign__practice"
     list_display = (

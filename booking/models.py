@@ -641,7 +641,7 @@ class MessageSend(models.Model):
     the confirmation or cancellation of one booking. Its unique key makes a
     redelivered task find it. "Sending" is committed before the notifier is called,
     with a reference unique to this message; a task that finds "sending" asks the
-    notifier for that reference rather than sending again (booking/invites.py)."""
+    notifier for that reference rather than sending again (booking/invites/)."""
 
     key = models.CharField(max_length=80, unique=True)
     kind = models.CharField(max_length=20, choices=MessageKind.choices)

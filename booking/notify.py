@@ -19,7 +19,7 @@ other environment GOV.UK Notify: links are never written to disk by accident.
 
 Every message carries a ``reference`` unique to it, and every backend can look a
 message up by it (``lookup``): a send task that finds its message marked "sending"
-(its worker died mid-send) asks before sending again (booking/invites.py).
+(its worker died mid-send) asks before sending again (booking/invites/).
 
 Failures are typed: ``NotifyTransientError`` (5xx, 429, timeouts, connection
 errors: worth retrying) and ``NotifyPermanentError`` (4xx such as an invalid

@@ -49,7 +49,7 @@ def reconcile_emis_bookings() -> None:
 
 # --- Invitations ------------------------------------------------------------------------------
 # Sending invitations, reminders and booking messages, and the beat-driven waves. Thin:
-# the logic is in booking/invites.py. Only transient notifier failures are retried.
+# the logic is in booking/invites/. Only transient notifier failures are retried.
 # The three message tasks are queued through the outbox (hippo_pcn/outbox) and may run
 # more than once (a relay publishing twice, acks_late redelivery, a worker killed
 # mid-send: reject_on_worker_lost puts the message back): each message's send record

@@ -459,7 +459,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rows": rows_with_bookings(campaign=campaign, patients=page.object_list),
             "search": search,
             "practice_patient_count": Patient.objects.filter(practice=campaign.practice).count(),
-            # Invitations panel (booking/invites.py).
+            # Invitations panel (booking/invites/).
             "invite_panel": campaign_invite_panel(campaign=campaign),
         },
     )

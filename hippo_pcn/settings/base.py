@@ -538,7 +538,7 @@ CELERY_BEAT_SCHEDULE["tracing-digest-hourly"] = {
 }
 # --- end tracing -------------------------------------------------------------------------
 
-# --- Invitations: messages, waves and reminders (booking/notify.py, booking/invites.py) ---
+# --- Invitations: messages, waves and reminders (booking/notify.py, booking/invites/) ---
 # Which notifier sends texts and emails: "file" (the demo: var/messages.jsonl and a staff
 # page), "locmem" (tests) or "notify" (GOV.UK Notify). Unset: "file" in demo mode,
 # GOV.UK Notify everywhere else.

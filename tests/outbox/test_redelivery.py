@@ -18,6 +18,7 @@ from booking import invites, notify
 from booking.models import Campaign, DeliveryStatus, Invite, MessageSend
 from booking.selectors import campaign_offerable_slots
 from booking.services import booking_create
+from booking.tokens import new_token_fields
 from hippo_pcn.celery import app
 from hippo_pcn.outbox.models import OutboxMessage
 from hippo_pcn.outbox.services import outbox_relay
@@ -115,7 +116,7 @@ def test_reminder_killed_after_notify_accepted_counts_once_sent(
         delivery_status=DeliveryStatus.SENT,
         sent_at=timezone.now() - timedelta(days=8),
         expires_at=timezone.now() + timedelta(days=1),
-        **invites.new_token_fields(),
+        **new_token_fields(),
     )
     assert invites.invites_send_reminders(campaign=active).queued == 1
     message = delivered(real_broker, invites.SEND_REMINDER_TASK)
