@@ -39,7 +39,7 @@ from .cohorts import (
 )
 from .csv_import import PatientFileError
 from .forms import PatientImportForm, PatientSearchForm, UploadSizeLimitHandler
-from .models import ACTIVE_BOOKING_STATUSES, Booking, Campaign, Patient
+from .models import Booking, Campaign, Patient
 from .selectors import PATIENTS_PER_PAGE, campaigns_for_user
 from .services import (
     DEFAULT_MAX_ROWS,
@@ -343,9 +343,8 @@ def campaign_patient_remove_view(request: HttpRequest, pk: int, patient_pk: int)
             messages.success(request, f"{patient.full_name} was removed from the campaign.")
             return redirect("booking:campaign_detail", pk=campaign.pk)
     booking = (
-        Booking.objects.filter(
-            campaign=campaign, patient=patient, status__in=ACTIVE_BOOKING_STATUSES
-        )
+        Booking.objects.active()
+        .filter(campaign=campaign, patient=patient)
         .order_by("start")
         .first()
     )

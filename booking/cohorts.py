@@ -44,7 +44,6 @@ from .csv_import import (
     normalise_heading,
 )
 from .models import (
-    ACTIVE_BOOKING_STATUSES,
     Booking,
     Campaign,
     CampaignPatient,
@@ -465,9 +464,8 @@ def campaign_patient_remove(
         if entry is None:
             raise CohortError(f"{patient.full_name} is not on this campaign's list.")
         booking = (
-            Booking.objects.filter(
-                campaign=campaign, patient=patient, status__in=ACTIVE_BOOKING_STATUSES
-            )
+            Booking.objects.active()
+            .filter(campaign=campaign, patient=patient)
             .order_by("start")
             .first()
         )

@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db.models import Max, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
@@ -155,7 +154,9 @@ def patient_import_sample_rows(
 
 # --- Campaigns, slots and bookings ---------------------------------------------------------
 
-LONDON = ZoneInfo("Europe/London")
+# The local zone (settings.TIME_ZONE), for the modules and tests that name it;
+# local times are otherwise read through django.utils.timezone.
+LONDON = timezone.get_default_timezone()
 
 
 def campaigns_for_user(*, user: UserLike) -> QuerySet[Campaign]:
@@ -180,10 +181,8 @@ def bookings_for_user(*, user: UserLike) -> QuerySet[Booking]:
 
 def campaign_window(campaign: Campaign) -> tuple[datetime, datetime]:
     """[start, end) of the campaign's bookable times: its dates in Europe/London,
-    and never before now."""
-    start = datetime.combine(campaign.start_date, time.min, tzinfo=LONDON)
-    end = datetime.combine(campaign.end_date + timedelta(days=1), time.min, tzinfo=LONDON)
-    return max(start, timezone.now()), end
+    and never before now (Campaign.bookable_window, under the name callers use)."""
+    return campaign.bookable_window()
 
 
 def campaign_live_sources(*, campaign: Campaign) -> list[EmisConnection]:

@@ -22,23 +22,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import TextIO
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import F
 from django.utils import timezone
 
+from emis_integration.demo_emis import DemoEmisError, demo_emis
 from emis_integration.models import EmisConnection, EmisSystem
-from emis_integration.sandbox import services as sandbox_services
-from emis_integration.sandbox.models import (
-    Appointment,
-    Patient,
-    RegistrationType,
-    SandboxOrganisation,
-    Slot,
-    SlotStatus,
-)
 from hippo_pcn.organisations.models import Organisation
 
 from .models import (
@@ -74,9 +64,13 @@ DEMO_BOOKINGS = 8
 HISTORY_DAYS = 14
 OVERDUE_TASKS = 2
 HISTORY_PREFIX = "HIST-"  # never an EMIS appointment id (the sandbox's are numbers)
-LONDON = ZoneInfo("Europe/London")
 FAMILY_NAMES = ["Patel", "Hughes", "Okafor", "Morgan", "Byrne", "Ahmed", "Evans", "Novak"]
 GIVEN_NAMES = ["Sam", "Priya", "Tom", "Grace", "Aled", "Maryam", "Chloe", "Jonas"]
+
+
+def _local(day: date, at: time) -> datetime:
+    """`at` on `day` in local time (settings.TIME_ZONE, Europe/London)."""
+    return timezone.make_aware(datetime.combine(day, at))
 
 
 def _policies(stdout: TextIO) -> None:
@@ -105,10 +99,13 @@ def _tasks_in_every_state(pcn: Organisation, stdout: TextIO) -> None:
         return
     if TracingTask.objects.filter(pcn=pcn).count() >= DEMO_BOOKINGS:
         return
-    sandbox_pcn = SandboxOrganisation.objects.get(ods_code=pcn.ods_code)
+    emis = demo_emis()
+    if emis is None:
+        stdout.write(f"  No test EMIS to book demo appointments in: no demo tasks at {pcn.name}")
+        return
     try:
-        sandbox_services.bookings_simulate(pcn=sandbox_pcn, count=DEMO_BOOKINGS)
-    except sandbox_services.SimulationError as exc:
+        emis.book_appointments(pcn_ods=pcn.ods_code, count=DEMO_BOOKINGS)
+    except DemoEmisError as exc:
         stdout.write(f"  Could not book demo appointments in EMIS: {exc}")
     run = poll_connection(connection=connection)
     stdout.write(f"  Poll of {pcn.name}: {run.created} tasks found in EMIS")
@@ -134,29 +131,21 @@ def _tasks_in_every_state(pcn: Organisation, stdout: TextIO) -> None:
             note="Registered practice asked to enable record sharing.",
         )
         # Already registered at the PCN: auto-verify finds it.
-        Patient.objects.get_or_create(
-            organisation=sandbox_pcn,
+        emis.register_patient(
+            organisation_ods=pcn.ods_code,
             nhs_number=tasks[3].patient_nhs_number,
-            defaults={
-                "family": tasks[3].patient_family_name or "Unknown",
-                "given": tasks[3].patient_given_name,
-                "birth_date": tasks[3].patient_birth_date or timezone.localdate(),
-                "registration_type": RegistrationType.TEMPORARY,
-                "registered_practice_ods": tasks[3].registered_practice_ods,
-            },
+            family=tasks[3].patient_family_name or "Unknown",
+            given=tasks[3].patient_given_name,
+            birth_date=tasks[3].patient_birth_date or timezone.localdate(),
+            registered_practice_ods=tasks[3].registered_practice_ods,
         )
         tracing_task_verify(task=tasks[3], actor=tracer)
     except TracingActionError as exc:
         stdout.write(f"  Demo tracing step skipped: {exc.message}")
     # Cancelled in EMIS: the next poll follows.
-    cancelled = Appointment.objects.filter(
-        organisation=sandbox_pcn, patient_record_id=tasks[4].emis_patient_number, status="booked"
-    ).first()
-    if cancelled is not None:
-        Appointment.objects.filter(pk=cancelled.pk).update(
-            status="cancelled", last_updated=timezone.now(), version=F("version") + 1
-        )
-        Slot.objects.filter(pk=cancelled.slot_id).update(status=SlotStatus.FREE)
+    emis.cancel_appointment(
+        organisation_ods=pcn.ods_code, patient_number=tasks[4].emis_patient_number
+    )
     poll_connection(connection=connection)
     stdout.write(
         f"  Tracing tasks at {pcn.name}: "
@@ -249,8 +238,8 @@ def _history(pcn: Organisation, stdout: TextIO) -> None:
             continue
         for i in range(3 + (days_ago * 7) % 5):
             n += 1
-            found = datetime.combine(day, time(9, 0), tzinfo=LONDON) + timedelta(minutes=47 * i)
-            start = datetime.combine(day + timedelta(days=2), time(10, 0), tzinfo=LONDON)
+            found = _local(day, time(9, 0)) + timedelta(minutes=47 * i)
+            start = _local(day + timedelta(days=2), time(10, 0))
             start += timedelta(minutes=20 * i)
             late = n % 8 == 0
             done = start + timedelta(hours=2) if late else found + timedelta(hours=2 + n % 20)

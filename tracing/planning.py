@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import holidays
+from django.utils import timezone
 
 from hippo_pcn.organisations.roles import OrganisationKind
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
     from .models import TracingPolicy
 
-LONDON = ZoneInfo("Europe/London")
 WORKDAY_START = time(8, 0)
 WORKDAY_END = time(18, 30)
 WORKING_DAYS = frozenset({0, 1, 2, 3, 4})
@@ -56,7 +55,8 @@ def is_working_day(day: date) -> bool:
 
 
 def _local(day: date, at: time) -> datetime:
-    return datetime.combine(day, at, tzinfo=LONDON)
+    """`at` on `day`, local time (settings.TIME_ZONE: Europe/London)."""
+    return timezone.make_aware(datetime.combine(day, at))
 
 
 def _first_working_day_from(day: date) -> date:
@@ -69,7 +69,7 @@ def _first_working_day_from(day: date) -> date:
 
 def next_daily_batch(after: datetime, batch_time: time) -> datetime:
     """The first working-day batch strictly after `after`."""
-    day = _first_working_day_from(after.astimezone(LONDON).date())
+    day = _first_working_day_from(timezone.localdate(after))
     candidate = _local(day, batch_time)
     if candidate > after:
         return candidate
@@ -79,7 +79,7 @@ def next_daily_batch(after: datetime, batch_time: time) -> datetime:
 def next_weekly_batch(after: datetime, batch_time: time, weekday: int) -> datetime:
     """The first weekly batch strictly after `after`: on `weekday` at
     `batch_time`, or, when that day is a bank holiday, on the next working day."""
-    day = after.astimezone(LONDON).date()
+    day = timezone.localdate(after)
     first = day - timedelta(days=7)  # last week's batch may have moved into this week
     first += timedelta(days=(weekday - first.weekday()) % 7)
     for week in range(0, 4):
@@ -97,14 +97,14 @@ def is_batch_day(*, mode: str, batch_time: time, batch_weekday: int, day: date) 
         batch = next_weekly_batch(just_before, batch_time, batch_weekday)
     else:
         batch = next_daily_batch(just_before, batch_time)
-    return batch.astimezone(LONDON).date() == day
+    return timezone.localdate(batch) == day
 
 
 def add_working_hours(start: datetime, hours: int) -> datetime:
     """`hours` of working time (08:00–18:30 Europe/London on working days)
     after `start`."""
     remaining = timedelta(hours=hours)
-    cursor = start.astimezone(LONDON)
+    cursor = timezone.localtime(start)
     for _ in range(0, 400):  # bounded: days, however many hours and holidays
         day = cursor.date()
         if is_working_day(day):

@@ -20,7 +20,10 @@ from emis_integration.models import EmisConnection, EmisSystem
     time_limit=settings.TRACING_POLL_TIME_LIMIT_SECONDS,
 )
 def poll_pcn_connection(connection_id: int) -> None:
-    """Poll one live PCN connection; only `EmisUnavailable` is retried."""
+    """Poll one live PCN connection; only `EmisUnavailable` is retried. The poll
+    is `poll_connection` (tracing/poller/poll.py); what it does with each change
+    found in EMIS, a new appointment's task included, is `poll_changes_store`
+    (tracing/poller/changes.py)."""
     from .poller import poll_connection
 
     connection = (

@@ -1,4 +1,4 @@
-"""Booking's API views. Thin, like booking/views.py: find the object through the
+"""Booking's API views. Thin, like booking/views/: find the object through the
 user's selector (another organisation's is a 404), check the input with the
 page's form, call one service, and say what happened in the page's words.
 

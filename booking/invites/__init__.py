@@ -25,6 +25,7 @@ Sections:
 One module per sub-domain: common, messages, eligibility, send_once, sending,
 booking_messages, waves, reminders, staff. Public names stay importable from here."""
 
+from ..selectors import LONDON
 from .booking_messages import (
     BOOKING_MESSAGE_MAX_CHECKS,
     STAFF_CHANGE_KINDS,
@@ -37,7 +38,6 @@ from .booking_messages import (
 from .common import (
     ACTIVE_BOOKING,
     INSERT_BATCH_SIZE,
-    LONDON,
     OPEN_DELIVERY,
     REMINDER_ACTOR,
     REMINDER_CLAIM_STALE_AFTER,
@@ -96,10 +96,12 @@ from .waves import (
     STATE_DONE,
     STATE_PAUSED,
     STATE_SENDING,
+    WAVE_STATE_ACTION,
     WavePlan,
     WaveResult,
     campaign_invite_state,
     campaign_send_wave,
+    campaign_state_since,
     campaign_wave_plan,
     open_invites,
 )
@@ -139,6 +141,7 @@ __all__ = [
     "STATE_SENDING",
     "SendResult",
     "WAVE_ACTOR",
+    "WAVE_STATE_ACTION",
     "WavePlan",
     "WaveResult",
     "booking_message_patient",
@@ -149,6 +152,7 @@ __all__ = [
     "campaign_invite_panel",
     "campaign_invite_state",
     "campaign_send_wave",
+    "campaign_state_since",
     "campaign_wave_plan",
     "demo_messages_with_recipients",
     "eligible_patients",

@@ -1,10 +1,10 @@
-"""What the invitation modules share: times, actors, task names and limits."""
+"""What the invitation modules share: actors, task names and limits. Local times
+(Europe/London, settings.TIME_ZONE) come from django.utils.timezone."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
@@ -19,9 +19,10 @@ from ..models import (
 
 logger = logging.getLogger(__name__)
 
-LONDON = ZoneInfo("Europe/London")
 WAVE_ACTOR = system_actor("invite waves")
 REMINDER_ACTOR = system_actor("invite reminders")
+# The statuses of an active booking, under the name these modules have used; the
+# rule itself is Booking.objects.active() (booking.models.bookings).
 ACTIVE_BOOKING = ACTIVE_BOOKING_STATUSES
 OPEN_DELIVERY = (DeliveryStatus.QUEUED, DeliveryStatus.SENT)
 # Call outcomes that settle an invitation: nobody needs to chase or phone again.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -16,7 +16,7 @@ from ..models import (
     Invite,
     Patient,
 )
-from .common import ACTIVE_BOOKING, LONDON, _now
+from .common import _now
 
 logger = logging.getLogger(__name__)
 
@@ -24,27 +24,29 @@ logger = logging.getLogger(__name__)
 
 
 def campaign_full_window(campaign: Campaign) -> tuple[datetime, datetime]:
-    """[first day 00:00, day after the last day 00:00) in Europe/London."""
-    start = datetime.combine(campaign.start_date, time.min, tzinfo=LONDON)
-    end = datetime.combine(campaign.end_date + timedelta(days=1), time.min, tzinfo=LONDON)
-    return start, end
+    """[first day 00:00, day after the last day 00:00) in Europe/London: the
+    name callers have used for Campaign.full_window."""
+    return campaign.full_window()
 
 
 def invite_expiry(*, campaign: Campaign, now: datetime | None = None) -> datetime:
     """now + the campaign's link validity, never after the end of its last day."""
-    _, end = campaign_full_window(campaign)
+    _, end = campaign.full_window()
     return min(_now(now) + timedelta(days=campaign.invite_expiry_days), end)
 
 
-def _booked(campaign: Campaign, patient_ref: str = "pk") -> QuerySet[Booking]:
-    """Active bookings (of the patient OuterRef(patient_ref)) that count as
-    "already booked" for this campaign: in it, or in its dates at the practice."""
-    start, end = campaign_full_window(campaign)
-    return Booking.objects.filter(
-        patient_id=OuterRef(patient_ref), status__in=ACTIVE_BOOKING
-    ).filter(
+def _booked_for(campaign: Campaign) -> QuerySet[Booking]:
+    """Active bookings that count as "already booked" for this campaign: in it,
+    or in its dates at the practice."""
+    start, end = campaign.full_window()
+    return Booking.objects.active().filter(
         Q(campaign=campaign) | Q(practice_id=campaign.practice_id, start__gte=start, start__lt=end)
     )
+
+
+def _booked(campaign: Campaign, patient_ref: str = "pk") -> QuerySet[Booking]:
+    """_booked_for(campaign) of the patient OuterRef(patient_ref)."""
+    return _booked_for(campaign).filter(patient_id=OuterRef(patient_ref))
 
 
 def eligible_patients(*, campaign: Campaign) -> QuerySet[Patient]:

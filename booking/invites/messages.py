@@ -20,7 +20,6 @@ from ..notify import (
     Message,
 )
 from ..tokens import token_for_salt
-from .common import LONDON
 
 logger = logging.getLogger(__name__)
 
@@ -35,21 +34,21 @@ def invite_link(invite: Invite) -> str:
 
 
 def _day(moment: datetime) -> str:
-    local = timezone.localtime(moment, LONDON)
+    local = timezone.localtime(moment)
     return f"{local:%A} {local.day} {local:%B}"
 
 
 def _until(moment: datetime) -> str:
     """When a link stops working: "the end of Tuesday 2 December" at midnight,
     else "15:30 on Tuesday 2 December"."""
-    local = timezone.localtime(moment, LONDON)
+    local = timezone.localtime(moment)
     if local.time() == time.min:
         return f"the end of {_day(local - timedelta(days=1))}"
     return f"{local:%H:%M} on {_day(local)}"
 
 
 def _when(moment: datetime) -> str:
-    local = timezone.localtime(moment, LONDON)
+    local = timezone.localtime(moment)
     return f"{_day(local)} at {local:%H:%M}"
 
 

@@ -32,7 +32,7 @@ from .common import (
     SETTLED_OUTCOMES,
     _now,
 )
-from .eligibility import _booked, campaign_full_window, invite_expiry
+from .eligibility import _booked, invite_expiry
 from .messages import _channel_now, _message
 from .send_once import _send_once
 from .sending import (
@@ -122,7 +122,7 @@ def invites_send_reminders(
             min_gap = timedelta(hours=settings.INVITE_MANUAL_REMINDER_MIN_GAP_HOURS)
     if not campaign.is_active:
         return ReminderResult(0, "The campaign is not active.")
-    if now >= campaign_full_window(campaign)[1]:
+    if now >= campaign.full_window()[1]:
         return ReminderResult(0, "The campaign is over.")
     if campaign.chaser_count == 0:
         return ReminderResult(0, "This campaign sends no reminders.")

@@ -18,7 +18,6 @@ from hippo_pcn.audit.services import audit_record
 from hippo_pcn.outbox.services import outbox_enqueue_many
 
 from ..models import (
-    Booking,
     Campaign,
     DeliveryStatus,
     Invite,
@@ -36,16 +35,14 @@ from ..notify import (
 from ..selectors import campaigns_for_user
 from ..tokens import new_token_fields
 from .common import (
-    ACTIVE_BOOKING,
     INSERT_BATCH_SIZE,
-    LONDON,
     SEND_INVITES_TASK,
     SEND_LEASE_SECONDS,
     STALE_QUEUED_AFTER,
     _batch_size,
     _now,
 )
-from .eligibility import SKIP_REASONS, _classify_for_invite, campaign_full_window, invite_expiry
+from .eligibility import SKIP_REASONS, _booked_for, _classify_for_invite, invite_expiry
 from .messages import _channel_for, _message
 from .send_once import _send_once
 
@@ -148,7 +145,7 @@ def invites_create(
 def in_sending_hours(*, campaign: Campaign, now: datetime | None = None) -> bool:
     """Inside [sending_from, sending_until) in Europe/London (wrapping midnight
     when from is after until)."""
-    local = timezone.localtime(_now(now), LONDON).time()
+    local = timezone.localtime(_now(now)).time()
     start, end = campaign.sending_from, campaign.sending_until
     if start <= end:
         return start <= local < end
@@ -172,16 +169,9 @@ def _booked_patients(invites: list[Invite]) -> set[tuple[int, int]]:
         by_campaign.setdefault(invite.campaign_id, []).append(invite)
     found: set[tuple[int, int]] = set()
     for campaign_id, group in by_campaign.items():
-        campaign = group[0].campaign
-        start, end = campaign_full_window(campaign)
         patient_ids = (
-            Booking.objects.filter(
-                patient_id__in=[i.patient_id for i in group], status__in=ACTIVE_BOOKING
-            )
-            .filter(
-                Q(campaign=campaign)
-                | Q(practice_id=campaign.practice_id, start__gte=start, start__lt=end)
-            )
+            _booked_for(group[0].campaign)
+            .filter(patient_id__in=[i.patient_id for i in group])
             .values_list("patient_id", flat=True)
         )
         found |= {(campaign_id, patient_id) for patient_id in patient_ids}

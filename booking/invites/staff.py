@@ -32,7 +32,7 @@ from .common import SETTLED_OUTCOMES, _now
 from .eligibility import _booked
 from .reminders import _last_message_at
 from .sending import _ensure_may_invite
-from .waves import WavePlan, campaign_invite_state
+from .waves import WavePlan, campaign_invite_state, campaign_state_since
 
 logger = logging.getLogger(__name__)
 
@@ -159,14 +159,18 @@ class InvitePanel:
     counts: InviteCounts
     state: WavePlan
     demo_messages: bool
+    # Since when the campaign has been in `state` (recorded by the waves), if known.
+    state_since: datetime | None = None
 
 
 def campaign_invite_panel(*, campaign: Campaign) -> InvitePanel:
+    state = campaign_invite_state(campaign=campaign)
     return InvitePanel(
         campaign=campaign,
         counts=campaign_invite_counts(campaign=campaign),
-        state=campaign_invite_state(campaign=campaign),
+        state=state,
         demo_messages=bool(settings.DEMO_MODE),
+        state_since=campaign_state_since(campaign=campaign, plan=state),
     )
 
 

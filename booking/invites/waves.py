@@ -12,7 +12,6 @@ from django.db import transaction
 from django.db.models import Exists, QuerySet
 from django.utils import timezone
 
-from hippo_pcn.audit.models import AuditEntry
 from hippo_pcn.audit.services import audit_record
 
 from ..models import (
@@ -20,19 +19,22 @@ from ..models import (
     CampaignPatient,
     CampaignStatus,
     Invite,
+    SendingState,
 )
 from ..selectors import campaign_offerable_slots
-from .common import LONDON, OPEN_DELIVERY, SETTLED_OUTCOMES, WAVE_ACTOR, _now
-from .eligibility import _booked, campaign_full_window, eligible_patients
+from .common import OPEN_DELIVERY, SETTLED_OUTCOMES, WAVE_ACTOR, _now
+from .eligibility import _booked, eligible_patients
 from .sending import _ensure_may_invite, _insert_invites, _lock_campaign, in_sending_hours
 
 logger = logging.getLogger(__name__)
 
 # --- Waves matched to capacity ----------------------------------------------------------------
 
-STATE_SENDING = "sending"
-STATE_PAUSED = "paused"
-STATE_DONE = "done"
+STATE_SENDING = SendingState.SENDING.value
+STATE_PAUSED = SendingState.PAUSED.value
+STATE_DONE = SendingState.DONE.value
+# The audit action of each change of state: the history behind Campaign.sending_state.
+WAVE_STATE_ACTION = "invites.wave_state"
 
 REASON_NOT_ACTIVE = "campaign not active"
 REASON_ENDED = "campaign over"
@@ -85,9 +87,9 @@ def open_invites(*, campaign: Campaign, now: datetime | None = None) -> QuerySet
     )
 
 
-def _london_midnight(now: datetime) -> datetime:
-    local = timezone.localtime(now, LONDON)
-    return datetime.combine(local.date(), time.min, tzinfo=LONDON)
+def _local_midnight(now: datetime) -> datetime:
+    """The start of `now`'s local (Europe/London) day: when the daily cap starts again."""
+    return timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
 
 
 def _hours_text(campaign: Campaign) -> str:
@@ -100,7 +102,7 @@ def campaign_wave_plan(*, campaign: Campaign, now: datetime | None = None) -> Wa
     now = _now(now)
     if campaign.status == CampaignStatus.CLOSED:
         return WavePlan(STATE_DONE, REASON_ENDED, "The campaign is closed.")
-    _, end = campaign_full_window(campaign)
+    _, end = campaign.full_window()
     if now >= end:
         return WavePlan(STATE_DONE, REASON_ENDED, "The campaign's last day has passed.")
     if not campaign.is_active:
@@ -134,7 +136,7 @@ def campaign_wave_plan(*, campaign: Campaign, now: datetime | None = None) -> Wa
         )
     open_count = open_invites(campaign=campaign, now=now).count()
     invited_today = Invite.objects.filter(
-        campaign=campaign, created_at__gte=_london_midnight(now)
+        campaign=campaign, created_at__gte=_local_midnight(now)
     ).count()
     wanted = math.ceil(free * campaign.invites_per_free_slot) - open_count
     counts = {
@@ -183,6 +185,21 @@ def campaign_invite_state(*, campaign: Campaign, now: datetime | None = None) ->
     return campaign_wave_plan(campaign=campaign, now=now)
 
 
+def _as_recorded(plan: WavePlan) -> tuple[str, str]:
+    """(state, reason) as Campaign.sending_state/sending_reason hold them: no reason
+    while sending (why it sends, "inviting" or "enough out", is not a change)."""
+    return plan.state, "" if plan.state == STATE_SENDING else plan.reason
+
+
+def campaign_state_since(*, campaign: Campaign, plan: WavePlan) -> datetime | None:
+    """Since when the campaign has been in the plan's state, as the last wave
+    recorded it on the campaign; None when the recorded state is another (the
+    next wave records the change) or no wave has run yet."""
+    if (campaign.sending_state, campaign.sending_reason) != _as_recorded(plan):
+        return None
+    return campaign.sending_state_since
+
+
 @dataclass(frozen=True)
 class WaveResult:
     plan: WavePlan
@@ -190,30 +207,38 @@ class WaveResult:
 
 
 def _record_state(*, campaign: Campaign, plan: WavePlan, actor: Any) -> None:
-    """Audit each change of the campaign's sending state: paused (and why),
-    resumed, done. While sending, waves that find enough invitations out are not
-    a change."""
-    last = (
-        AuditEntry.objects.filter(
-            action="invites.wave_state",
-            object_id=str(campaign.pk),
-            content_type__app_label="booking",
-            content_type__model="campaign",
-        )
-        .order_by("-created_at", "-pk")
-        .values_list("details", flat=True)
+    """Record each change of the campaign's sending state (paused and why, resumed,
+    done) on the campaign, with an audit entry for the history, in the caller's
+    transaction and under its lock on the campaign. While sending, waves that find
+    enough invitations out are not a change."""
+    stored = (
+        Campaign.objects.filter(pk=campaign.pk)
+        .values_list("sending_state", "sending_reason")
         .first()
     )
-    reason = "" if plan.state == STATE_SENDING else plan.reason
-    current = {"state": plan.state, "reason": reason}
-    if last is None or {k: last.get(k) for k in current} != current:
-        audit_record(
-            actor=actor,
-            action="invites.wave_state",
-            target=campaign,
-            organisation=campaign.practice,
-            details={**current, "free_slots": plan.free_slots, "open": plan.open_invites},
-        )
+    state, reason = _as_recorded(plan)
+    if stored == (state, reason):
+        return
+    entry = audit_record(
+        actor=actor,
+        action=WAVE_STATE_ACTION,
+        target=campaign,
+        organisation=campaign.practice,
+        details={
+            "state": state,
+            "reason": reason,
+            "free_slots": plan.free_slots,
+            "open": plan.open_invites,
+        },
+    )
+    fields = {
+        "sending_state": state,
+        "sending_reason": reason,
+        "sending_state_since": entry.created_at,
+    }
+    Campaign.objects.filter(pk=campaign.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(campaign, name, value)
 
 
 @transaction.atomic

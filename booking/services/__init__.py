@@ -3,30 +3,33 @@
 * `imports`: patient imports (preview an uploaded CSV file, then confirm or discard it);
 * `campaigns`: create, change, add patients, queue their slot refreshes;
 * `slot_mirror`: EMIS's free slots, refreshed;
-* `bookings`: book, cancel, move (rebook) and settle, with no double-booking.
+* `bookings`: book, cancel, move (rebook), with no double-booking;
+* `settlement`: settle a booking whose outcome in EMIS is unknown, and the
+  reconciler that settles what is left;
+* `booking_records`: record what EMIS did with a reserved slot (link or release);
+* `booking_errors`: what a booking change that did not happen says.
 
 Each service checks who may do it, runs in a transaction and writes the audit
 entry. Patient data never goes into the audit log or the logs: records are named
-by id. Public names stay importable from here."""
+by id. Public names stay importable from here. A name a test or the bench
+patches is patched where it is looked up, for example
+`booking.services.bookings._booking_outcome_unknown`."""
 
-from .bookings import (
-    ACTIVE_BOOKING,
-    ALREADY_SETTLED,
+from .booking_errors import (
     EMIS_DOWN_MESSAGE,
-    MOVE_REASON,
     OUTCOME_UNKNOWN_MESSAGE,
-    SETTLED_BOOKED,
-    SETTLED_RELEASED,
     BookingError,
     BookingOutcomeUnknown,
     SlotTaken,
+)
+from .bookings import (
+    ACTIVE_BOOKING,
+    MOVE_REASON,
     _booking_outcome_unknown,
     _reserve,
     booking_cancel,
     booking_create,
     booking_rebook,
-    booking_settle,
-    bookings_reconcile,
 )
 from .campaigns import (
     CAMPAIGN_FIELDS,
@@ -56,6 +59,13 @@ from .imports import (
     patient_import_discard,
     patient_import_max_bytes,
     patient_import_preview,
+)
+from .settlement import (
+    ALREADY_SETTLED,
+    SETTLED_BOOKED,
+    SETTLED_RELEASED,
+    booking_settle,
+    bookings_reconcile,
 )
 from .slot_mirror import (
     PRACTICE_SLOT_LOOKAHEAD,

@@ -1,8 +1,14 @@
-"""Booking: book, cancel, move (rebook) and settle, with no double-booking."""
+"""Booking: book, cancel and move (rebook), with no double-booking.
+
+Settling a booking whose outcome is unknown is in `settlement`, recording what
+EMIS did in `booking_records`, the errors in `booking_errors`.
+`_booking_outcome_unknown` is looked up in this module when a booking POST got
+no answer, so patching `booking.services.bookings._booking_outcome_unknown`
+(bench/run.py does, to stand for a killed process) takes effect."""
+
+from __future__ import annotations
 
 import logging
-from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -10,7 +16,6 @@ from django.utils import timezone
 
 from emis_integration.client import (
     AppointmentOutcomeUnknown,
-    AppointmentRecord,
     BookingOrganisation,
     EmisError,
     EmisRejected,
@@ -26,13 +31,11 @@ from emis_integration.client import (
 from emis_integration.crypto import CredentialsUnreadable
 from emis_integration.selectors import emis_client
 from emis_integration.services import connection_record_call
-from hippo_pcn.audit.services import audit_record, system_actor
-from tracing.services import tracing_task_open_for_booking
+from hippo_pcn.audit.services import audit_record
 
 from ..invites import booking_message_patient
 from ..models import (
     ACTIVE_BOOKING_STATUSES,
-    UNSETTLED_BOOKING_STATUSES,
     BookedVia,
     Booking,
     BookingStatus,
@@ -49,41 +52,13 @@ from ..selectors import (
     campaign_window,
     nearest_free_slots,
 )
+from .booking_errors import EMIS_DOWN_MESSAGE, BookingError, SlotTaken
+from .booking_records import _actor, _link, _release
+from .settlement import _booking_outcome_unknown, booking_settle
 
 logger = logging.getLogger(__name__)
 
-
-# --- Booking ------------------------------------------------------------------------------
-
-
-class BookingError(Exception):
-    """A booking change that did not happen, in words for the person booking."""
-
-    def __init__(self, message: str, *, alternatives: list[Slot] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.alternatives = alternatives or []
-
-
-class SlotTaken(BookingError):
-    """Somebody else has the slot: offered with the nearest free ones."""
-
-
-class BookingOutcomeUnknown(BookingError):
-    """EMIS may have made the appointment and could not be asked whether it did:
-    the booking keeps its slot (OUTCOME_UNKNOWN) until booking_settle settles it."""
-
-
-EMIS_DOWN_MESSAGE = "EMIS did not answer; nothing was booked. Please try again."
-OUTCOME_UNKNOWN_MESSAGE = (
-    "We could not confirm with EMIS whether the appointment was made. We are checking and "
-    "will settle it within a few minutes; please don't book again."
-)
 ACTIVE_BOOKING = ACTIVE_BOOKING_STATUSES
-
-
-def _actor(user: Any) -> Any:
-    return user if getattr(user, "is_authenticated", False) else system_actor("self-book")
 
 
 def _patient_details(patient: Patient) -> PatientDetails:
@@ -186,11 +161,11 @@ def _reserve(
         locked = Slot.objects.select_for_update().filter(pk=slot.pk).first()
         if locked is None:
             return None
-        if Booking.objects.filter(
-            connection_id=locked.connection_id,
-            emis_slot_id=locked.emis_slot_id,
-            status__in=ACTIVE_BOOKING,
-        ).exists():
+        if (
+            Booking.objects.active()
+            .filter(connection_id=locked.connection_id, emis_slot_id=locked.emis_slot_id)
+            .exists()
+        ):
             return None
         # Serialise bookings of one patient in one campaign; a patient removed from
         # the campaign since the checks (booking.cohorts) holds no row to lock.
@@ -200,9 +175,7 @@ def _reserve(
             .first()
         ) is None:
             raise BookingError("This patient is not on the campaign's list.")
-        others = Booking.objects.filter(
-            campaign=campaign, patient=patient, status__in=ACTIVE_BOOKING
-        )
+        others = Booking.objects.active().filter(campaign=campaign, patient=patient)
         if replacing is not None:
             others = others.exclude(pk=replacing.pk)
         if others.exists():
@@ -351,246 +324,6 @@ def booking_create(
         )
     connection_record_call(connection=connection)
     return pending
-
-
-def _booking_outcome_unknown(
-    *, booking: Booking, error: AppointmentOutcomeUnknown, actor: Any
-) -> Booking:
-    """The booking POST failed after it may have reached EMIS: keep the slot
-    reserved (OUTCOME_UNKNOWN, audited), then ask EMIS at once. Booked → the
-    linked booking; none → "nothing was booked" (now known); EMIS cannot be
-    asked → BookingOutcomeUnknown, the reconciler settles it later."""
-    connection_record_call(connection=booking.connection, error=error)
-    with transaction.atomic():
-        Booking.objects.filter(pk=booking.pk, status=BookingStatus.PENDING).update(
-            status=BookingStatus.OUTCOME_UNKNOWN
-        )
-        booking.status = BookingStatus.OUTCOME_UNKNOWN
-        audit_record(
-            actor=actor,
-            action="booking.outcome_unknown",
-            target=booking,
-            organisation=booking.practice,
-            details={
-                "emis_slot_id": booking.emis_slot_id,
-                "status_code": error.status_code,
-                "error": error.spine_code or error.message[:200],
-            },
-        )
-    logger.warning(
-        "Booking %s: EMIS may have booked slot %s but did not answer (%s); checking",
-        booking.pk,
-        booking.emis_slot_id,
-        error.status_code or error.spine_code,
-    )
-    try:
-        outcome = booking_settle(
-            booking=booking,
-            actor=actor,
-            patient_id=error.patient_id,
-            registered=error.registered,
-        )
-    except (EmisError, CredentialsUnreadable) as exc:
-        raise BookingOutcomeUnknown(OUTCOME_UNKNOWN_MESSAGE) from exc
-    if outcome == SETTLED_BOOKED:
-        return booking
-    if outcome == ALREADY_SETTLED:  # settled meanwhile by the reconciler
-        linked = Booking.objects.filter(pk=booking.pk, status=BookingStatus.BOOKED).first()
-        if linked is not None:
-            return linked
-    raise BookingError(EMIS_DOWN_MESSAGE) from error
-
-
-def _link(
-    *,
-    booking: Booking,
-    appointment: AppointmentRecord,
-    actor: Any,
-    registered_patient_id: str = "",
-    replacing: Booking | None = None,
-) -> None:
-    """Record the EMIS appointment a reserved booking made: booked, its EMIS ids,
-    for a PCN slot its tracing task, the slot gone from the free list, audited.
-    Runs inside the caller's transaction."""
-    practice = booking.practice
-    if not appointment.registered_practice_ods:
-        # The provider did not say where the patient is registered: the booking
-        # practice books its own patients.
-        appointment = replace(
-            appointment,
-            registered_practice_ods=practice.ods_code,
-            registered_practice_name=practice.name,
-        )
-    booking.status = BookingStatus.BOOKED
-    booking.emis_appointment_id = appointment.appointment_id
-    booking.emis_version = appointment.version
-    if booking.is_pcn:
-        booking.tracing_task = tracing_task_open_for_booking(
-            connection=booking.connection,
-            appointment=appointment,
-            actor=actor,
-            registered_patient_id=registered_patient_id,
-        )
-    booking.save(update_fields=["status", "emis_appointment_id", "emis_version", "tracing_task"])
-    Slot.objects.filter(
-        connection_id=booking.connection_id, emis_slot_id=booking.emis_slot_id
-    ).delete()
-    audit_record(
-        actor=actor,
-        action="booking.created",
-        target=booking,
-        organisation=practice,
-        details={
-            "campaign_id": booking.campaign_id,
-            "patient_id": booking.patient_id,
-            "source": "pcn" if booking.is_pcn else "practice",
-            "emis_appointment_id": booking.emis_appointment_id,
-            "start": booking.start,
-            "via": booking.booked_via,
-            "pcn_consent": booking.pcn_consent,
-            "pcn_consent_given_by": _consent_given_by(booking),
-            "registered_at_provider": bool(registered_patient_id),
-            "replacing": replacing.pk if replacing is not None else None,
-        },
-    )
-    if booking.booked_via == BookedVia.STAFF:
-        # Made by staff: tell the patient (a move is a change of time).
-        booking_message_patient(
-            booking=booking, kind="change" if replacing is not None else "confirmation"
-        )
-
-
-def _consent_given_by(booking: Booking) -> str | None:
-    """Who agreed to the PCN seeing the record: "staff" (pcn_consent_by says who)
-    or "patient" (self-booked: the patient ticked the box; there is no user)."""
-    if not booking.pcn_consent:
-        return None
-    return "patient" if booking.booked_via == BookedVia.SELF_BOOK else "staff"
-
-
-def _release(*, booking: Booking) -> None:
-    """Give a reservation's slot back: delete it and restore the booking it was
-    to replace (a rebook). Runs inside the caller's transaction."""
-    replaced = list(
-        Booking.objects.filter(replaced_by=booking, status=BookingStatus.CANCELLING).values_list(
-            "pk", flat=True
-        )
-    )
-    booking.delete()  # first: the partial unique constraints then allow the restore
-    Booking.objects.filter(pk__in=replaced).update(status=BookingStatus.BOOKED, replaced_by=None)
-
-
-# What booking_settle did:
-SETTLED_BOOKED = "booked"  # EMIS has the appointment: the booking is linked to it
-SETTLED_RELEASED = "released"  # EMIS has none: the reservation is released
-ALREADY_SETTLED = "already settled"  # settled meanwhile (or never unsettled)
-
-
-def _uk_day_bounds(moment: datetime) -> tuple[datetime, datetime]:
-    day = timezone.localtime(moment).date()
-    start = timezone.make_aware(datetime.combine(day, datetime.min.time()))
-    end = timezone.make_aware(datetime.combine(day + timedelta(days=1), datetime.min.time()))
-    return start, end - timedelta(seconds=1)
-
-
-def _appointment_in_slot(
-    appointments: list[AppointmentRecord], booking: Booking
-) -> AppointmentRecord | None:
-    for appointment in appointments:
-        if appointment.is_cancelled or appointment.status != "booked":
-            continue
-        if booking.emis_slot_id in appointment.slot_ids or (
-            not appointment.slot_ids and appointment.start == booking.start
-        ):
-            return appointment
-    return None
-
-
-def booking_settle(
-    *,
-    booking: Booking,
-    actor: Any = None,
-    patient_id: str = "",
-    registered: bool = False,
-) -> str:
-    """Settle a booking whose outcome in EMIS is not known (OUTCOME_UNKNOWN, or a
-    PENDING one a dead process left): ask EMIS for the patient's appointments on
-    the slot's day; one booked in the slot → the booking is linked to it
-    (booked, tracing task as when booking succeeds); none → the reservation is
-    released. Never guesses: when EMIS cannot be asked, EmisError (or
-    CredentialsUnreadable) propagates and the booking stays as it was.
-    `patient_id`/`registered`: the patient's provider id when already known and
-    whether booking registered them there. Returns SETTLED_BOOKED,
-    SETTLED_RELEASED or ALREADY_SETTLED; audited as booking.settled."""
-    actor = actor if actor is not None else system_actor("reconciler")
-    if booking.status not in UNSETTLED_BOOKING_STATUSES:
-        return ALREADY_SETTLED
-    connection = booking.connection
-    try:
-        with emis_client(connection=connection, requesting_organisation=booking.practice) as client:
-            if not patient_id:
-                record = client.find_patient(booking.patient.nhs_number)
-                patient_id = record.patient_id if record is not None else ""
-            found = None
-            if patient_id:
-                start, end = _uk_day_bounds(booking.start)
-                found = _appointment_in_slot(
-                    client.patient_appointments(patient_id, start=start, end=end), booking
-                )
-    except EmisError as exc:
-        connection_record_call(connection=connection, error=exc)
-        raise
-    with transaction.atomic():
-        locked = (
-            Booking.objects.select_for_update()
-            .filter(pk=booking.pk, status__in=UNSETTLED_BOOKING_STATUSES)
-            .first()
-        )
-        if locked is None:
-            return ALREADY_SETTLED
-        was = locked.status
-        outcome = SETTLED_BOOKED if found is not None else SETTLED_RELEASED
-        audit_record(
-            actor=actor,
-            action="booking.settled",
-            target=locked,
-            organisation=locked.practice,
-            details={
-                "outcome": outcome,
-                "was": was,
-                "emis_appointment_id": found.appointment_id if found is not None else "",
-                "emis_slot_id": locked.emis_slot_id,
-            },
-        )
-        if found is not None:
-            _link(
-                booking=locked,
-                appointment=found,
-                actor=actor,
-                registered_patient_id=patient_id if registered else "",
-                replacing=Booking.objects.filter(replaced_by=locked).first(),
-            )
-        else:
-            _release(booking=locked)
-    connection_record_call(connection=connection)
-    if found is not None:
-        booking.refresh_from_db()
-    return outcome
-
-
-def bookings_reconcile(*, limit: int = 50) -> dict[str, int]:
-    """The reconciler: settle the unsettled bookings (bookings_to_settle), oldest
-    first, at most `limit` a run. One EMIS cannot be asked about is logged,
-    counted as "unreachable" and left for the next run."""
-    counts: dict[str, int] = {}
-    for booking in bookings_to_settle(now=timezone.now())[:limit]:
-        try:
-            outcome = booking_settle(booking=booking)
-        except (EmisError, CredentialsUnreadable) as exc:
-            logger.warning("Booking %s not settled yet: %s", booking.pk, exc)
-            outcome = "unreachable"
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
 
 
 def booking_cancel(

@@ -33,6 +33,9 @@ from .types import (
     SlotTypeCount,
 )
 
+# The Partner API speaks UK local time on the wire (dates `dd/mm/yyyy`, times without
+# an offset), whatever this deployment's TIME_ZONE: the one place that names the zone
+# itself rather than reading local time through django.utils.timezone.
 LONDON = ZoneInfo("Europe/London")
 
 Number = int | float | str | None

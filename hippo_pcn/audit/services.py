@@ -13,7 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
 from django.utils import timezone
 
-from hippo_pcn.db import concrete_field
+from hippo_pcn.db import concrete_field, copy_rows
 
 from .context import current_audit_channel
 from .models import AuditEntry
@@ -139,22 +139,22 @@ def _append_by_orm(rows: Sequence[AuditRow], *, now: Any) -> None:
 
 
 def _append_by_copy(rows: Sequence[AuditRow], *, now: Any) -> None:
-    meta = AuditEntry._meta
-    columns = ", ".join(f'"{concrete_field(AuditEntry, name).column}"' for name in _COPY_FIELDS)
     encoder = DjangoJSONEncoder()
-    sql = f'COPY "{meta.db_table}" ({columns}) FROM STDIN'
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row(
-                (
-                    now,
-                    row.actor_id,
-                    row.actor_label[:150],
-                    row.action,
-                    row.content_type_id,
-                    row.object_id,
-                    row.object_repr[:200],
-                    row.organisation_id,
-                    encoder.encode(row.details),
-                )
+    copy_rows(
+        table=AuditEntry._meta.db_table,
+        columns=[concrete_field(AuditEntry, name).column for name in _COPY_FIELDS],
+        rows=(
+            (
+                now,
+                row.actor_id,
+                row.actor_label[:150],
+                row.action,
+                row.content_type_id,
+                row.object_id,
+                row.object_repr[:200],
+                row.organisation_id,
+                encoder.encode(row.details),
             )
+            for row in rows
+        ),
+    )

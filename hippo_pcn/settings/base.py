@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -319,12 +320,23 @@ CELERY_TASK_ACKS_LATE = True
 # through the transactional outbox, hippo_pcn/outbox, which retries on its own).
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_BROKER_SOCKET_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0)
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
         "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
         "max_retries": 0,
     }
+# Redis Sentinel: CELERY_BROKER_URL lists the sentinels
+# ("sentinel://:pw@10.0.0.1:26379;sentinel://:pw@10.0.0.2:26379;...") and kombu asks them
+# for the primary of the group named here; a password on the sentinels themselves goes
+# in CELERY_BROKER_SENTINEL_PASSWORD.
+if CELERY_BROKER_URL.startswith("sentinel://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = env.str(
+        "CELERY_BROKER_SENTINEL_MASTER", default="mymaster"
+    )
+    _sentinel_password = env.str("CELERY_BROKER_SENTINEL_PASSWORD", default="")
+    if _sentinel_password:
+        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"password": _sentinel_password}
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 60
@@ -604,3 +616,55 @@ CELERY_BEAT_SCHEDULE["outbox-relay"] = {
     "options": {"expires": max(OUTBOX_RELAY_INTERVAL_SECONDS - 5, 5)},
 }
 # --- end outbox ----------------------------------------------------------------------------
+
+# --- Celery queues -------------------------------------------------------------------------
+# Three queues, so each kind of work has its own workers and one cannot starve another
+# (Procfile.production runs one or more workers per queue; the demo's one worker takes
+# all three):
+#   poll: the tracing poller (beat's fan-out and one poll per PCN connection) and the
+#         work that reconciles hippo-pcn with EMIS: settling bookings of unknown outcome
+#         and auto-verifying soon-due tracing tasks. Long, EMIS-bound tasks.
+#   messages: what is sent to patients: invitations (waves), reminders, booking
+#         confirmations, changes and cancellations, and the outbox relay that publishes
+#         them. Short tasks that must not wait behind a slow poll.
+#   default: everything else (slot refreshes, health, digests, onboarding emails).
+# Every task is named here (tests/test_celery_queues.py checks that none is missing),
+# so a new task is placed on purpose.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Each queue has its own direct exchange and routing key (as Celery makes for a queue it
+# creates): a bare Queue(name) would be bound to the default exchange's routing key, and
+# a direct exchange would then copy every message into all three queues.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("default", "poll", "messages")
+]
+_TASK_QUEUES = {
+    "poll": [
+        "tracing.tasks.poll_all_pcn_connections",
+        "tracing.tasks.poll_pcn_connection",
+        "booking.tasks.reconcile_emis_bookings",
+        "tracing.tasks.auto_verify_due_tasks",
+    ],
+    "messages": [
+        "booking.tasks.send_invites",
+        "booking.tasks.send_reminder",
+        "booking.tasks.send_booking_message",
+        "booking.tasks.send_campaign_wave",
+        "booking.tasks.send_invite_waves",
+        "booking.tasks.send_campaign_reminders",
+        "booking.tasks.send_invite_reminders",
+        "hippo_pcn.outbox.tasks.relay_outbox",
+    ],
+    "default": [
+        "booking.tasks.refresh_campaign_slots",
+        "booking.tasks.refresh_active_campaigns",
+        "tracing.tasks.check_poll_health",
+        "tracing.tasks.send_tracing_digests",
+        "emis_integration.tasks.send_onboarding_live_email",
+        "hippo_pcn.health.tasks.beat_heartbeat",
+    ],
+}
+CELERY_TASK_ROUTES = {
+    task: {"queue": queue} for queue, tasks in _TASK_QUEUES.items() for task in tasks
+}
+# --- end Celery queues ---------------------------------------------------------------------

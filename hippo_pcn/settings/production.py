@@ -60,11 +60,29 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 
 # Celery's broker must be shared by every web, worker and beat host: the demo's
 # filesystem broker is one machine's folder.
-if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+if not CELERY_BROKER_URL.startswith(
+    ("redis://", "rediss://", "sentinel://", "amqp://", "amqps://")
+):
     raise ImproperlyConfigured(
-        "CELERY_BROKER_URL must be set in production to a Redis or RabbitMQ broker "
-        "(redis://, rediss://, amqp:// or amqps://) that every process shares."
+        "CELERY_BROKER_URL must be set in production to a Redis, Redis Sentinel or RabbitMQ "
+        "broker (redis://, rediss://, sentinel://, amqp:// or amqps://) that every process "
+        "shares."
     )
+
+# PostgreSQL, directly or through PgBouncer in transaction mode (README, "Deploying to
+# production"). A transaction-mode pooler hands each transaction whatever server
+# connection is free, so nothing may outlive a transaction: Django's server-side cursors
+# (QuerySet.iterator()) are named cursors that would, so they are off unless
+# DB_DISABLE_SERVER_SIDE_CURSORS=false says the app talks to PostgreSQL directly.
+# Django binds parameters client-side (psycopg 3), so it prepares no statements either.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(  # noqa: F405
+    "DB_DISABLE_SERVER_SIDE_CURSORS", default=True
+)
+# Persistent connections (DB_CONN_MAX_AGE seconds, 0 by default) are checked before a
+# request reuses one, so a restarted database or pooler costs a reconnect, not an error.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool(  # noqa: F405
+    "DB_CONN_HEALTH_CHECKS", default=True
+)
 
 # Behind the TLS proxy every request comes from the proxy: the client address (for
 # sign-in lockouts and self-book rate limits) is read from X-Forwarded-For according to

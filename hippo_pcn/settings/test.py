@@ -42,6 +42,11 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# One queue in tests: tasks run eagerly, or from the default queue by the outbox tests'
+# in-process worker (tests/outbox/conftest.py). The production routes (base.py) are
+# checked by tests/test_celery_queues.py and run by real per-queue workers in
+# tests/e2e/test_production_processes.py.
+CELERY_TASK_ROUTES = {}
 
 FERNET_KEYS = ["98M3RTh8Nf6PmwGQ6nbxXC9P2y75WwkluEDgq96J37o="]
 EMIS_RETRY_BACKOFF = 0.01

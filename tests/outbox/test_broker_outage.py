@@ -33,7 +33,10 @@ pytestmark = [
     pytest.mark.parametrize("broken_broker", ["refused", "hung"], indirect=True),
 ]
 
-ANSWER_WITHIN = 2.0
+# Not a speed target (those are in `make bench`): a request that waited on the hung
+# broker (no socket timeout here) would never answer, so any bound proves it did
+# not; this one leaves room for a loaded 2-core CI machine.
+ANSWER_WITHIN = 5.0
 ALL_DAY = {"sending_from": clock_time(0, 0), "sending_until": clock_time(23, 59, 59, 999999)}
 REFRESH_TASK = "booking.tasks.refresh_campaign_slots"
 

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from tracing.models import TracingPolicy, TracingTask
+from tracing.models import DigestSent, TracingPolicy, TracingTask
 from tracing.services import tracing_digests_send
 
 from .helpers import make_task
@@ -68,6 +68,51 @@ def test_beat_digest_goes_out_at_the_batch_time_only(tracers, live_pcn_a, pcn_a)
     assert tracing_digests_send(now=wednesday_8 + timedelta(hours=1)) == 0
     assert tracing_digests_send(now=wednesday_8) == 1
     assert tracing_digests_send(now=datetime(2026, 11, 28, 8, 0, tzinfo=LONDON)) == 0  # Saturday
+    assert len(mail.outbox) == 1
+
+
+def test_scheduled_digest_goes_out_once_an_hour_however_often_it_runs(tracers, live_pcn_a, pcn_a):
+    """Two beats (or a redelivered task) in the same hour: one email, one mark."""
+    TracingPolicy.objects.create(pcn=pcn_a, batch_time=time(8, 0))
+    wednesday_8 = datetime(2026, 11, 25, 8, 0, tzinfo=LONDON)
+    make_task(
+        live_pcn_a,
+        due_at=wednesday_8 - timedelta(hours=1),
+        appointment_start=wednesday_8 + timedelta(days=2),
+    )
+    assert tracing_digests_send(now=wednesday_8) == 1
+    assert tracing_digests_send(now=wednesday_8 + timedelta(minutes=1)) == 0
+    assert len(mail.outbox) == 1
+    assert DigestSent.objects.filter(owner=pcn_a).count() == 1
+    # The next week's batch is a new hour: it goes out, and marks two days old go.
+    assert tracing_digests_send(now=wednesday_8 + timedelta(days=7)) == 1
+    assert list(DigestSent.objects.values_list("hour", flat=True)) == [
+        wednesday_8 + timedelta(days=7)
+    ]
+
+
+def test_a_failed_digest_send_leaves_no_mark_and_is_sent_next_run(
+    tracers, live_pcn_a, pcn_a, monkeypatch
+):
+    import smtplib
+
+    TracingPolicy.objects.create(pcn=pcn_a, batch_time=time(8, 0))
+    wednesday_8 = datetime(2026, 11, 25, 8, 0, tzinfo=LONDON)
+    make_task(
+        live_pcn_a,
+        due_at=wednesday_8 - timedelta(hours=1),
+        appointment_start=wednesday_8 + timedelta(days=2),
+    )
+
+    def mail_server_down(*args, **kwargs):
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("django.core.mail.send_mail", mail_server_down)
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            tracing_digests_send(now=wednesday_8)
+    assert not DigestSent.objects.exists()
+    assert tracing_digests_send(now=wednesday_8 + timedelta(minutes=2)) == 1
     assert len(mail.outbox) == 1
 
 

@@ -1,5 +1,6 @@
-"""The worklist's filters and search, for the API: the same rules as the
-filters in tracing/admin.py, taking validated query parameters."""
+"""The worklist's filters and search, for the API: its query parameters, named
+and worded as the worklist's filters in the admin (tracing/admin/filters.py),
+and applied by the same selectors (tracing.selectors.tracing_tasks_filtered)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 from rest_framework import serializers
 
-from ..models import TaskSource, TaskStatus, TracingTask, TracingTaskQuerySet
-from ..selectors import tracing_tasks_search
+from ..models import TaskSource, TaskStatus, TracingTask
+from ..selectors import ALL_STATUSES, TASK_DUE_CHOICES, tracing_tasks_filtered
 
-ALL_STATUSES = "all"
-DUE_CHOICES = [
-    ("overdue", "Overdue"),
-    ("today", "Due today"),
-    ("week", "Due in the next 7 days"),
-    ("soon", "Appointment within 24 hours"),
-]
+DUE_CHOICES = TASK_DUE_CHOICES
 
 
 MAX_ID = 2**63 - 1
@@ -99,35 +93,19 @@ def tracing_tasks_filter(
     now: datetime | None = None,
 ) -> QuerySet[TracingTask]:
     """Apply validated TracingTaskListQuerySerializer data, by the worklist's rules
-    (StatusFilter, DueFilter, OwnerFilter, PcnFilter, PracticeFilter, SiteFilter,
-    SourceFilter and the search)."""
-    now = now or timezone.now()
-    rules = TracingTaskQuerySet
-    statuses = set(params.get("status") or ())
-    if params.get("mine"):
-        queryset = queryset.filter(status=TaskStatus.CLAIMED, claimed_by_id=user_id)
-    elif not statuses:
-        queryset = queryset.filter(rules.active_q())
-    elif ALL_STATUSES not in statuses:
-        queryset = queryset.filter(status__in=sorted(statuses))
-    due = params.get("due")
-    if due == "overdue":
-        queryset = queryset.filter(rules.overdue_q(now))
-    elif due == "today":
-        queryset = queryset.filter(rules.due_today_q(now))
-    elif due == "week":
-        queryset = queryset.filter(rules.due_within_week_q(now))
-    elif due == "soon":
-        queryset = queryset.filter(rules.within_24h_q(now))
-    for param, field in (
-        ("owner", "owner_id"),
-        ("pcn", "pcn_id"),
-        ("practice", "registered_practice_id"),
-        ("site", "site_name"),
-        ("source", "source"),
-    ):
-        if params.get(param) not in (None, ""):
-            queryset = queryset.filter(**{field: params[param]})
-    if params.get("q"):
-        queryset = tracing_tasks_search(queryset=queryset, term=params["q"])
-    return queryset
+    (the selectors behind StatusFilter, DueFilter, OwnerFilter, PcnFilter,
+    PracticeFilter, SiteFilter, SourceFilter and the search)."""
+    return tracing_tasks_filtered(
+        queryset=queryset,
+        user_id=user_id,
+        statuses=params.get("status") or (),
+        mine=bool(params.get("mine")),
+        due=params.get("due"),
+        owner_id=params.get("owner"),
+        pcn_id=params.get("pcn"),
+        practice_id=params.get("practice"),
+        site=params.get("site"),
+        source=params.get("source"),
+        search=params.get("q") or "",
+        now=now,
+    )

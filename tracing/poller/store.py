@@ -1,10 +1,10 @@
-"""The poller's fast database path, behind a few small functions: reading and
-replacing the snapshot, and inserting many tasks at once.
+"""The poller's storage: the snapshot of what EMIS showed, the demographics
+cache, and tasks inserted or changed many at once.
 
-On PostgreSQL new tasks and snapshot rows go in by COPY (psycopg writes the rows
-in C) and known rows are read through psycopg's C loaders (`values_rows`); on
-SQLite (the demo's embedded database) the same functions use the ORM. Business
-rules (what a change means for a task) live in `sweep.py`, not here."""
+On PostgreSQL each function takes the fast path (`fastpath.py`: binary reads,
+COPY, a staging table dropped at commit); on SQLite (the demo's embedded
+database) the same function uses the ORM. What a change means for a task is
+decided in `changes.py` and `new_tasks.py`, not here."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from emis_integration.models import EmisConnection
-from hippo_pcn.db import concrete_field, values_rows
+from hippo_pcn.db import concrete_field
 
 from ..models import PollPatient, PollSession, PollSlot, TaskStatus, TracingTask
+from . import fastpath
 from .diff import SeenSlot, SnapSession, SnapSlot
 
 # --- the snapshot ---------------------------------------------------------------------
@@ -28,7 +29,7 @@ from .diff import SeenSlot, SnapSession, SnapSlot
 def snapshot_sessions(*, connection: EmisConnection) -> dict[int, SnapSession]:
     return {
         row[0]: SnapSession(*row)
-        for row in values_rows(
+        for row in fastpath.read_rows(
             PollSession.objects.filter(connection=connection).values_list(
                 "session_id", "session_date", "signature"
             )
@@ -39,7 +40,7 @@ def snapshot_sessions(*, connection: EmisConnection) -> dict[int, SnapSession]:
 def snapshot_slots(*, connection: EmisConnection) -> list[SnapSlot]:
     return [
         SnapSlot(*row)
-        for row in values_rows(
+        for row in fastpath.read_rows(
             PollSlot.objects.filter(connection=connection).values_list(
                 "slot_id", "session_id", "start", "end", "status", "patient_number", "task_id"
             )
@@ -97,7 +98,7 @@ def snapshot_replace_slots(
     PollSlot.objects.filter(
         connection=connection, slot_id__in=[seen.slot_id for seen, _ in rows]
     ).delete()
-    if db_connection.vendor == "postgresql":
+    if fastpath.on_postgresql():
         _copy_rows(
             PollSlot,
             ["connection", "session_id", "slot_id", "start", "end", "status", "patient_number"]
@@ -136,13 +137,11 @@ def snapshot_replace_slots(
 
 
 def _copy_rows(model: Any, field_names: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
-    fields = [concrete_field(model, name) for name in field_names]
-    columns = ", ".join(f'"{f.column}"' for f in fields)
-    # Identifiers come from the model's own metadata; values travel by COPY.
-    statement = f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN'
-    with db_connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
+    fastpath.copy_rows(
+        table=model._meta.db_table,
+        columns=[concrete_field(model, name).column for name in field_names],
+        rows=rows,
+    )
 
 
 # --- demographics cache ----------------------------------------------------------------
@@ -169,7 +168,7 @@ def cached_patients(
         return {}
     return {
         row[0]: CachedPatient(*row)
-        for row in values_rows(
+        for row in fastpath.read_rows(
             PollPatient.objects.filter(
                 connection=connection, patient_number__in=numbers
             ).values_list(
@@ -254,18 +253,17 @@ class InsertedTask:
     due_at: datetime
 
 
-_STAGING_TABLE = "tracing_task_staging"
-
-
 def _insert_tasks_postgresql(
-    *, connection: EmisConnection, rows: list[dict[str, Any]], source: str, now: datetime
+    *,
+    connection: EmisConnection,
+    rows: list[dict[str, Any]],
+    source: str,
+    now: datetime,
+    method: str = "copy",
 ) -> list[InsertedTask]:
-    """New tasks go through a staging table: COPY (rows written in C), then one
-    INSERT ... SELECT, where ON CONFLICT leaves an appointment that a booking
-    has just stored alone. The staging table is dropped at commit, so it never
-    outlives the transaction on a pooled connection."""
-    meta = TracingTask._meta
-    varying = [concrete_field(TracingTask, name) for name in TASK_ROW_FIELDS]
+    """New tasks in one statement through a staging table (`fastpath.staged_insert`:
+    COPY, then INSERT ... SELECT), where ON CONFLICT leaves an appointment that a
+    booking has just stored alone. `method="unnest"` is the measured alternative."""
     constants = {
         "connection": connection.pk,
         "pcn": connection.organisation_id,
@@ -277,40 +275,25 @@ def _insert_tasks_postgresql(
         "created_at": now,
         "updated_at": now,
     }
-    constant_fields = [concrete_field(TracingTask, name) for name in constants]
-    staging_columns = ", ".join(f"c{i} {f.db_type(db_connection)}" for i, f in enumerate(varying))
-    columns = ", ".join(f'"{f.column}"' for f in [*constant_fields, *varying])
-    select = ", ".join(["%s"] * len(constant_fields) + [f"c{i}" for i in range(len(varying))])
-    unique = ", ".join(
-        f'"{concrete_field(TracingTask, name).column}"'
-        for name in ("connection", "emis_appointment_id")
-    )
-    # Identifiers come from the model's own metadata; every value is a parameter
-    # or travels by COPY.
-    insert = (
-        f'INSERT INTO "{meta.db_table}" ({columns}) '  # noqa: S608
-        f"SELECT {select} FROM {_STAGING_TABLE} "
-        f"ON CONFLICT ({unique}) DO NOTHING "
-        'RETURNING "id", "emis_appointment_id"'
-    )
+    varying = [concrete_field(TracingTask, name) for name in TASK_ROW_FIELDS]
     getters = [(f.name, f.is_relation) for f in varying]
-    with db_connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {_STAGING_TABLE}")
-        cursor.execute(f"CREATE TEMP TABLE {_STAGING_TABLE} ({staging_columns}) ON COMMIT DROP")
-        with cursor.cursor.copy(f"COPY {_STAGING_TABLE} FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    [
-                        (row[name].pk if row[name] is not None else None)
-                        if is_relation
-                        else row[name]
-                        for name, is_relation in getters
-                    ]
-                )
-        params: list[Any] = list(constants.values())
-        cursor.execute(insert, params)
-        stored = cursor.fetchall()
-        cursor.execute(f"DROP TABLE {_STAGING_TABLE}")
+    stored = fastpath.staged_insert(
+        table=TracingTask._meta.db_table,
+        constants=[
+            (concrete_field(TracingTask, name).column, value) for name, value in constants.items()
+        ],
+        varying=varying,
+        rows=[
+            [
+                (row[name].pk if row[name] is not None else None) if is_relation else row[name]
+                for name, is_relation in getters
+            ]
+            for row in rows
+        ],
+        conflict=[concrete_field(TracingTask, name).column for name in _UNIQUE],
+        returning=["id", "emis_appointment_id"],
+        method=method,
+    )
     by_id = {row["emis_appointment_id"]: row for row in rows}
     return [
         InsertedTask(
@@ -318,6 +301,10 @@ def _insert_tasks_postgresql(
         )
         for pk, appointment_id in stored
     ]
+
+
+# A task per appointment of a connection.
+_UNIQUE = ("connection", "emis_appointment_id")
 
 
 def _insert_tasks_portable(
@@ -354,7 +341,7 @@ def tracing_tasks_insert(
     if not rows:
         return []
     now = timezone.now()
-    if db_connection.vendor == "postgresql":
+    if fastpath.on_postgresql():
         return _insert_tasks_postgresql(connection=connection, rows=rows, source=source, now=now)
     return _insert_tasks_portable(connection=connection, rows=rows, source=source, now=now)
 
@@ -395,10 +382,6 @@ def _pk_of(value: Any) -> Any:
 
 
 def relax_commit_durability() -> None:
-    """On PostgreSQL, let this transaction's commit return before its WAL reaches
-    disk. Safe here, and only here: a poll's tasks and its snapshot move in the
-    same transaction, so a crash that loses the commit loses both, and the next
-    poll sees the same changes again."""
-    if db_connection.vendor == "postgresql":
-        with db_connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    """Let the current transaction's commit return before its WAL reaches disk
+    (PostgreSQL). `fastpath.page_transaction()` does this for a poll's writes."""
+    fastpath.relax_commit_durability()

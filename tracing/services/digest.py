@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from hippo_pcn.audit.services import (
 from hippo_pcn.organisations.models import Organisation
 
 from ..models import (
+    DigestSent,
     TracingTask,
     TracingTaskQuerySet,
 )
@@ -42,6 +44,8 @@ class DigestCounts:
 
 
 PRACTICE_DIGEST_EVERY = timedelta(hours=1)
+# Send-once marks older than this are of no more use (a beat runs hourly).
+DIGEST_MARKS_KEPT = timedelta(days=2)
 
 
 def tracing_digest_counts(*, owner: Organisation, now: datetime) -> DigestCounts:
@@ -176,7 +180,16 @@ def tracing_digests_send(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     owner_ids = TracingTask.objects.active().values_list("owner_id", flat=True).distinct()
     sent = 0
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    DigestSent.objects.filter(hour__lt=hour - DIGEST_MARKS_KEPT).delete()
     for owner in Organisation.objects.filter(pk__in=owner_ids):
-        if _digest_due_now(owner=owner, now=now) and tracing_digest_send(owner=owner, now=now):
-            sent += 1
+        if not _digest_due_now(owner=owner, now=now):
+            continue
+        # Send once an hour whatever runs this (two beats, a redelivered task): the
+        # mark and the send share a transaction, so a failed send leaves no mark
+        # and a second run waits for the first's mark and then sends nothing.
+        with transaction.atomic():
+            _, first = DigestSent.objects.get_or_create(owner=owner, hour=hour)
+            if first and tracing_digest_send(owner=owner, now=now):
+                sent += 1
     return sent
