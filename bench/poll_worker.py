@@ -6,7 +6,12 @@ Partner API base URL (served by another process), so that its time and peak
 RSS are the poller's own and not the benchmark runner's. Prints one JSON line:
 the PollRun's figures, elapsed_s and peak_rss_mb.
 
-Usage: bench/poll_worker.py CONNECTION_ID (TEST_DATABASE_URL names the database)."""
+With --in-process the sandbox answers inside this process instead (the
+in-process WSGI transport, emis_integration.inprocess: no sockets), for the
+figure the benchmark keeps beside the HTTP one.
+
+Usage: bench/poll_worker.py CONNECTION_ID [--in-process] (TEST_DATABASE_URL
+names the database)."""
 
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def production_poll_settings() -> None:
+def production_poll_settings(*, in_process: bool = False) -> None:
     """The test settings read one session at a time, with short EMIS timeouts
     (their in-process sandbox shares the test's transaction); a worker uses the
     production defaults of hippo_pcn.settings.base."""
@@ -43,7 +48,9 @@ def production_poll_settings() -> None:
 
     from hippo_pcn.settings import base
 
-    settings.EMIS_HTTP_TRANSPORT_FACTORY = ""  # real HTTP
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = (
+        "emis_integration.inprocess.in_process_transport" if in_process else ""  # real HTTP
+    )
     for name in (
         "TRACING_POLL_FETCH_CONCURRENCY",
         "EMIS_CONNECT_TIMEOUT",
@@ -54,7 +61,7 @@ def production_poll_settings() -> None:
         setattr(settings, name, getattr(base, name))
 
 
-def main(connection_id: int) -> None:
+def main(connection_id: int, *, in_process: bool = False) -> None:
     import django
 
     django.setup()
@@ -62,7 +69,7 @@ def main(connection_id: int) -> None:
     from hippo_pcn.gc_tuning import tune_gc_for_worker
     from tracing.poller import poll_connection
 
-    production_poll_settings()
+    production_poll_settings(in_process=in_process)
     connection = EmisConnection.objects.select_related("organisation").get(pk=connection_id)
     tune_gc_for_worker()
     started = time.perf_counter()
@@ -92,4 +99,4 @@ def main(connection_id: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), in_process="--in-process" in sys.argv[2:])

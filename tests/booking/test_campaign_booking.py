@@ -171,6 +171,27 @@ def test_slot_taken_in_emis_is_dropped_and_alternatives_offered(
     assert not Booking.objects.exists()
 
 
+def test_a_slot_dropped_by_a_racing_booking_is_reported_taken(
+    mirrored, patients, practice_staff, world_slots
+):
+    """A racing booking was told by EMIS that the slot was taken, and dropped it
+    from the mirror: the next attempt hears "just taken" with alternatives, not
+    that the campaign does not offer it."""
+    slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
+    Slot.objects.filter(pk=slot.pk).delete()
+    with pytest.raises(services.SlotTaken) as excinfo:
+        services.booking_create(
+            campaign=mirrored,
+            patient=patients[0],
+            slot=slot,
+            booked_by=practice_staff,
+            pcn_consent=True,
+        )
+    assert "just taken" in excinfo.value.message
+    assert 0 < len(excinfo.value.alternatives) <= 3
+    assert not Booking.objects.exists()
+
+
 def test_one_active_booking_per_patient_per_campaign(mirrored, patients, practice_staff):
     slots = list(campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False))
     services.booking_create(

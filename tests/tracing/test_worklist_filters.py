@@ -108,3 +108,30 @@ def test_the_admin_list_filters_apply_the_same_rules(
     assert response.status_code == 200
     shown = {task.pk for task in response.context["cl"].result_list}
     assert names(TracingTask.objects.filter(pk__in=shown), tasks) == expected
+
+
+def _site_choices(client, **query) -> list[str]:
+    response = client.get(reverse(CHANGELIST), query)
+    assert response.status_code == 200
+    for spec in response.context["cl"].filter_specs:
+        if getattr(spec, "parameter_name", "") == "site":
+            return [value for value, _ in spec.lookup_choices]
+    return []
+
+
+def test_site_choices_are_one_pcns_and_support_chooses_a_pcn_first(
+    tasks, live_pcn_b, pcn_a, pcn_b, pcn_tracer, other_pcn_tracer, support_user, client_for
+):
+    make_task(live_pcn_b, site_name="Beta Hub")
+    # A tracer sees their own PCN's sites, never another PCN's.
+    assert "Second Site" in _site_choices(client_for(pcn_tracer))
+    assert "Beta Hub" not in _site_choices(client_for(pcn_tracer))
+    assert _site_choices(client_for(other_pcn_tracer)) == ["Beta Hub"]
+    # Support sees every PCN: no mixed list of all their sites until a PCN is chosen.
+    support = client_for(support_user)
+    assert _site_choices(support) == []
+    assert "Second Site" in _site_choices(support, pcn=pcn_a.pk)
+    assert _site_choices(support, pcn=pcn_b.pk) == ["Beta Hub"]
+    # The site filter itself still works for support without a PCN chosen.
+    response = support.get(reverse(CHANGELIST), {"site": "Beta Hub"})
+    assert response.context["cl"].result_count == 1

@@ -114,10 +114,21 @@ class SiteFilter(admin.SimpleListFilter):
     parameter_name = "site"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        """The sites of the open and claimed tasks of one PCN: the user's, or the one
+        chosen in the PCN filter. Someone who sees several PCNs (support) chooses a
+        PCN first: a list of every PCN's sites would be long, mixed and slow."""
+        visible = selectors.tracing_tasks_for_user(user=request.user).filter(
+            status__in=ACTIVE_STATUSES
+        )
+        chosen = request.GET.get(PcnFilter.parameter_name, "")
+        if chosen.isdigit():
+            visible = visible.filter(pcn_id=int(chosen))
+        elif selectors.pcns_for_user(user=request.user)[:2].count() > 1:
+            # Only the site already chosen (from a link), so it still applies and shows.
+            chosen_site = self.value()
+            return [(chosen_site, chosen_site)] if chosen_site else []
         sites = (
-            selectors.tracing_tasks_for_user(user=request.user)
-            .filter(status__in=ACTIVE_STATUSES)
-            .exclude(site_name="")
+            visible.exclude(site_name="")
             .order_by("site_name")
             .values_list("site_name", flat=True)
             .distinct()[:100]
