@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 BEAT_PROCESS = "beat-process"
 WORKER_PROCESS = "worker-process"
+# When the beat process last started (its alert thread writes it once).
+BEAT_STARTED = "beat-started"
 SCHEDULER_ALERT = "scheduler"
 
 AlertCheck = Callable[..., object]
@@ -111,16 +113,32 @@ def scheduler_state(*, now: datetime | None = None) -> SchedulerState:
     max_age = timedelta(seconds=settings.HEALTH_BEAT_MAX_AGE_SECONDS)
     seen = dict(
         Heartbeat.objects.filter(
-            name__in=[BEAT_HEARTBEAT, BEAT_PROCESS, WORKER_PROCESS]
+            name__in=[BEAT_HEARTBEAT, BEAT_PROCESS, WORKER_PROCESS, BEAT_STARTED]
         ).values_list("name", "last_seen")
     )
     task, beat, worker = (seen.get(n) for n in (BEAT_HEARTBEAT, BEAT_PROCESS, WORKER_PROCESS))
+    beat_started = seen.get(BEAT_STARTED)
 
     def fresh(moment: datetime | None) -> bool:
         return moment is not None and now - moment <= max_age
 
     if fresh(task):
         return SchedulerState(True, "Celery beat and the workers are running.", task, beat, worker)
+    grace = timedelta(seconds=settings.HEALTH_BEAT_STARTUP_GRACE_SECONDS)
+    if (
+        beat_started is not None
+        and now - beat_started <= grace
+        and (task is None or task < beat_started)
+    ):
+        # Beat has just (re)started: its first heartbeat task has not come round
+        # yet. Not a stopped scheduler; the grace ends it if nothing runs.
+        return SchedulerState(
+            True,
+            "Celery beat has just started; its first tasks have not run yet.",
+            task,
+            beat,
+            worker,
+        )
     if task is None and beat is None and worker is None:
         # A new installation whose scheduler has not started yet: /healthz's
         # startup grace covers this; the alert waits for a first heartbeat.
@@ -206,6 +224,14 @@ def start_alert_thread(*, runner: str, stop: threading.Event | None = None) -> t
     started = time.monotonic()
 
     def loop() -> None:
+        if runner == "beat":
+            # Mark the start, so the banner and /healthz give beat's first round
+            # the same grace before calling the scheduler stopped.
+            try:
+                close_old_connections()
+                heartbeat_touch(name=BEAT_STARTED)
+            except Exception:  # the checks below retry the database on their own
+                logger.exception("Could not record beat's start; carrying on.")
         while True:
             # Just started: beat's first heartbeat may not have run yet (or an old
             # one is left from before a restart). Wait before raising.

@@ -18,6 +18,7 @@ from django.utils import timezone
 from emis_integration.models import EmisConnection
 from hippo_pcn.health.alerts import (
     BEAT_PROCESS,
+    BEAT_STARTED,
     SCHEDULER_ALERT,
     WORKER_PROCESS,
     health_alerts_run,
@@ -30,8 +31,14 @@ from tracing.models import PollCursor
 
 
 def beats(**ages_s):
-    """Set heartbeat ages in seconds: task=, beat=, worker= (None: no row)."""
-    names = {"task": BEAT_HEARTBEAT, "beat": BEAT_PROCESS, "worker": WORKER_PROCESS}
+    """Set heartbeat ages in seconds: task=, beat=, worker=, started= (beat's start;
+    None: no row)."""
+    names = {
+        "task": BEAT_HEARTBEAT,
+        "beat": BEAT_PROCESS,
+        "worker": WORKER_PROCESS,
+        "started": BEAT_STARTED,
+    }
     now = timezone.now()
     for key, name in names.items():
         age = ages_s.get(key)
@@ -56,10 +63,16 @@ def support_with_email(support_user):
         ({"task": 600, "worker": 5}, False, "Celery beat is not running"),
         ({"task": 600, "beat": 600, "worker": 600}, False, "Neither Celery beat nor any worker"),
         ({"beat": 5}, False, "have not run yet"),
+        # Just started (within the 120 s grace): its first round has not come yet.
+        ({"beat": 5, "started": 20}, True, "has just started"),
+        ({"task": 900, "beat": 5, "worker": 5, "started": 20}, True, "has just started"),
+        # The grace is over and still nothing ran: stopped.
+        ({"beat": 5, "started": 400}, False, "have not run yet"),
     ],
 )
 def test_the_scheduler_state_says_which_part_stopped(db, settings, ages, ok, words):
     settings.HEALTH_BEAT_MAX_AGE_SECONDS = 180
+    settings.HEALTH_BEAT_STARTUP_GRACE_SECONDS = 120
     beats(**ages)
     state = scheduler_state()
     assert state.ok is ok
