@@ -4,7 +4,7 @@ dashboard's page. Its filters are in `filters`, its actions in `actions`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -112,30 +112,9 @@ class TracingTaskAdmin(TenantScopedAdmin):
             },
         ),
     )
-    readonly_fields = (
-        "patient_display",
-        "nhs_number",
-        "patient_birth_date",
-        "patient_gender",
-        "registered_practice_display",
-        "appointment",
-        "practitioner",
-        "service",
-        "emis_slot_status",
-        "emis_appointment_id",
-        "booking_org_ods",
-        "source",
-        "status_badge",
-        "owner_name",
-        "due",
-        "claimed_by_display",
-        "claimed_at",
-        "done_by_name",
-        "done_at",
-        "cannot_trace_reason",
-        "cannot_trace_note",
-        "verified_at",
-        "verification_note",
+    # Every field shown is read-only: tasks change only through the actions.
+    readonly_fields = tuple(
+        name for _, section in fieldsets for name in cast(tuple[str, ...], section["fields"])
     )
 
     # --- scope ---------------------------------------------------------------------------
