@@ -283,16 +283,24 @@ def test_one_booking_and_one_poll_through_the_production_processes(
     )
     assert poll.emis_calls >= 1
 
-    # Each task ran on its own queue's worker, and only there.
-    logs = {name: stack.log(name) for name in stack.processes}
-    assert re.search(r"\.> poll\s+exchange=poll", logs["worker_poll"])
-    assert re.search(r"\.> messages\s+exchange=messages", logs["worker_messages"])
-    assert re.search(r"\.> default\s+exchange=default", logs["worker_default"])
+    # Each task ran on its own queue's worker, and only there. A worker writes its
+    # "succeeded" line after the task's effects are visible, so wait for each line.
     ran = {
         "worker_poll": "tracing.tasks.poll_pcn_connection",
         "worker_messages": "booking.tasks.send_booking_message",
         "worker_default": "booking.tasks.refresh_campaign_slots",
     }
+    for worker, task in ran.items():
+        pattern = re.compile(rf"Task {re.escape(task)}\[[0-9a-f-]+\] succeeded")
+        _wait_for(
+            f"{worker} to log {task} succeeded",
+            lambda worker=worker, pattern=pattern: pattern.search(stack.log(worker)),
+            stack,
+        )
+    logs = {name: stack.log(name) for name in stack.processes}
+    assert re.search(r"\.> poll\s+exchange=poll", logs["worker_poll"])
+    assert re.search(r"\.> messages\s+exchange=messages", logs["worker_messages"])
+    assert re.search(r"\.> default\s+exchange=default", logs["worker_default"])
     for worker, task in ran.items():
         assert re.search(rf"Task {re.escape(task)}\[[0-9a-f-]+\] succeeded", logs[worker]), worker
         for other in set(ran) - {worker}:
