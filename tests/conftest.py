@@ -49,6 +49,20 @@ def pytest_report_header(config):
 
 
 @pytest.fixture
+def many_connections(tmp_path_factory):
+    """For a test that opens a database connection per racing thread (50 of them):
+    one such test at a time across the xdist workers, so two races never exhaust
+    PostgreSQL's max_connections (100) together. A file lock in the directory the
+    workers share; xdist's own `--dist loadgroup` no longer groups under pytest 9.2
+    (pytest-dev/pytest-xdist#1386)."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent
+    with FileLock(str(shared / "many-connections.lock"), timeout=900):
+        yield
+
+
+@pytest.fixture
 def pcn_a(db):
     return PcnFactory(ods_code="U10001", name="Alpha PCN")
 

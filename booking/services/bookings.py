@@ -106,11 +106,12 @@ def _check_bookable(
                 "PCN slots cannot be booked now: the PCN's EMIS Community connection is not live."
             )
         raise BookingError("The practice's EMIS connection is not live, so nothing can be booked.")
-    if not Slot.objects.filter(pk=slot.pk).exists():
-        # Dropped from the mirror since the page was shown: EMIS told a booking
-        # racing this one that it was taken.
-        raise _slot_taken(campaign, slot)
     if not campaign_offerable_slots(campaign=campaign).filter(pk=slot.pk).exists():
+        if not Slot.objects.filter(pk=slot.pk).exists():
+            # Dropped from the mirror since the page was shown (EMIS told a booking
+            # racing this one that it was taken), perhaps an instant ago: taken, not
+            # "not offered".
+            raise _slot_taken(campaign, slot)
         raise BookingError(
             f"That slot ({slot.service_type or 'no slot type'}, "
             f"{slot.delivery_channel or 'no channel'}) is not one this campaign offers: it "

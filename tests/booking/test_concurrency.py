@@ -20,7 +20,12 @@ from tests.emis_world import EmisWorld, at
 
 from .factories import PatientFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Each test here opens a database connection per racing thread: one such test
+# at a time across the xdist workers (the many_connections fixture).
+pytestmark = [
+    pytest.mark.usefixtures("many_connections"),
+    pytest.mark.django_db(transaction=True),
+]
 
 
 @pytest.fixture

@@ -17,7 +17,12 @@ from hippo_pcn.audit.models import AuditEntry
 from .factories import PatientFactory
 from .test_selfbook import make_invite
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Each test here opens a database connection per racing thread: one such test
+# at a time across the xdist workers (the many_connections fixture).
+pytestmark = [
+    pytest.mark.usefixtures("many_connections"),
+    pytest.mark.django_db(transaction=True),
+]
 
 GUESSES = 30
 

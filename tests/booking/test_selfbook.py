@@ -283,7 +283,7 @@ def test_tokens_never_reach_the_logs(invited, caplog):
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_patients_racing_through_the_page_get_one_booking(
-    settings, pcn_a, practice_a, practice_a2, practice_admin
+    many_connections, settings, pcn_a, practice_a, practice_a2, practice_admin
 ):
     from booking import services
     from tests.emis_world import EmisWorld, at
