@@ -15,10 +15,14 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 
 from hippo_pcn.organisations.models import Organisation
 from hippo_pcn.organisations.selectors import (
@@ -148,6 +152,17 @@ class TenantScopedAdmin(NotFoundForHiddenObjectsMixin, admin.ModelAdmin):
 
     def scoped_organisations(self, request: HttpRequest) -> QuerySet[Organisation]:
         return organisations_for_user(user=request.user)
+
+    def action_checkbox(self, obj: Any) -> SafeString:
+        """Each row's checkbox for the actions: the markup Django's own renders,
+        without rendering a widget's templates per row (at 100 rows a page that
+        was about a third of the worklist's server time)."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            ACTION_CHECKBOX_NAME,
+            obj.pk,
+            gettext("Select this object for an action - {}").format(obj),
+        )
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.related_model is Organisation:
