@@ -145,11 +145,14 @@ def organisations():
     return pcn, practice, user
 
 
-def emis_world(pcn, practice):
+def emis_world(pcn, practice, base_url: str = "http://localhost"):
+    """The sandbox's organisations for `pcn` and `practice`, and live connections
+    to them at `base_url` (the default answers nothing: for figures that read
+    only the mirror)."""
     from emis_integration.sandbox import models as sandbox
     from tests.emis_world import EmisWorld
 
-    world = EmisWorld(base_url="http://localhost").add_pcn(pcn, [practice])
+    world = EmisWorld(base_url=base_url).add_pcn(pcn, [practice])
     world.add_practice(practice)
     return world, sandbox
 
@@ -239,20 +242,17 @@ def bench_slot_list() -> None:
     )
 
 
-def _one_slot_world(patients_needed: int, slot_count: int = 1):
+def _one_slot_world(patients_needed: int, slot_count: int, *, base_url: str):
     """A PCN campaign with `slot_count` PCN slots mirrored and `patients_needed`
-    patients on it, booking through the sandbox in-process."""
-    from django.conf import settings
-
+    patients on it, booking through the sandbox EMIS served at `base_url`."""
     from booking import services
     from booking.selectors import campaign_offerable_slots
     from tests.booking.factories import PatientFactory
     from tests.emis_world import at
 
     reset()
-    settings.EMIS_HTTP_TRANSPORT_FACTORY = "emis_integration.inprocess.in_process_transport"
     pcn, practice, user = organisations()
-    world, sandbox = emis_world(pcn, practice)
+    world, sandbox = emis_world(pcn, practice, base_url)
     world.slots("U90001", [at(2, 9) + timedelta(minutes=10 * i) for i in range(slot_count)])
     campaign = campaign_for(practice, user, days=6)
     patients = [PatientFactory(practice=practice) for _ in range(patients_needed)]
@@ -574,77 +574,93 @@ class _Killed(BaseException):
 
 
 def bench_booking_unknown_settled() -> None:
-    """commit_then_fail on (EMIS books, the answer is lost): time from
-    booking_create being called to the booking being BOOKED and linked, settled
-    in the request; and the reconciler settling a PENDING booking a killed
-    process left behind."""
+    """commit_then_fail on (EMIS books, then answers 504: the answer is lost):
+    time from booking_create being called to the booking being BOOKED and
+    linked, settled in the request; and the reconciler settling a PENDING
+    booking a killed process left behind. Over HTTP to the sandbox EMIS in a
+    gunicorn of its own, with production's EMIS timeouts and retries."""
     from django.conf import settings
+    from django.test.utils import override_settings
+    from processes import WEB_THREADS, WEB_WORKERS, sandbox_server
 
     from booking import services
     from booking.models import Booking, BookingStatus
     from booking.selectors import PENDING_TTL
+    from booking.services import bookings as booking_writes
+    from hippo_pcn.settings import base
 
     runs = 5
-    world, sandbox, campaign, patients, slots, user = _one_slot_world(runs + 1, runs + 1)
-    world.faults("U90001", commit_then_fail=True)
-    timings = []
-    for i in range(runs):
-        started = time.perf_counter()
-        booking = services.booking_create(
-            campaign=campaign, patient=patients[i], slot=slots[i], booked_by=user, pcn_consent=True
-        )
-        timings.append(time.perf_counter() - started)
-        appointment = sandbox.Appointment.objects.get(slot_id=int(slots[i].emis_slot_id))
-        assert booking.status == BookingStatus.BOOKED, booking.status
-        assert booking.emis_appointment_id == str(appointment.pk)
-
-    # A process killed right after its booking POST reached EMIS: the booking is
-    # left PENDING; once older than PENDING_TTL the reconciler settles it.
-    from booking.services import bookings as booking_writes
-
-    original = booking_writes._booking_outcome_unknown
-
-    def killed(**kwargs: object) -> Booking:
-        raise _Killed
-
-    booking_writes._booking_outcome_unknown = killed  # type: ignore[assignment]
-    try:
-        services.booking_create(
-            campaign=campaign,
-            patient=patients[runs],
-            slot=slots[runs],
-            booked_by=user,
-            pcn_consent=True,
-        )
-    except _Killed:
-        pass
-    finally:
-        booking_writes._booking_outcome_unknown = original  # type: ignore[assignment]
-    left = Booking.objects.get(status=BookingStatus.PENDING)
-    Booking.objects.filter(pk=left.pk).update(
-        booked_at=timezone.now() - PENDING_TTL - timedelta(seconds=1)
+    production_emis = override_settings(
+        EMIS_CONNECT_TIMEOUT=base.EMIS_CONNECT_TIMEOUT,
+        EMIS_READ_TIMEOUT=base.EMIS_READ_TIMEOUT,
+        EMIS_MAX_RETRIES=base.EMIS_MAX_RETRIES,
+        EMIS_RETRY_BACKOFF=base.EMIS_RETRY_BACKOFF,
     )
-    started = time.perf_counter()
-    counts = services.bookings_reconcile()
-    reconciled = time.perf_counter() - started
-    left.refresh_from_db()
-    appointment = sandbox.Appointment.objects.get(slot_id=int(slots[runs].emis_slot_id))
-    assert left.status == BookingStatus.BOOKED, (left.status, counts)
-    assert left.emis_appointment_id == str(appointment.pk)
-    world.faults("U90001", commit_then_fail=False)
+    with sandbox_server() as sandbox_url, production_emis:
+        world, sandbox, campaign, patients, slots, user = _one_slot_world(
+            runs + 1, runs + 1, base_url=sandbox_url
+        )
+        world.faults("U90001", commit_then_fail=True)
+        timings = []
+        for i in range(runs):
+            started = time.perf_counter()
+            booking = services.booking_create(
+                campaign=campaign,
+                patient=patients[i],
+                slot=slots[i],
+                booked_by=user,
+                pcn_consent=True,
+            )
+            timings.append(time.perf_counter() - started)
+            appointment = sandbox.Appointment.objects.get(slot_id=int(slots[i].emis_slot_id))
+            assert booking.status == BookingStatus.BOOKED, booking.status
+            assert booking.emis_appointment_id == str(appointment.pk)
+
+        # A process killed right after its booking POST reached EMIS: the booking
+        # is left PENDING; once older than PENDING_TTL the reconciler settles it.
+        original = booking_writes._booking_outcome_unknown
+
+        def killed(**kwargs: object) -> Booking:
+            raise _Killed
+
+        booking_writes._booking_outcome_unknown = killed  # type: ignore[assignment]
+        try:
+            services.booking_create(
+                campaign=campaign,
+                patient=patients[runs],
+                slot=slots[runs],
+                booked_by=user,
+                pcn_consent=True,
+            )
+        except _Killed:
+            pass
+        finally:
+            booking_writes._booking_outcome_unknown = original  # type: ignore[assignment]
+        left = Booking.objects.get(status=BookingStatus.PENDING)
+        Booking.objects.filter(pk=left.pk).update(
+            booked_at=timezone.now() - PENDING_TTL - timedelta(seconds=1)
+        )
+        started = time.perf_counter()
+        counts = services.bookings_reconcile()
+        reconciled = time.perf_counter() - started
+        left.refresh_from_db()
+        appointment = sandbox.Appointment.objects.get(slot_id=int(slots[runs].emis_slot_id))
+        assert left.status == BookingStatus.BOOKED, (left.status, counts)
+        assert left.emis_appointment_id == str(appointment.pk)
+        world.faults("U90001", commit_then_fail=False)
     record(
         "booking_unknown_settled_s",
         timings,
         "≤ 5 s in the request, ≤ 2 min by reconciliation",
-        f"commit_then_fail on: booking_create called → returned BOOKED and linked (checked "
-        f"with EMIS in the request), {runs} runs, the sandbox in-process (WSGI transport); a "
-        f"PENDING booking left by a killed process is settled by "
-        f"one bookings_reconcile run in {reconciled:.2f} s once it is older than "
-        f"{int(PENDING_TTL.total_seconds() // 60)} min (beat runs it every "
-        f"{settings.BOOKING_RECONCILE_INTERVAL_SECONDS} s)",
+        f"commit_then_fail on (the sandbox books, then answers 504): booking_create called "
+        f"→ returned BOOKED and linked (checked with EMIS in the request), {runs} runs, over "
+        f"HTTP to the sandbox EMIS in its own process (gunicorn, {WEB_WORKERS} workers × "
+        f"{WEB_THREADS} threads) with production's EMIS timeouts and retries; a PENDING "
+        f"booking left by a killed process is settled by one bookings_reconcile run in "
+        f"{reconciled:.2f} s once it is older than {int(PENDING_TTL.total_seconds() // 60)} "
+        f"min (beat runs it every {settings.BOOKING_RECONCILE_INTERVAL_SECONDS} s)",
         "Lost EMIS answer: time to settle the booking (s)",
     )
-    settings.EMIS_HTTP_TRANSPORT_FACTORY = ""
 
 
 def _busy_campaign(slot_count: int, days: int):
