@@ -82,3 +82,24 @@ def many_free_days(emis_world, practice_a):
         ]
     )
     return emis_world
+
+
+@pytest.fixture
+def book(mirrored, patients, practice_staff):
+    """services.booking_create on the mirrored campaign, by practice staff, for
+    the first patient unless `patient` is given: `book(slot)`, or, without a
+    slot, the first PCN slot offered (`pcn=False`: the first practice slot)."""
+    from booking.selectors import campaign_offerable_slots
+
+    def book(slot=None, *, patient=None, pcn=True, pcn_consent=False):
+        if slot is None:
+            slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=pcn).first()
+        return services.booking_create(
+            campaign=mirrored,
+            patient=patients[0] if patient is None else patient,
+            slot=slot,
+            booked_by=practice_staff,
+            pcn_consent=pcn_consent,
+        )
+
+    return book

@@ -19,7 +19,7 @@ class Killed(Exception):
 
 
 def test_patching_the_lost_answer_path_on_the_bookings_module_takes_effect(
-    mirrored, patients, practice_staff, emis_world, monkeypatch
+    mirrored, patients, practice_staff, emis_world, monkeypatch, book
 ):
     assert services._booking_outcome_unknown is settlement._booking_outcome_unknown
     emis_world.faults("U10001", commit_then_fail=True)  # EMIS books, the answer is lost
@@ -30,13 +30,7 @@ def test_patching_the_lost_answer_path_on_the_bookings_module_takes_effect(
     monkeypatch.setattr(bookings, "_booking_outcome_unknown", killed)
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     with pytest.raises(Killed):
-        services.booking_create(
-            campaign=mirrored,
-            patient=patients[0],
-            slot=slot,
-            booked_by=practice_staff,
-            pcn_consent=True,
-        )
+        book(slot, pcn_consent=True)
     # Left as a dead process leaves it; the reconciler settles it once it is stale.
     left = Booking.objects.get()
     assert left.status == BookingStatus.PENDING

@@ -43,11 +43,9 @@ def test_pcn_slots_only_when_live_and_opted_in(mirrored, emis_world, practice_ad
     assert campaign_pcn_diagnosis(campaign=mirrored).state == "opted_out"
 
 
-def test_book_a_practice_slot(mirrored, patients, practice_staff):
+def test_book_a_practice_slot(mirrored, patients, practice_staff, book):
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
-    booking = services.booking_create(
-        campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
-    )
+    booking = book(slot)
     assert booking.status == "booked"
     assert booking.emis_appointment_id
     assert not booking.is_pcn
@@ -62,16 +60,10 @@ def test_book_a_practice_slot(mirrored, patients, practice_staff):
 
 
 def test_book_a_pcn_slot_records_consent_and_opens_a_tracing_task(
-    mirrored, patients, practice_staff, pcn_a
+    mirrored, patients, practice_staff, pcn_a, book
 ):
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
-    booking = services.booking_create(
-        campaign=mirrored,
-        patient=patients[0],
-        slot=slot,
-        booked_by=practice_staff,
-        pcn_consent=True,
-    )
+    booking = book(slot, pcn_consent=True)
     assert booking.is_pcn
     assert booking.pcn_consent
     assert booking.pcn_consent_by == practice_staff
@@ -87,83 +79,57 @@ def test_book_a_pcn_slot_records_consent_and_opens_a_tracing_task(
     assert TracingTask.objects.count() == 1
 
 
-def test_pcn_slot_needs_consent(mirrored, patients, practice_staff):
+def test_pcn_slot_needs_consent(mirrored, patients, practice_staff, book):
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     with pytest.raises(services.BookingError, match="agrees to be seen by the PCN"):
-        services.booking_create(
-            campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
-        )
+        book(slot)
     assert not Booking.objects.exists()
     assert not sandbox.Appointment.objects.exists()
 
 
-def test_refusals_past_outside_window_not_live(mirrored, patients, practice_staff, emis_world):
+def test_refusals_past_outside_window_not_live(
+    mirrored, patients, practice_staff, emis_world, book
+):
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     Slot.objects.filter(pk=slot.pk).update(start=timezone.now() - timedelta(hours=1))
     slot.refresh_from_db()
     with pytest.raises(services.BookingError, match="already passed"):
-        services.booking_create(
-            campaign=mirrored,
-            patient=patients[0],
-            slot=slot,
-            booked_by=practice_staff,
-            pcn_consent=True,
-        )
+        book(slot, pcn_consent=True)
     Slot.objects.filter(pk=slot.pk).update(start=timezone.now() + timedelta(days=40))
     slot.refresh_from_db()
     with pytest.raises(services.BookingError, match="outside the campaign"):
-        services.booking_create(
-            campaign=mirrored,
-            patient=patients[0],
-            slot=slot,
-            booked_by=practice_staff,
-            pcn_consent=True,
-        )
+        book(slot, pcn_consent=True)
     other = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     EmisConnection.objects.filter(pk=emis_world.connections["U10001"].pk).update(
         status=ConnectionStatus.SUSPENDED
     )
     with pytest.raises(services.BookingError, match="not live"):
-        services.booking_create(
-            campaign=mirrored,
-            patient=patients[0],
-            slot=other,
-            booked_by=practice_staff,
-            pcn_consent=True,
-        )
+        book(other, pcn_consent=True)
     assert not Booking.objects.exists()
 
 
-def test_emis_down_books_nothing_and_a_retry_works(mirrored, patients, practice_staff, emis_world):
+def test_emis_down_books_nothing_and_a_retry_works(
+    mirrored, patients, practice_staff, emis_world, book
+):
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
     emis_world.faults("A10001", error_rate=1.0)
     with pytest.raises(services.BookingError, match="EMIS did not answer; nothing was booked"):
-        services.booking_create(
-            campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
-        )
+        book(slot)
     assert not Booking.objects.exists()
     emis_world.faults("A10001", error_rate=0.0)
-    booking = services.booking_create(
-        campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
-    )
+    booking = book(slot)
     assert Booking.objects.filter(status="booked").count() == 1
     assert sandbox.Appointment.objects.filter(status="booked").count() == 1
     assert booking.status == "booked"
 
 
 def test_slot_taken_in_emis_is_dropped_and_alternatives_offered(
-    mirrored, patients, practice_staff, world_slots
+    mirrored, patients, practice_staff, world_slots, book
 ):
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     sandbox.Slot.objects.filter(pk=int(slot.emis_slot_id)).update(status="busy")
     with pytest.raises(services.SlotTaken) as excinfo:
-        services.booking_create(
-            campaign=mirrored,
-            patient=patients[0],
-            slot=slot,
-            booked_by=practice_staff,
-            pcn_consent=True,
-        )
+        book(slot, pcn_consent=True)
     assert "just taken" in excinfo.value.message
     assert 0 < len(excinfo.value.alternatives) <= 3
     assert slot.pk not in {s.pk for s in excinfo.value.alternatives}
@@ -172,7 +138,7 @@ def test_slot_taken_in_emis_is_dropped_and_alternatives_offered(
 
 
 def test_a_slot_dropped_by_a_racing_booking_is_reported_taken(
-    mirrored, patients, practice_staff, world_slots
+    mirrored, patients, practice_staff, world_slots, book
 ):
     """A racing booking was told by EMIS that the slot was taken, and dropped it
     from the mirror: the next attempt hears "just taken" with alternatives, not
@@ -180,34 +146,22 @@ def test_a_slot_dropped_by_a_racing_booking_is_reported_taken(
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     Slot.objects.filter(pk=slot.pk).delete()
     with pytest.raises(services.SlotTaken) as excinfo:
-        services.booking_create(
-            campaign=mirrored,
-            patient=patients[0],
-            slot=slot,
-            booked_by=practice_staff,
-            pcn_consent=True,
-        )
+        book(slot, pcn_consent=True)
     assert "just taken" in excinfo.value.message
     assert 0 < len(excinfo.value.alternatives) <= 3
     assert not Booking.objects.exists()
 
 
-def test_one_active_booking_per_patient_per_campaign(mirrored, patients, practice_staff):
+def test_one_active_booking_per_patient_per_campaign(mirrored, patients, practice_staff, book):
     slots = list(campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False))
-    services.booking_create(
-        campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
-    )
+    book(slots[0])
     with pytest.raises(services.BookingError, match="already has a booking"):
-        services.booking_create(
-            campaign=mirrored, patient=patients[0], slot=slots[1], booked_by=practice_staff
-        )
+        book(slots[1])
 
 
-def test_cancel(mirrored, patients, practice_staff):
+def test_cancel(mirrored, patients, practice_staff, book):
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
-    booking = services.booking_create(
-        campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
-    )
+    booking = book(slot)
     with pytest.raises(services.BookingError, match="reason"):
         services.booking_cancel(booking=booking, user=practice_staff, reason=" ")
     services.booking_cancel(booking=booking, user=practice_staff, reason="Patient unwell")
@@ -217,11 +171,11 @@ def test_cancel(mirrored, patients, practice_staff):
     assert AuditEntry.objects.filter(action="booking.cancelled").count() == 1
 
 
-def test_cancel_with_emis_down_keeps_the_booking(mirrored, patients, practice_staff, emis_world):
+def test_cancel_with_emis_down_keeps_the_booking(
+    mirrored, patients, practice_staff, emis_world, book
+):
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False).first()
-    booking = services.booking_create(
-        campaign=mirrored, patient=patients[0], slot=slot, booked_by=practice_staff
-    )
+    booking = book(slot)
     emis_world.faults("A10001", error_rate=1.0)
     with pytest.raises(services.BookingError, match="has not been cancelled"):
         services.booking_cancel(booking=booking, user=practice_staff, reason="x")
@@ -230,11 +184,9 @@ def test_cancel_with_emis_down_keeps_the_booking(mirrored, patients, practice_st
     assert booking.cancel_error
 
 
-def test_rebook_books_first_then_cancels(mirrored, patients, practice_staff):
+def test_rebook_books_first_then_cancels(mirrored, patients, practice_staff, book):
     slots = list(campaign_offerable_slots(campaign=mirrored))
-    old = services.booking_create(
-        campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
-    )
+    old = book(slots[0])
     new = services.booking_rebook(booking=old, slot=slots[2], user=practice_staff)
     old.refresh_from_db()
     assert new.status == "booked"
@@ -244,11 +196,11 @@ def test_rebook_books_first_then_cancels(mirrored, patients, practice_staff):
     assert sandbox.Appointment.objects.get(pk=new.emis_appointment_id).status == "booked"
 
 
-def test_failed_rebook_leaves_the_original_booking(mirrored, patients, practice_staff, emis_world):
+def test_failed_rebook_leaves_the_original_booking(
+    mirrored, patients, practice_staff, emis_world, book
+):
     slots = list(campaign_offerable_slots(campaign=mirrored).filter(is_pcn=False))
-    old = services.booking_create(
-        campaign=mirrored, patient=patients[0], slot=slots[0], booked_by=practice_staff
-    )
+    old = book(slots[0])
     emis_world.faults("A10001", error_rate=1.0)
     with pytest.raises(services.BookingError):
         services.booking_rebook(booking=old, slot=slots[1], user=practice_staff)
@@ -279,7 +231,7 @@ def test_campaign_window_is_checked(practice_a, practice_admin):
         )
 
 
-def test_other_practices_cannot_create_campaigns(practice_a, other_practice_admin):
+def test_other_practices_cannot_create_campaigns(practice_a, other_practice_admin, book):
     from django.core.exceptions import PermissionDenied
 
     today = timezone.localdate()
@@ -295,13 +247,6 @@ def test_other_practices_cannot_create_campaigns(practice_a, other_practice_admi
 
 
 # --- GP Connect's booking flow: find, register when unknown, book by reference ---------
-def _book_pcn(campaign, patient, user):
-    slot = campaign_offerable_slots(campaign=campaign).filter(is_pcn=True).first()
-    return services.booking_create(
-        campaign=campaign, patient=patient, slot=slot, booked_by=user, pcn_consent=True
-    )
-
-
 def test_refresh_keeps_the_slots_location_and_practitioner(mirrored, emis_world):
     schedule = emis_world.schedules["U10001"]
     pcn_slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
@@ -310,9 +255,9 @@ def test_refresh_keeps_the_slots_location_and_practitioner(mirrored, emis_world)
 
 
 def test_a_patient_unknown_at_the_pcn_is_registered_and_their_task_is_traced(
-    mirrored, patients, practice_staff
+    mirrored, patients, practice_staff, book
 ):
-    booking = _book_pcn(mirrored, patients[0], practice_staff)
+    booking = book(pcn_consent=True)
     registration = sandbox.Patient.objects.get(
         organisation__ods_code="U10001", nhs_number=patients[0].nhs_number
     )
@@ -337,10 +282,10 @@ def test_a_patient_unknown_at_the_pcn_is_registered_and_their_task_is_traced(
 
 
 def test_a_patient_registered_at_the_pcn_is_found_and_their_task_stays_open(
-    mirrored, patients, practice_staff, emis_world
+    mirrored, patients, practice_staff, emis_world, book
 ):
     registration = emis_world.register("U10001", patients[0], registration_type="T")
-    booking = _book_pcn(mirrored, patients[0], practice_staff)
+    booking = book(pcn_consent=True)
     appointment = sandbox.Appointment.objects.get(pk=booking.emis_appointment_id)
     assert appointment.patient == registration
     assert sandbox.Patient.objects.filter(organisation__ods_code="U10001").count() == 1
@@ -348,7 +293,7 @@ def test_a_patient_registered_at_the_pcn_is_found_and_their_task_stays_open(
 
 
 def test_a_pcn_record_with_another_date_of_birth_books_nothing(
-    mirrored, patients, practice_staff, emis_world
+    mirrored, patients, practice_staff, emis_world, book
 ):
     """The PCN's EMIS holds this NHS number with another date of birth: perhaps a
     different person (a mistyped number). Booking would open the wrong record at
@@ -361,13 +306,7 @@ def test_a_pcn_record_with_another_date_of_birth_books_nothing(
     )
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     with pytest.raises(services.BookingError) as excinfo:
-        services.booking_create(
-            campaign=mirrored,
-            patient=patients[0],
-            slot=slot,
-            booked_by=practice_staff,
-            pcn_consent=True,
-        )
+        book(slot, pcn_consent=True)
     message = excinfo.value.message
     assert "holds a different date of birth for this NHS number" in message
     assert "nothing was booked" in message
@@ -376,23 +315,19 @@ def test_a_pcn_record_with_another_date_of_birth_books_nothing(
     assert not sandbox.Appointment.objects.exists()
     assert not TracingTask.objects.exists()
     # The slot stays free for the right patient.
-    assert _book_pcn(mirrored, patients[1], practice_staff).status == "booked"
+    assert book(patient=patients[1], pcn_consent=True).status == "booked"
 
 
-def test_a_refused_registration_books_nothing_and_says_why(mirrored, patients, practice_staff):
+def test_a_refused_registration_books_nothing_and_says_why(
+    mirrored, patients, practice_staff, book
+):
     from booking.models import Patient
 
     Patient.objects.filter(pk=patients[0].pk).update(last_name="")
     patients[0].refresh_from_db()
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     with pytest.raises(services.BookingError) as excinfo:
-        services.booking_create(
-            campaign=mirrored,
-            patient=patients[0],
-            slot=slot,
-            booked_by=practice_staff,
-            pcn_consent=True,
-        )
+        book(slot, pcn_consent=True)
     message = excinfo.value.message
     assert "The PCN's EMIS would not register the patient, so nothing was booked" in message
     assert "family name" in message  # the provider's diagnostics
@@ -400,16 +335,16 @@ def test_a_refused_registration_books_nothing_and_says_why(mirrored, patients, p
     assert not sandbox.Appointment.objects.exists()
     assert not TracingTask.objects.exists()
     # The slot can be booked by somebody else.
-    assert _book_pcn(mirrored, patients[1], practice_staff).status == "booked"
+    assert book(patient=patients[1], pcn_consent=True).status == "booked"
 
 
-def test_a_practice_without_a_phone_number_cannot_book(mirrored, patients, practice_staff):
+def test_a_practice_without_a_phone_number_cannot_book(mirrored, patients, practice_staff, book):
     from hippo_pcn.organisations.models import Organisation
 
     Organisation.objects.filter(pk=mirrored.practice_id).update(phone="")
     mirrored.practice.refresh_from_db()
     with pytest.raises(services.BookingError) as excinfo:
-        _book_pcn(mirrored, patients[0], practice_staff)
+        book(pcn_consent=True)
     assert excinfo.value.message.startswith(
         f"{mirrored.practice.name} has no phone number: add it in the admin (Organisations → "
     )
@@ -418,9 +353,9 @@ def test_a_practice_without_a_phone_number_cannot_book(mirrored, patients, pract
 
 
 def test_a_slot_mirrored_without_its_location_asks_for_a_refresh(
-    mirrored, patients, practice_staff
+    mirrored, patients, practice_staff, book
 ):
     Slot.objects.update(location_id="")
     with pytest.raises(services.BookingError, match="refresh the slots"):
-        _book_pcn(mirrored, patients[0], practice_staff)
+        book(pcn_consent=True)
     assert not Booking.objects.exists()

@@ -25,18 +25,15 @@ class Killed(BaseException):
     """The worker died: nothing after this line of booking_create runs."""
 
 
-def killed_mid_booking(monkeypatch, campaign, patient, user, *, after_emis: bool) -> Booking:
-    def book(self, *args, **kwargs):
+def killed_mid_booking(monkeypatch, book, *, after_emis: bool) -> Booking:
+    def emis_book(self, *args, **kwargs):
         if after_emis:
             GPC_BOOK(self, *args, **kwargs)
         raise Killed
 
-    monkeypatch.setattr(GPConnectClient, "book", book)
-    slot = campaign_offerable_slots(campaign=campaign).filter(is_pcn=True).first()
+    monkeypatch.setattr(GPConnectClient, "book", emis_book)
     with pytest.raises(Killed):
-        services.booking_create(
-            campaign=campaign, patient=patient, slot=slot, booked_by=user, pcn_consent=True
-        )
+        book(pcn_consent=True)
     monkeypatch.setattr(GPConnectClient, "book", GPC_BOOK)
     return Booking.objects.get(status=BookingStatus.PENDING)
 
@@ -53,10 +50,10 @@ def reconcile() -> str:
     return out.getvalue()
 
 
-def test_a_pending_booking_emis_made_is_linked(monkeypatch, mirrored, patients, practice_staff):
-    booking = killed_mid_booking(
-        monkeypatch, mirrored, patients[0], practice_staff, after_emis=True
-    )
+def test_a_pending_booking_emis_made_is_linked(
+    monkeypatch, mirrored, patients, practice_staff, book
+):
+    booking = killed_mid_booking(monkeypatch, book, after_emis=True)
     age(booking)
     assert "1 booked" in reconcile()
     booking.refresh_from_db()
@@ -72,11 +69,9 @@ def test_a_pending_booking_emis_made_is_linked(monkeypatch, mirrored, patients, 
 
 
 def test_a_pending_booking_emis_never_made_is_released(
-    monkeypatch, mirrored, patients, practice_staff
+    monkeypatch, mirrored, patients, practice_staff, book
 ):
-    booking = killed_mid_booking(
-        monkeypatch, mirrored, patients[0], practice_staff, after_emis=False
-    )
+    booking = killed_mid_booking(monkeypatch, book, after_emis=False)
     age(booking)
     assert "1 released" in reconcile()
     assert not Booking.objects.exists()
@@ -85,15 +80,15 @@ def test_a_pending_booking_emis_never_made_is_released(
 
 
 def test_a_fresh_pending_booking_is_left_to_its_process(
-    monkeypatch, mirrored, patients, practice_staff
+    monkeypatch, mirrored, patients, practice_staff, book
 ):
-    killed_mid_booking(monkeypatch, mirrored, patients[0], practice_staff, after_emis=True)
+    killed_mid_booking(monkeypatch, book, after_emis=True)
     assert "nothing to settle" in reconcile()
     assert Booking.objects.get().status == BookingStatus.PENDING
 
 
 def test_an_outcome_unknown_booking_is_settled_by_the_beat_task(
-    monkeypatch, mirrored, patients, practice_staff, emis_world
+    monkeypatch, mirrored, patients, practice_staff, emis_world, book
 ):
     from emis_integration.client import EmisUnavailable
 
@@ -106,13 +101,7 @@ def test_an_outcome_unknown_booking_is_settled_by_the_beat_task(
     monkeypatch.setattr(GPConnectClient, "patient_appointments", unavailable)
     slot = campaign_offerable_slots(campaign=mirrored).filter(is_pcn=True).first()
     with pytest.raises(services.BookingOutcomeUnknown):
-        services.booking_create(
-            campaign=mirrored,
-            patient=patients[0],
-            slot=slot,
-            booked_by=practice_staff,
-            pcn_consent=True,
-        )
+        book(slot, pcn_consent=True)
     reconcile_emis_bookings()  # EMIS still cannot be asked: it stays
     assert Booking.objects.get().status == BookingStatus.OUTCOME_UNKNOWN
     monkeypatch.setattr(GPConnectClient, "patient_appointments", real)
@@ -123,21 +112,15 @@ def test_an_outcome_unknown_booking_is_settled_by_the_beat_task(
 
 
 def test_the_stale_reservation_cleaner_settles_instead_of_deleting(
-    monkeypatch, mirrored, patients, practice_staff
+    monkeypatch, mirrored, patients, practice_staff, book
 ):
-    stale = killed_mid_booking(monkeypatch, mirrored, patients[0], practice_staff, after_emis=True)
+    stale = killed_mid_booking(monkeypatch, book, after_emis=True)
     age(stale)
     slot = (
         campaign_offerable_slots(campaign=mirrored).filter(emis_slot_id=stale.emis_slot_id).first()
     )
     with pytest.raises(services.SlotTaken):
-        services.booking_create(
-            campaign=mirrored,
-            patient=patients[1],
-            slot=slot,
-            booked_by=practice_staff,
-            pcn_consent=True,
-        )
+        book(slot, patient=patients[1], pcn_consent=True)
     stale.refresh_from_db()
     assert stale.status == BookingStatus.BOOKED
     assert sandbox.Appointment.objects.count() == 1

@@ -83,43 +83,44 @@ def _each(
         model_admin.message_user(request, f"{count} {noun} {done}.", messages.SUCCESS)
 
 
-@admin.action(description="Claim (I will trace these)")
-def claim(
-    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[TracingTask]
-) -> None:
-    _each(
-        model_admin,
-        request,
-        queryset,
-        lambda task: services.tracing_task_claim(task=task, user=request.user),
-        "claimed by you",
-    )
+_Action = Callable[[admin.ModelAdmin, HttpRequest, QuerySet[TracingTask]], None]
 
 
-@admin.action(description="Release (back to the open list)")
-def release(
-    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[TracingTask]
-) -> None:
-    _each(
-        model_admin,
-        request,
-        queryset,
-        lambda task: services.tracing_task_release(task=task, user=request.user),
-        "released",
-    )
+def _per_task(
+    name: str,
+    description: str,
+    service: Callable[..., Any],
+    done: str,
+    related: tuple[str, ...] = (),
+) -> _Action:
+    """An action that calls `service(task=..., user=...)` for each selected task
+    the user may act on and says how many were `done`. `name` is the action's
+    name in the form (Django takes it from the function's name)."""
+
+    def action(
+        model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[TracingTask]
+    ) -> None:
+        _each(
+            model_admin,
+            request,
+            queryset.select_related(*related) if related else queryset,
+            lambda task: service(task=task, user=request.user),
+            done,
+        )
+
+    action.__name__ = action.__qualname__ = name
+    return admin.action(description=description)(action)
 
 
-@admin.action(description="Mark traced")
-def mark_traced(
-    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[TracingTask]
-) -> None:
-    _each(
-        model_admin,
-        request,
-        queryset,
-        lambda task: services.tracing_task_mark_traced(task=task, user=request.user),
-        "marked traced",
-    )
+claim = _per_task(
+    "claim", "Claim (I will trace these)", services.tracing_task_claim, "claimed by you"
+)
+release = _per_task(
+    "release", "Release (back to the open list)", services.tracing_task_release, "released"
+)
+mark_traced = _per_task(
+    "mark_traced", "Mark traced", services.tracing_task_mark_traced, "marked traced"
+)
 
 
 @admin.action(description="Cannot trace…")
@@ -172,17 +173,13 @@ def verify_now(
             model_admin.message_user(request, outcome.message, messages.SUCCESS)
 
 
-@admin.action(description="Register at PCN (temporary registration) and mark traced")
-def register_at_pcn(
-    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[TracingTask]
-) -> None:
-    _each(
-        model_admin,
-        request,
-        queryset.select_related("connection", "connection__organisation", "pcn"),
-        lambda task: services.tracing_task_register_at_pcn(task=task, user=request.user),
-        "registered at the PCN and marked traced",
-    )
+register_at_pcn = _per_task(
+    "register_at_pcn",
+    "Register at PCN (temporary registration) and mark traced",
+    services.tracing_task_register_at_pcn,
+    "registered at the PCN and marked traced",
+    related=("connection", "connection__organisation", "pcn"),
+)
 
 
 # In the order the worklist's action menu lists them.
