@@ -27,6 +27,7 @@ assets: $(ASSETS)
 ## (PORT=8123 make demo for another port; 8000 by default)
 demo: export PORT ?= 8000
 demo: export DEMO_PORT = $(PORT)
+demo: export TRACING_POLL_INTERVAL_SECONDS ?= 60
 demo: install assets
 	@$(PY) scripts/check_port.py $(PORT)
 	@mkdir -p var
@@ -34,11 +35,11 @@ demo: install assets
 	$(PY) manage.py seed_demo
 	@echo ""
 	@echo "hippo-pcn is starting on http://127.0.0.1:$(PORT)  (sign in with a demo login above; Ctrl-C stops it)"
-	@echo "The tracing poller runs every minute in the demo: try"
+	@echo "The tracing poller runs every $$TRACING_POLL_INTERVAL_SECONDS s in the demo: try"
 	@echo "  .venv/bin/python manage.py simulate_emis_bookings --pcn U00002 --count 5 --cancel 1 --move 1"
 	@echo "then watch the tracing worklist of u00002.tracer (new, cancelled and re-dated tasks)."
 	@echo ""
-	TRACING_POLL_INTERVAL_SECONDS=$${TRACING_POLL_INTERVAL_SECONDS:-60} $(VENV)/bin/honcho start -f Procfile
+	$(VENV)/bin/honcho start -f Procfile
 
 ## Run the whole test suite against PostgreSQL and Redis on 127.0.0.1
 test: install assets

@@ -135,6 +135,10 @@ class EmisConnectionAdmin(TenantScopedAdmin):
         if self.has_change_permission(request, obj):
             endpoint.append("client_secret")
             partner += ["partner_application_id", "partner_token"]
+        else:
+            # An API's base URL is not a page to open: shown as text, not a link.
+            endpoint[endpoint.index("base_url")] = "base_url_text"
+            partner = ["partner_base_url_text"]
         if obj is not None:
             endpoint.insert(1, "system")
         fieldsets: list[Any] = [("Endpoint (GP Connect: booking)", {"fields": endpoint})]
@@ -187,12 +191,20 @@ class EmisConnectionAdmin(TenantScopedAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             fields.append("organisation")
-        return fields
+        return [*fields, "base_url_text", "partner_base_url_text"]
 
     # --- display -----------------------------------------------------------------
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: EmisConnection) -> str:
         return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="FHIR base URL")
+    def base_url_text(self, obj: EmisConnection) -> str:
+        return obj.base_url or "—"
+
+    @admin.display(description="Partner API base URL")
+    def partner_base_url_text(self, obj: EmisConnection) -> str:
+        return obj.partner_base_url or "—"
 
     @admin.display(description="Last successful call", ordering="last_success_at")
     def last_success(self, obj: EmisConnection) -> str:

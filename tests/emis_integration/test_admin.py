@@ -473,3 +473,16 @@ def test_support_creates_a_signing_connection(client_for, support_user, pcn_b):
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert EmisConnection.objects.get(organisation=pcn_b).sign_jwt is True
+
+
+def test_endpoint_urls_are_shown_as_text_not_links(client_for, practice_staff, connections):
+    """An API's base URL is no page to open (GET on it is a 404 at EMIS): staff
+    who may only read a connection see it as text, with no link to follow."""
+    connection = connections["practice_a"]
+    page = (
+        client_for(practice_staff)
+        .get(reverse("admin:emis_integration_emisconnection_change", args=[connection.pk]))
+        .content.decode()
+    )
+    assert "https://a.example.nhs.uk/fhir" in page
+    assert 'href="https://a.example.nhs.uk/fhir"' not in page
