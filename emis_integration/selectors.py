@@ -299,6 +299,7 @@ def endpoint_for(*, connection: EmisConnection) -> EmisEndpoint:
         sign_jwt=connection.sign_jwt,
         connect_timeout=settings.EMIS_CONNECT_TIMEOUT,
         read_timeout=settings.EMIS_READ_TIMEOUT,
+        ca_bundle=settings.EMIS_CA_BUNDLE,
     )
 
 
@@ -356,6 +357,7 @@ def partner_endpoint_for(*, connection: EmisConnection) -> PartnerEndpoint:
         token=str(credentials.get("partner_token", "")),
         connect_timeout=settings.EMIS_CONNECT_TIMEOUT,
         read_timeout=settings.EMIS_READ_TIMEOUT,
+        ca_bundle=settings.EMIS_CA_BUNDLE,
     )
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import trustme
 from django.db.migrations.loader import MigrationLoader
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,7 @@ PRODUCTION_NAMES = (
     "EMIS_SANDBOX_ENABLED",
     "CELERY_",
     "TRUSTED_PROXY_COUNT",
+    "EMIS_CA_BUNDLE",
 )
 
 
@@ -148,6 +150,17 @@ def test_production_refuses_to_start_without_a_stated_proxy_count():
     result = _run(["check"], {**PRODUCTION_ENV, "TRUSTED_PROXY_COUNT": "one"})
     assert result.returncode != 0
     assert "TRUSTED_PROXY_COUNT must be set to a whole number" in result.stderr
+
+
+def test_an_emis_ca_bundle_that_is_not_a_file_stops_start_up(tmp_path):
+    result = _run(["check"], {**PRODUCTION_ENV, "EMIS_CA_BUNDLE": str(tmp_path / "nhs-ca.pem")})
+    assert result.returncode != 0
+    assert "EMIS_CA_BUNDLE names" in result.stderr
+    assert "which is not a file" in result.stderr
+    bundle = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))
+    result = _run(["check"], {**PRODUCTION_ENV, "EMIS_CA_BUNDLE": str(bundle)})
+    assert result.returncode == 0, result.stderr
 
 
 # What the settings module installs: apps, admin models, migrations and URLs.

@@ -50,6 +50,7 @@ class PartnerEndpoint:
     token: str = ""
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
+    ca_bundle: str = ""  # a PEM file of the CAs to trust; "" for the public ones
 
     def __repr__(self) -> str:
         return (
@@ -85,6 +86,7 @@ class PartnerApiClient:
             connect_timeout=endpoint.connect_timeout,
             read_timeout=endpoint.read_timeout,
             transport=transport,
+            ca_bundle=endpoint.ca_bundle,
         )
         self.calls = 0  # HTTP attempts made, retries included
         self.warnings: list[str] = []

@@ -8,7 +8,9 @@ differ), so `_raise_for` stays in each client."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,8 +29,24 @@ MAX_RETRY_SLEEP = 5.0
 T = TypeVar("T")
 
 
+@functools.lru_cache(maxsize=4)
+def tls_context(ca_bundle: str = "") -> ssl.SSLContext:
+    """The TLS context every EMIS client of this process shares: certificates and
+    host names verified against `ca_bundle` (a PEM file: EMIS_CA_BUNDLE, for an
+    EMIS reached through a private CA such as the NHS's), or the public CAs
+    (certifi, as httpx trusts by default). Loading a CA bundle takes ~20 ms, longer
+    than a whole poll of an unchanged PCN, so it is loaded once, not per client."""
+    if ca_bundle:
+        return ssl.create_default_context(cafile=ca_bundle)
+    return httpx.create_ssl_context()
+
+
 def http_client(
-    *, connect_timeout: float, read_timeout: float, transport: httpx.BaseTransport | None
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    transport: httpx.BaseTransport | None,
+    ca_bundle: str = "",
 ) -> httpx.Client:
     """An httpx client whose every phase has a timeout; redirects are not followed
     (an EMIS endpoint that redirects is misconfigured, and would carry our
@@ -36,7 +54,12 @@ def http_client(
     timeout = httpx.Timeout(
         connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
     )
-    return httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+    return httpx.Client(
+        timeout=timeout,
+        transport=transport,
+        follow_redirects=False,
+        verify=tls_context(ca_bundle),
+    )
 
 
 def host_of(url: str) -> str:
@@ -69,6 +92,9 @@ def send(
             spine_code="TIMEOUT",
         ) from exc
     except httpx.ConnectError as exc:
+        tls = _tls_failure(exc)
+        if tls is not None:
+            raise EmisUnavailable(tls.format(host=host), spine_code="CONNECT") from exc
         raise EmisUnavailable(
             f"Could not connect to {host}: the connection was refused or the host was not "
             "found. Check the base URL.",
@@ -78,6 +104,28 @@ def send(
         raise EmisUnavailable(
             f"The connection to {host} failed ({type(exc).__name__}).", spine_code="NETWORK"
         ) from exc
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """What went wrong setting up TLS, in plain words with a `{host}` to fill
+    in, when that is why the connection failed (None otherwise)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            reason = seen.verify_message or seen.reason or "not trusted"
+            return (
+                "Could not connect to {host} securely: its certificate could not be "
+                f"verified ({reason}). Check the base URL, and EMIS_CA_BUNDLE if this "
+                "EMIS is reached through a private CA."
+            )
+        if isinstance(seen, ssl.SSLError):
+            return (
+                "Could not connect to {host} securely: the TLS handshake failed "
+                f"({seen.reason or type(seen).__name__}). Check that the base URL is "
+                "EMIS's https address."
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def not_supported(call: str, host: str) -> str:

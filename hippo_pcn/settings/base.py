@@ -440,6 +440,16 @@ EMIS_CONNECT_TIMEOUT = env.float("EMIS_CONNECT_TIMEOUT", default=5.0)
 EMIS_READ_TIMEOUT = env.float("EMIS_READ_TIMEOUT", default=10.0)
 EMIS_MAX_RETRIES = env.int("EMIS_MAX_RETRIES", default=2)
 EMIS_RETRY_BACKOFF = env.float("EMIS_RETRY_BACKOFF", default=0.5)
+# The CAs to trust for EMIS's certificates: a PEM file (the NHS's root and issuing CAs
+# when EMIS is reached through Spine or HSCN), or "" for the public CAs (certifi).
+EMIS_CA_BUNDLE = env.str("EMIS_CA_BUNDLE", default="")
+if EMIS_CA_BUNDLE and not Path(EMIS_CA_BUNDLE).is_file():
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"EMIS_CA_BUNDLE names {EMIS_CA_BUNDLE!r}, which is not a file: set it to a PEM "
+        "file of the CAs to trust for EMIS, or leave it unset for the public CAs."
+    )
 # A dotted path to a callable returning an httpx transport, or "" for real HTTP.
 EMIS_HTTP_TRANSPORT_FACTORY = env.str("EMIS_HTTP_TRANSPORT_FACTORY", default="")
 # Where the demo's connections point: the sandbox on this same server. No default

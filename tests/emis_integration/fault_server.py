@@ -6,6 +6,7 @@ sent. Bounded: it serves only while the test runs."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,7 +31,10 @@ class Seen:
 
 
 class FaultServer:
-    def __init__(self) -> None:
+    """`tls`: a server-side TLS context (a certificate from `trustme`), to serve
+    https."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.replies: list[Reply] = []
         self.default = Reply(status=500, body={"resourceType": "OperationOutcome", "issue": []})
         self.seen: list[Seen] = []
@@ -69,6 +73,10 @@ class FaultServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         # A short poll interval: shutting down takes up to one interval.
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -77,7 +85,7 @@ class FaultServer:
     @property
     def root_url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     @property
     def base_url(self) -> str:

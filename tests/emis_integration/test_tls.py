@@ -1,0 +1,111 @@
+"""EMIS over https: certificates verified against the public CAs or the bundle in
+EMIS_CA_BUNDLE, one TLS context per process shared by every client, and a
+certificate that fails said in plain words (not "refused or not found")."""
+
+import ssl
+from datetime import date
+
+import pytest
+import trustme
+
+from emis_integration import services
+from emis_integration.client import EmisUnavailable
+from emis_integration.client.partner import PartnerApiClient, PartnerEndpoint
+from emis_integration.client.transport import tls_context
+from emis_integration.models import ConnectionStatus as S
+from emis_integration.models import EmisConnection
+from emis_integration.selectors import partner_client
+
+from .fault_server import FaultServer, Reply
+
+TODAY = date.today()
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture
+def https_emis(ca):
+    """An https server on 127.0.0.1 whose certificate a private CA issued."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with FaultServer(tls=context) as server:
+        server.default = Reply(200, {"appointmentSession": []})
+        yield server
+
+
+@pytest.fixture
+def ca_bundle(ca, tmp_path):
+    path = tmp_path / "emis-ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+def _client(server, **endpoint):
+    return PartnerApiClient(
+        PartnerEndpoint(
+            base_url=f"{server.root_url}/partner", application_id="app", token="t0k", **endpoint
+        ),
+        max_retries=0,
+    )
+
+
+def test_a_certificate_from_an_untrusted_ca_is_refused_in_plain_words(https_emis):
+    with _client(https_emis) as client, pytest.raises(EmisUnavailable) as caught:
+        client.appointment_sessions(start=TODAY, end=TODAY)
+    message = caught.value.message
+    assert "could not connect to" in message.lower() and "securely" in message
+    assert "certificate could not be verified" in message
+    assert "EMIS_CA_BUNDLE" in message
+    assert "refused or the host was not found" not in message
+    assert https_emis.seen == []  # nothing reached EMIS
+
+
+def test_the_ca_bundle_is_trusted_when_configured(https_emis, ca_bundle):
+    with _client(https_emis, ca_bundle=ca_bundle) as client:
+        assert client.appointment_sessions(start=TODAY, end=TODAY) == []
+    assert len(https_emis.seen) == 1
+
+
+def test_plain_http_at_an_https_address_is_a_failed_handshake(ca_bundle):
+    with FaultServer() as server:
+        url = server.root_url.replace("http://", "https://")
+        client = PartnerApiClient(PartnerEndpoint(base_url=url, ca_bundle=ca_bundle), max_retries=0)
+        with client, pytest.raises(EmisUnavailable) as caught:
+            client.appointment_sessions(start=TODAY, end=TODAY)
+    assert "TLS handshake failed" in caught.value.message
+
+
+def test_every_client_of_a_process_shares_one_verifying_context(emis_world, ca_bundle):
+    connection = emis_world.connections["U10001"]
+    first, second = partner_client(connection=connection), partner_client(connection=connection)
+    try:
+        assert tls_context() is tls_context()
+        assert tls_context(ca_bundle) is tls_context(ca_bundle)
+        assert tls_context(ca_bundle) is not tls_context()
+        for context in (tls_context(), tls_context(ca_bundle)):
+            assert context.verify_mode == ssl.CERT_REQUIRED
+            assert context.check_hostname
+    finally:
+        first.close()
+        second.close()
+
+
+def test_support_sees_the_certificate_failure_when_testing_a_connection(
+    emis_world, superuser, https_emis, settings
+):
+    settings.EMIS_HTTP_TRANSPORT_FACTORY = ""  # real sockets from here on
+    connection = emis_world.connections["U10001"]
+    EmisConnection.objects.filter(pk=connection.pk).update(status=S.TESTING)
+    connection.refresh_from_db()
+    services.connection_update_config(
+        actor=superuser, connection=connection, base_url=f"{https_emis.root_url}/fhir"
+    )
+    result = services.connection_test(actor=superuser, connection=connection)
+    assert not result.ok
+    assert "certificate could not be verified" in result.message
+    connection.refresh_from_db()
+    assert connection.status == S.TESTING
+    assert "certificate could not be verified" in connection.last_test_message
