@@ -31,6 +31,7 @@ from .client import (
     Requester,
     system_requester,
 )
+from .client.transport import TlsConfig
 from .crypto import CredentialsUnreadable, decrypt_credentials
 from .models import (
     OPEN_ONBOARDING_STATUSES,
@@ -281,6 +282,15 @@ def _pcn_connection_diagnosis(*, practice: Organisation) -> PcnDiagnosis:
 # --- clients ------------------------------------------------------------------------
 
 
+def emis_tls() -> TlsConfig:
+    """TLS for every EMIS client, from the settings (one place)."""
+    return TlsConfig(
+        ca_bundle=settings.EMIS_CA_BUNDLE,
+        client_cert=settings.EMIS_CLIENT_CERT,
+        client_key=settings.EMIS_CLIENT_KEY,
+    )
+
+
 def _transport() -> httpx.BaseTransport | None:
     factory_path = settings.EMIS_HTTP_TRANSPORT_FACTORY
     if not factory_path:
@@ -299,7 +309,7 @@ def endpoint_for(*, connection: EmisConnection) -> EmisEndpoint:
         sign_jwt=connection.sign_jwt,
         connect_timeout=settings.EMIS_CONNECT_TIMEOUT,
         read_timeout=settings.EMIS_READ_TIMEOUT,
-        ca_bundle=settings.EMIS_CA_BUNDLE,
+        tls=emis_tls(),
     )
 
 
@@ -357,7 +367,7 @@ def partner_endpoint_for(*, connection: EmisConnection) -> PartnerEndpoint:
         token=str(credentials.get("partner_token", "")),
         connect_timeout=settings.EMIS_CONNECT_TIMEOUT,
         read_timeout=settings.EMIS_READ_TIMEOUT,
-        ca_bundle=settings.EMIS_CA_BUNDLE,
+        tls=emis_tls(),
     )
 
 

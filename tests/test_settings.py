@@ -28,6 +28,7 @@ PRODUCTION_NAMES = (
     "CELERY_",
     "TRUSTED_PROXY_COUNT",
     "EMIS_CA_BUNDLE",
+    "EMIS_CLIENT_",
 )
 
 
@@ -161,6 +162,17 @@ def test_an_emis_ca_bundle_that_is_not_a_file_stops_start_up(tmp_path):
     trustme.CA().cert_pem.write_to_path(str(bundle))
     result = _run(["check"], {**PRODUCTION_ENV, "EMIS_CA_BUNDLE": str(bundle)})
     assert result.returncode == 0, result.stderr
+
+
+def test_a_client_key_needs_its_certificate(tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text("not read at start-up")
+    result = _run(["check"], {**PRODUCTION_ENV, "EMIS_CLIENT_KEY": str(key)})
+    assert result.returncode != 0
+    assert "EMIS_CLIENT_KEY is set without EMIS_CLIENT_CERT" in result.stderr
+    result = _run(["check"], {**PRODUCTION_ENV, "EMIS_CLIENT_CERT": str(tmp_path / "none.pem")})
+    assert result.returncode != 0
+    assert "EMIS_CLIENT_CERT names" in result.stderr
 
 
 # What the settings module installs: apps, admin models, migrations and URLs.

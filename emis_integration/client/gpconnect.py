@@ -26,6 +26,7 @@ from .errors import (
     SlotUnavailable,
 )
 from .transport import (
+    TlsConfig,
     host_of,
     http_client,
     not_supported,
@@ -65,7 +66,7 @@ class EmisEndpoint:
     sign_jwt: bool = False
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
-    ca_bundle: str = ""  # a PEM file of the CAs to trust; "" for the public ones
+    tls: TlsConfig = TlsConfig()  # the CAs to trust, hippo-pcn's own certificate
 
     def __repr__(self) -> str:
         return (
@@ -109,7 +110,7 @@ class GPConnectClient:
             connect_timeout=endpoint.connect_timeout,
             read_timeout=endpoint.read_timeout,
             transport=transport,
-            ca_bundle=endpoint.ca_bundle,
+            tls=endpoint.tls,
         )
         self.calls = 0  # HTTP attempts made, retries included
 

@@ -20,6 +20,7 @@ import httpx
 from . import partner_wire as wire
 from .errors import EmisAuthError, EmisRejected, EmisUnavailable, PatientNotFound
 from .transport import (
+    TlsConfig,
     host_of,
     http_client,
     not_supported,
@@ -50,7 +51,7 @@ class PartnerEndpoint:
     token: str = ""
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
-    ca_bundle: str = ""  # a PEM file of the CAs to trust; "" for the public ones
+    tls: TlsConfig = TlsConfig()  # the CAs to trust, hippo-pcn's own certificate
 
     def __repr__(self) -> str:
         return (
@@ -86,7 +87,7 @@ class PartnerApiClient:
             connect_timeout=endpoint.connect_timeout,
             read_timeout=endpoint.read_timeout,
             transport=transport,
-            ca_bundle=endpoint.ca_bundle,
+            tls=endpoint.tls,
         )
         self.calls = 0  # HTTP attempts made, retries included
         self.warnings: list[str] = []

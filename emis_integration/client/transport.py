@@ -13,6 +13,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -29,16 +30,37 @@ MAX_RETRY_SLEEP = 5.0
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """How the EMIS clients do TLS. `ca_bundle`: a PEM file of the CAs to trust
+    (EMIS_CA_BUNDLE: the NHS's, for an EMIS reached through Spine or HSCN), or ""
+    for the public CAs (certifi, as httpx trusts by default). `client_cert` and
+    `client_key`: hippo-pcn's own endpoint certificate and its key (PEM files;
+    the key may sit in the certificate's file), presented when EMIS asks for
+    one: mutual TLS, as GP Connect over Spine authenticates the consumer."""
+
+    ca_bundle: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+
+
+def tls_context(config: TlsConfig | None = None) -> ssl.SSLContext:
+    """The TLS context every EMIS client of this process shares for `config` (by
+    default the public CAs and no client certificate): certificates and host
+    names always verified. Loading a CA bundle takes ~20 ms, longer than a whole
+    poll of an unchanged PCN, so it is loaded once per process, not per client."""
+    return _tls_context(TlsConfig() if config is None else config)
+
+
 @functools.lru_cache(maxsize=4)
-def tls_context(ca_bundle: str = "") -> ssl.SSLContext:
-    """The TLS context every EMIS client of this process shares: certificates and
-    host names verified against `ca_bundle` (a PEM file: EMIS_CA_BUNDLE, for an
-    EMIS reached through a private CA such as the NHS's), or the public CAs
-    (certifi, as httpx trusts by default). Loading a CA bundle takes ~20 ms, longer
-    than a whole poll of an unchanged PCN, so it is loaded once, not per client."""
-    if ca_bundle:
-        return ssl.create_default_context(cafile=ca_bundle)
-    return httpx.create_ssl_context()
+def _tls_context(config: TlsConfig) -> ssl.SSLContext:
+    if config.ca_bundle:
+        context = ssl.create_default_context(cafile=config.ca_bundle)
+    else:
+        context = httpx.create_ssl_context()
+    if config.client_cert:
+        context.load_cert_chain(config.client_cert, config.client_key or None)
+    return context
 
 
 def http_client(
@@ -46,7 +68,7 @@ def http_client(
     connect_timeout: float,
     read_timeout: float,
     transport: httpx.BaseTransport | None,
-    ca_bundle: str = "",
+    tls: TlsConfig | None = None,
 ) -> httpx.Client:
     """An httpx client whose every phase has a timeout; redirects are not followed
     (an EMIS endpoint that redirects is misconfigured, and would carry our
@@ -58,7 +80,7 @@ def http_client(
         timeout=timeout,
         transport=transport,
         follow_redirects=False,
-        verify=tls_context(ca_bundle),
+        verify=tls_context(tls),
     )
 
 
@@ -101,6 +123,11 @@ def send(
             spine_code="CONNECT",
         ) from exc
     except httpx.HTTPError as exc:
+        tls = _tls_failure(exc)
+        if tls is not None:
+            # Past the handshake (TLS 1.3 says a missing client certificate then):
+            # the request was sent, so EMIS may have seen it ("NETWORK").
+            raise EmisUnavailable(tls.format(host=host), spine_code="NETWORK") from exc
         raise EmisUnavailable(
             f"The connection to {host} failed ({type(exc).__name__}).", spine_code="NETWORK"
         ) from exc
@@ -117,6 +144,12 @@ def _tls_failure(exc: BaseException) -> str | None:
                 "Could not connect to {host} securely: its certificate could not be "
                 f"verified ({reason}). Check the base URL, and EMIS_CA_BUNDLE if this "
                 "EMIS is reached through a private CA."
+            )
+        if isinstance(seen, ssl.SSLError) and "CERTIFICATE_REQUIRED" in str(seen.reason):
+            return (
+                "Could not connect to {host} securely: EMIS asked for hippo-pcn's own "
+                "certificate (mutual TLS) and none was accepted. Set EMIS_CLIENT_CERT "
+                "(and EMIS_CLIENT_KEY) to hippo-pcn's endpoint certificate."
             )
         if isinstance(seen, ssl.SSLError):
             return (

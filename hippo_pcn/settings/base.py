@@ -443,12 +443,30 @@ EMIS_RETRY_BACKOFF = env.float("EMIS_RETRY_BACKOFF", default=0.5)
 # The CAs to trust for EMIS's certificates: a PEM file (the NHS's root and issuing CAs
 # when EMIS is reached through Spine or HSCN), or "" for the public CAs (certifi).
 EMIS_CA_BUNDLE = env.str("EMIS_CA_BUNDLE", default="")
-if EMIS_CA_BUNDLE and not Path(EMIS_CA_BUNDLE).is_file():
+# hippo-pcn's own endpoint certificate and key (PEM files; the key may be in the
+# certificate's file), for EMIS reached by mutual TLS (GP Connect over Spine).
+EMIS_CLIENT_CERT = env.str("EMIS_CLIENT_CERT", default="")
+EMIS_CLIENT_KEY = env.str("EMIS_CLIENT_KEY", default="")
+for _name, _what in (
+    (
+        "EMIS_CA_BUNDLE",
+        "a PEM file of the CAs to trust for EMIS, or leave it unset for the public CAs",
+    ),
+    ("EMIS_CLIENT_CERT", "hippo-pcn's endpoint certificate (PEM), or leave it unset"),
+    ("EMIS_CLIENT_KEY", "the PEM file of that certificate's private key, or leave it unset"),
+):
+    _path = globals()[_name]
+    if _path and not Path(_path).is_file():
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"{_name} names {_path!r}, which is not a file: set it to {_what}."
+        )
+if EMIS_CLIENT_KEY and not EMIS_CLIENT_CERT:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(
-        f"EMIS_CA_BUNDLE names {EMIS_CA_BUNDLE!r}, which is not a file: set it to a PEM "
-        "file of the CAs to trust for EMIS, or leave it unset for the public CAs."
+        "EMIS_CLIENT_KEY is set without EMIS_CLIENT_CERT: set the certificate too, or neither."
     )
 # A dotted path to a callable returning an httpx transport, or "" for real HTTP.
 EMIS_HTTP_TRANSPORT_FACTORY = env.str("EMIS_HTTP_TRANSPORT_FACTORY", default="")

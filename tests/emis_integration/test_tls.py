@@ -1,5 +1,6 @@
 """EMIS over https: certificates verified against the public CAs or the bundle in
-EMIS_CA_BUNDLE, one TLS context per process shared by every client, and a
+EMIS_CA_BUNDLE, hippo-pcn's own certificate presented for mutual TLS
+(EMIS_CLIENT_CERT), one TLS context per process shared by every client, and a
 certificate that fails said in plain words (not "refused or not found")."""
 
 import ssl
@@ -11,10 +12,10 @@ import trustme
 from emis_integration import services
 from emis_integration.client import EmisUnavailable
 from emis_integration.client.partner import PartnerApiClient, PartnerEndpoint
-from emis_integration.client.transport import tls_context
+from emis_integration.client.transport import TlsConfig, tls_context
 from emis_integration.models import ConnectionStatus as S
 from emis_integration.models import EmisConnection
-from emis_integration.selectors import partner_client
+from emis_integration.selectors import emis_tls, partner_client
 
 from .fault_server import FaultServer, Reply
 
@@ -43,6 +44,29 @@ def ca_bundle(ca, tmp_path):
     return str(path)
 
 
+@pytest.fixture
+def mutual_tls_emis(ca):
+    """An https server that, as Spine does, accepts only clients presenting a
+    certificate its CA issued."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    with FaultServer(tls=context) as server:
+        server.default = Reply(200, {"appointmentSession": []})
+        yield server
+
+
+@pytest.fixture
+def client_cert(ca, tmp_path):
+    """hippo-pcn's endpoint certificate and key, in one PEM file."""
+    path = tmp_path / "hippo-pcn-endpoint.pem"
+    ca.issue_cert("hippo-pcn.example.nhs.uk").private_key_and_cert_chain_pem.write_to_path(
+        str(path)
+    )
+    return str(path)
+
+
 def _client(server, **endpoint):
     return PartnerApiClient(
         PartnerEndpoint(
@@ -64,7 +88,7 @@ def test_a_certificate_from_an_untrusted_ca_is_refused_in_plain_words(https_emis
 
 
 def test_the_ca_bundle_is_trusted_when_configured(https_emis, ca_bundle):
-    with _client(https_emis, ca_bundle=ca_bundle) as client:
+    with _client(https_emis, tls=TlsConfig(ca_bundle=ca_bundle)) as client:
         assert client.appointment_sessions(start=TODAY, end=TODAY) == []
     assert len(https_emis.seen) == 1
 
@@ -72,20 +96,43 @@ def test_the_ca_bundle_is_trusted_when_configured(https_emis, ca_bundle):
 def test_plain_http_at_an_https_address_is_a_failed_handshake(ca_bundle):
     with FaultServer() as server:
         url = server.root_url.replace("http://", "https://")
-        client = PartnerApiClient(PartnerEndpoint(base_url=url, ca_bundle=ca_bundle), max_retries=0)
+        endpoint = PartnerEndpoint(base_url=url, tls=TlsConfig(ca_bundle=ca_bundle))
+        client = PartnerApiClient(endpoint, max_retries=0)
         with client, pytest.raises(EmisUnavailable) as caught:
             client.appointment_sessions(start=TODAY, end=TODAY)
     assert "TLS handshake failed" in caught.value.message
 
 
-def test_every_client_of_a_process_shares_one_verifying_context(emis_world, ca_bundle):
+def test_hippo_pcns_certificate_is_presented_when_emis_asks(
+    mutual_tls_emis, ca_bundle, client_cert
+):
+    no_certificate = _client(mutual_tls_emis, tls=TlsConfig(ca_bundle=ca_bundle))
+    with no_certificate as client, pytest.raises(EmisUnavailable) as caught:
+        client.appointment_sessions(start=TODAY, end=TODAY)
+    assert "asked for hippo-pcn's own certificate" in caught.value.message
+    assert "EMIS_CLIENT_CERT" in caught.value.message
+    assert mutual_tls_emis.seen == []
+
+    tls = TlsConfig(ca_bundle=ca_bundle, client_cert=client_cert)
+    with _client(mutual_tls_emis, tls=tls) as client:
+        assert client.appointment_sessions(start=TODAY, end=TODAY) == []
+    assert len(mutual_tls_emis.seen) == 1
+
+
+def test_every_client_of_a_process_shares_one_verifying_context(
+    emis_world, ca_bundle, client_cert, settings
+):
+    settings.EMIS_CA_BUNDLE = ca_bundle
+    settings.EMIS_CLIENT_CERT = client_cert
+    assert emis_tls() == TlsConfig(ca_bundle=ca_bundle, client_cert=client_cert)
     connection = emis_world.connections["U10001"]
     first, second = partner_client(connection=connection), partner_client(connection=connection)
     try:
-        assert tls_context() is tls_context()
-        assert tls_context(ca_bundle) is tls_context(ca_bundle)
-        assert tls_context(ca_bundle) is not tls_context()
-        for context in (tls_context(), tls_context(ca_bundle)):
+        assert first.endpoint.tls == second.endpoint.tls == emis_tls()
+        assert tls_context() is tls_context(TlsConfig())
+        assert tls_context(emis_tls()) is tls_context(emis_tls())
+        assert tls_context(emis_tls()) is not tls_context()
+        for context in (tls_context(), tls_context(emis_tls())):
             assert context.verify_mode == ssl.CERT_REQUIRED
             assert context.check_hostname
     finally:
