@@ -114,46 +114,48 @@ def send(
             spine_code="TIMEOUT",
         ) from exc
     except httpx.ConnectError as exc:
-        tls = _tls_failure(exc)
+        tls = _tls_failure(exc, host)
         if tls is not None:
-            raise EmisUnavailable(tls.format(host=host), spine_code="CONNECT") from exc
+            raise EmisUnavailable(tls, spine_code="CONNECT") from exc
         raise EmisUnavailable(
             f"Could not connect to {host}: the connection was refused or the host was not "
             "found. Check the base URL.",
             spine_code="CONNECT",
         ) from exc
     except httpx.HTTPError as exc:
-        tls = _tls_failure(exc)
+        tls = _tls_failure(exc, host)
         if tls is not None:
             # Past the handshake (TLS 1.3 says a missing client certificate then):
             # the request was sent, so EMIS may have seen it ("NETWORK").
-            raise EmisUnavailable(tls.format(host=host), spine_code="NETWORK") from exc
+            raise EmisUnavailable(tls, spine_code="NETWORK") from exc
         raise EmisUnavailable(
             f"The connection to {host} failed ({type(exc).__name__}).", spine_code="NETWORK"
         ) from exc
 
 
-def _tls_failure(exc: BaseException) -> str | None:
-    """What went wrong setting up TLS, in plain words with a `{host}` to fill
-    in, when that is why the connection failed (None otherwise)."""
+def _tls_failure(exc: BaseException, host: str) -> str | None:
+    """What went wrong setting up TLS with `host`, in plain words, when that is
+    why the connection failed (None otherwise)."""
     seen: BaseException | None = exc
-    while seen is not None:
+    for _ in range(10):  # the chain of causes, however it was built
+        if seen is None:
+            return None
         if isinstance(seen, ssl.SSLCertVerificationError):
             reason = seen.verify_message or seen.reason or "not trusted"
             return (
-                "Could not connect to {host} securely: its certificate could not be "
+                f"Could not connect to {host} securely: its certificate could not be "
                 f"verified ({reason}). Check the base URL, and EMIS_CA_BUNDLE if this "
                 "EMIS is reached through a private CA."
             )
         if isinstance(seen, ssl.SSLError) and "CERTIFICATE_REQUIRED" in str(seen.reason):
             return (
-                "Could not connect to {host} securely: EMIS asked for hippo-pcn's own "
+                f"Could not connect to {host} securely: EMIS asked for hippo-pcn's own "
                 "certificate (mutual TLS) and none was accepted. Set EMIS_CLIENT_CERT "
                 "(and EMIS_CLIENT_KEY) to hippo-pcn's endpoint certificate."
             )
         if isinstance(seen, ssl.SSLError):
             return (
-                "Could not connect to {host} securely: the TLS handshake failed "
+                f"Could not connect to {host} securely: the TLS handshake failed "
                 f"({seen.reason or type(seen).__name__}). Check that the base URL is "
                 "EMIS's https address."
             )
