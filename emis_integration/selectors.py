@@ -288,6 +288,7 @@ def emis_tls() -> TlsConfig:
         ca_bundle=settings.EMIS_CA_BUNDLE,
         client_cert=settings.EMIS_CLIENT_CERT,
         client_key=settings.EMIS_CLIENT_KEY,
+        key_password=settings.EMIS_CLIENT_KEY_PASSWORD,
     )
 
 

@@ -13,7 +13,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -37,11 +37,14 @@ class TlsConfig:
     for the public CAs (certifi, as httpx trusts by default). `client_cert` and
     `client_key`: hippo-pcn's own endpoint certificate and its key (PEM files;
     the key may sit in the certificate's file), presented when EMIS asks for
-    one: mutual TLS, as GP Connect over Spine authenticates the consumer."""
+    one: mutual TLS, as GP Connect over Spine authenticates the consumer.
+    `key_password` unlocks an encrypted key (never prompted for: a process
+    without a terminal would wait for ever)."""
 
     ca_bundle: str = ""
     client_cert: str = ""
     client_key: str = ""
+    key_password: str = field(default="", repr=False)
 
 
 def tls_context(config: TlsConfig | None = None) -> ssl.SSLContext:
@@ -59,7 +62,11 @@ def _tls_context(config: TlsConfig) -> ssl.SSLContext:
     else:
         context = httpx.create_ssl_context()
     if config.client_cert:
-        context.load_cert_chain(config.client_cert, config.client_key or None)
+        context.load_cert_chain(
+            config.client_cert,
+            config.client_key or None,
+            password=lambda: config.key_password.encode(),
+        )
     return context
 
 

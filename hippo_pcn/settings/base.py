@@ -447,6 +447,7 @@ EMIS_CA_BUNDLE = env.str("EMIS_CA_BUNDLE", default="")
 # certificate's file), for EMIS reached by mutual TLS (GP Connect over Spine).
 EMIS_CLIENT_CERT = env.str("EMIS_CLIENT_CERT", default="")
 EMIS_CLIENT_KEY = env.str("EMIS_CLIENT_KEY", default="")
+EMIS_CLIENT_KEY_PASSWORD = env.str("EMIS_CLIENT_KEY_PASSWORD", default="")  # if encrypted
 for _name, _what in (
     (
         "EMIS_CA_BUNDLE",

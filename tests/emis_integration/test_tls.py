@@ -10,6 +10,7 @@ import pytest
 import trustme
 
 from emis_integration import services
+from emis_integration.checks import emis_tls_loads
 from emis_integration.client import EmisUnavailable
 from emis_integration.client.partner import PartnerApiClient, PartnerEndpoint
 from emis_integration.client.transport import TlsConfig, tls_context
@@ -156,3 +157,56 @@ def test_support_sees_the_certificate_failure_when_testing_a_connection(
     connection.refresh_from_db()
     assert connection.status == S.TESTING
     assert "certificate could not be verified" in connection.last_test_message
+
+
+@pytest.fixture
+def encrypted_client_key(ca, tmp_path):
+    """hippo-pcn's certificate in one file and its key, encrypted, in another."""
+    from cryptography.hazmat.primitives import serialization
+
+    issued = ca.issue_cert("hippo-pcn.example.nhs.uk")
+    cert = tmp_path / "endpoint.crt"
+    cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+    key = serialization.load_pem_private_key(issued.private_key_pem.bytes(), password=None)
+    encrypted = tmp_path / "endpoint.key"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"key-passphrase-42"),
+        )
+    )
+    return str(cert), str(encrypted)
+
+
+def test_an_encrypted_key_is_unlocked_with_its_password_and_never_prompted_for(
+    mutual_tls_emis, ca_bundle, encrypted_client_key
+):
+    cert, key = encrypted_client_key
+    locked = TlsConfig(ca_bundle=ca_bundle, client_cert=cert, client_key=key)
+    with pytest.raises(ssl.SSLError):  # no password: an error at once, not a prompt
+        tls_context(locked)
+    tls = TlsConfig(
+        ca_bundle=ca_bundle, client_cert=cert, client_key=key, key_password="key-passphrase-42"
+    )
+    assert "key-passphrase-42" not in repr(tls)
+    with _client(mutual_tls_emis, tls=tls) as client:
+        assert client.appointment_sessions(start=TODAY, end=TODAY) == []
+
+
+def test_the_system_check_reports_a_tls_set_up_that_cannot_load(
+    settings, tmp_path, ca_bundle, encrypted_client_key
+):
+    assert emis_tls_loads() == []
+    not_a_bundle = tmp_path / "not-a-bundle.pem"
+    not_a_bundle.write_text("this is not a certificate")
+    settings.EMIS_CA_BUNDLE = str(not_a_bundle)
+    (error,) = emis_tls_loads()
+    assert error.id == "emis_integration.E001"
+    assert "cannot be loaded" in error.msg
+    settings.EMIS_CA_BUNDLE = ca_bundle
+    settings.EMIS_CLIENT_CERT, settings.EMIS_CLIENT_KEY = encrypted_client_key
+    (error,) = emis_tls_loads()
+    assert "EMIS_CLIENT_KEY_PASSWORD" in error.hint
+    settings.EMIS_CLIENT_KEY_PASSWORD = "key-passphrase-42"
+    assert emis_tls_loads() == []
