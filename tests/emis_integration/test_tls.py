@@ -28,13 +28,29 @@ def ca():
     return trustme.CA()
 
 
-@pytest.fixture
-def https_emis(ca):
-    """An https server on 127.0.0.1 whose certificate a private CA issued."""
+def _https_emis(ca, *, client_certificate_required: bool):
+    """An https server on 127.0.0.1 whose certificate a private CA issued; with
+    `client_certificate_required`, as Spine does, it accepts only clients
+    presenting a certificate that CA issued."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
-    with FaultServer(tls=context) as server:
-        server.default = Reply(200, {"appointmentSession": []})
+    if client_certificate_required:
+        ca.configure_trust(context)
+        context.verify_mode = ssl.CERT_REQUIRED
+    server = FaultServer(tls=context)
+    server.default = Reply(200, {"appointmentSession": []})
+    return server
+
+
+@pytest.fixture
+def https_emis(ca):
+    with _https_emis(ca, client_certificate_required=False) as server:
+        yield server
+
+
+@pytest.fixture
+def mutual_tls_emis(ca):
+    with _https_emis(ca, client_certificate_required=True) as server:
         yield server
 
 
@@ -43,19 +59,6 @@ def ca_bundle(ca, tmp_path):
     path = tmp_path / "emis-ca.pem"
     ca.cert_pem.write_to_path(str(path))
     return str(path)
-
-
-@pytest.fixture
-def mutual_tls_emis(ca):
-    """An https server that, as Spine does, accepts only clients presenting a
-    certificate its CA issued."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    ca.configure_trust(context)
-    context.verify_mode = ssl.CERT_REQUIRED
-    with FaultServer(tls=context) as server:
-        server.default = Reply(200, {"appointmentSession": []})
-        yield server
 
 
 @pytest.fixture
