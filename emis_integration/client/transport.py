@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import ssl
 import time
 from collections.abc import Callable
@@ -51,12 +52,25 @@ def tls_context(config: TlsConfig | None = None) -> ssl.SSLContext:
     """The TLS context every EMIS client of this process shares for `config` (by
     default the public CAs and no client certificate): certificates and host
     names always verified. Loading a CA bundle takes ~20 ms, longer than a whole
-    poll of an unchanged PCN, so it is loaded once per process, not per client."""
-    return _tls_context(TlsConfig() if config is None else config)
+    poll of an unchanged PCN, so it is loaded once per process, not per client,
+    and again only when one of its files changes (a renewed certificate is used
+    from the next client on, without a restart)."""
+    config = TlsConfig() if config is None else config
+    return _tls_context(config, _file_stamps(config))
+
+
+def _file_stamps(config: TlsConfig) -> tuple[int, ...]:
+    stamps = []
+    for path in (config.ca_bundle, config.client_cert, config.client_key):
+        try:
+            stamps.append(os.stat(path).st_mtime_ns if path else 0)
+        except OSError:
+            stamps.append(-1)
+    return tuple(stamps)
 
 
 @functools.lru_cache(maxsize=4)
-def _tls_context(config: TlsConfig) -> ssl.SSLContext:
+def _tls_context(config: TlsConfig, stamps: tuple[int, ...]) -> ssl.SSLContext:
     if config.ca_bundle:
         context = ssl.create_default_context(cafile=config.ca_bundle)
     else:

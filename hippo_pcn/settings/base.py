@@ -448,6 +448,8 @@ EMIS_CA_BUNDLE = env.str("EMIS_CA_BUNDLE", default="")
 EMIS_CLIENT_CERT = env.str("EMIS_CLIENT_CERT", default="")
 EMIS_CLIENT_KEY = env.str("EMIS_CLIENT_KEY", default="")
 EMIS_CLIENT_KEY_PASSWORD = env.str("EMIS_CLIENT_KEY_PASSWORD", default="")  # if encrypted
+# Support is emailed (once) this many days before that certificate expires.
+EMIS_CLIENT_CERT_WARN_DAYS = env.int("EMIS_CLIENT_CERT_WARN_DAYS", default=30)
 for _name, _what in (
     (
         "EMIS_CA_BUNDLE",
