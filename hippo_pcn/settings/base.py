@@ -94,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "hippo_pcn.organisations.context_processors.staff_navigation",
                 "tracing.context_processors.poll_alerts",  # tracing: support poll alert banner
+                "emis_integration.context_processors.certificate_alert",  # its support banner
             ],
         },
     },

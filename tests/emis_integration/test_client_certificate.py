@@ -146,3 +146,26 @@ def test_a_renewed_certificate_is_used_without_a_restart(certificate):
     stat = os.stat(path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert tls_context(tls) is not before
+
+
+def test_support_sees_a_banner_on_admin_pages_others_do_not(
+    client_for, support_user, pcn_admin, certificate
+):
+    certificate(datetime.now(UTC) + timedelta(days=10))
+    page = client_for(support_user).get(reverse("admin:index")).content.decode()
+    assert 'data-testid="emis-certificate-alert"' in page
+    assert "EMIS certificate expiring:" in page
+    assert "in 9 days" in page or "in 10 days" in page
+    assert 'data-testid="emis-certificate-alert"' not in (
+        client_for(pcn_admin).get(reverse("admin:index")).content.decode()
+    )
+
+    certificate(datetime.now(UTC) + timedelta(days=400))  # renewed: gone at once
+    page = client_for(support_user).get(reverse("admin:index")).content.decode()
+    assert 'data-testid="emis-certificate-alert"' not in page
+
+
+def test_no_banner_without_a_client_certificate(client_for, support_user, settings):
+    settings.EMIS_CLIENT_CERT = ""
+    page = client_for(support_user).get(reverse("admin:index")).content.decode()
+    assert 'data-testid="emis-certificate-alert"' not in page
