@@ -72,10 +72,9 @@ def client_certificate_state(*, now: datetime | None = None) -> CertificateState
             "every call until a renewed one is installed in EMIS_CLIENT_CERT."
         )
     else:
-        summary = (
-            f"hippo-pcn's EMIS certificate ({subject}) expires on {when}, in "
-            f"{int(days_left)} day{'s' if int(days_left) != 1 else ''}."
-        )
+        days = round(days_left)
+        left = "less than a day" if days < 1 else f"{days} day{'s' if days != 1 else ''}"
+        summary = f"hippo-pcn's EMIS certificate ({subject}) expires on {when}, in {left}."
     return CertificateState(
         configured=True, subject=subject, not_after=not_after, days_left=days_left, summary=summary
     )
