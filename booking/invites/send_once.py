@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import (
@@ -60,38 +60,42 @@ def _send_once(
     be sending it, so the task retries later. Any later try asks first as well. "Sent" and `on_sent` (the caller's
     mark: the invitation sent, the reminder counted) commit in one transaction."""
     backend = backend or get_backend()
-    record, _ = MessageSend.objects.get_or_create(
-        key=key,
-        defaults={
-            "kind": kind,
-            "invite": invite,
-            "booking": booking,
-            "number": number,
-            "reference": _new_reference(key),
-        },
-    )
     now = timezone.now()
-    with transaction.atomic():
-        record = MessageSend.objects.select_for_update().get(pk=record.pk)
-        if record.status == MessageSendStatus.SENT:
-            return False
-        if record.status == MessageSendStatus.SENDING or record.attempts:
-            # Tried before (an error may have come after Notify saved it): ask first.
-            provider_id = backend.lookup(record.reference)
-            if provider_id is not None:
-                _record_sent(record, provider_id=provider_id, on_sent=on_sent)
-                logger.info("Message %s had gone: settled without sending again", record.key)
+    record = _created_sending(
+        key=key, kind=kind, invite=invite, booking=booking, number=number, now=now
+    )
+    if record is None:  # tried before, or being tried: the checks below decide
+        record, _ = MessageSend.objects.get_or_create(
+            key=key,
+            defaults={
+                "kind": kind,
+                "invite": invite,
+                "booking": booking,
+                "number": number,
+                "reference": _new_reference(key),
+            },
+        )
+        with transaction.atomic():
+            record = MessageSend.objects.select_for_update().get(pk=record.pk)
+            if record.status == MessageSendStatus.SENT:
                 return False
-        if record.status == MessageSendStatus.SENDING:
-            since = record.sending_since or now
-            if since > now - timedelta(seconds=SEND_LEASE_SECONDS):
-                raise NotifyOutcomeUnknown(
-                    "This message is being sent by another worker; it is checked again later."
-                )
-        record.status = MessageSendStatus.SENDING
-        record.sending_since = now
-        record.attempts += 1
-        record.save(update_fields=["status", "sending_since", "attempts"])
+            if record.status == MessageSendStatus.SENDING or record.attempts:
+                # Tried before (an error may have come after Notify saved it): ask first.
+                provider_id = backend.lookup(record.reference)
+                if provider_id is not None:
+                    _record_sent(record, provider_id=provider_id, on_sent=on_sent)
+                    logger.info("Message %s had gone: settled without sending again", record.key)
+                    return False
+            if record.status == MessageSendStatus.SENDING:
+                since = record.sending_since or now
+                if since > now - timedelta(seconds=SEND_LEASE_SECONDS):
+                    raise NotifyOutcomeUnknown(
+                        "This message is being sent by another worker; it is checked again later."
+                    )
+            record.status = MessageSendStatus.SENDING
+            record.sending_since = now
+            record.attempts += 1
+            record.save(update_fields=["status", "sending_since", "attempts"])
     try:
         provider_id = message_send(message=build(record.reference), backend=backend)
     except NotifyOutcomeUnknown as exc:
@@ -107,6 +111,35 @@ def _send_once(
     with transaction.atomic():
         _record_sent(record, provider_id=provider_id, on_sent=on_sent)
     return True
+
+
+def _created_sending(
+    *,
+    key: str,
+    kind: str,
+    invite: Invite,
+    booking: Booking | None,
+    number: int,
+    now: datetime,
+) -> MessageSend | None:
+    """A message never tried before: its send record is created already
+    "sending", in one transaction (the common case: one commit, not two, before
+    the notifier is called). None when a record with this key exists."""
+    try:
+        with transaction.atomic():
+            return MessageSend.objects.create(
+                key=key,
+                kind=kind,
+                invite=invite,
+                booking=booking,
+                number=number,
+                reference=_new_reference(key),
+                status=MessageSendStatus.SENDING,
+                sending_since=now,
+                attempts=1,
+            )
+    except IntegrityError:
+        return None
 
 
 def _record_sent(

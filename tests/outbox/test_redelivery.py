@@ -199,3 +199,44 @@ def test_confirmation_whose_fate_is_unknown_is_checked_again_after_the_lease(
         ran = real_broker.work()
     assert [item.kwargs for item in ran] == [{"check": 1}]
     assert [m.message.kind for m in messages_sent] == ["cancellation"]
+
+
+class ChecksTheClaim(notify.LocmemBackend):
+    """Notes, as the notifier is called, what the message's send record says."""
+
+    seen: list[tuple[str, int, str]] = []
+
+    def send(self, message):
+        record = MessageSend.objects.get(reference=message.reference)
+        ChecksTheClaim.seen.append((record.status, record.attempts, record.reference))
+        return super().send(message)
+
+
+def test_a_first_send_is_claimed_by_its_insert_and_a_redelivery_locks_the_record(
+    active, patients, practice_admin, real_broker, notifier, messages_sent, worker_retries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ChecksTheClaim.seen = []
+    invites.invites_create(campaign=active, patients=patients[:1], user=practice_admin)
+    message = delivered(real_broker, invites.SEND_INVITES_TASK)
+    notifier(KilledBeforeSending)
+    with CaptureQueriesContext(connection) as first, pytest.raises(WorkerKilled):
+        run(message)
+    # A message never tried: created already "sending", attempt 1, before the
+    # notifier is called; no read of the record, no row lock.
+    record = MessageSend.objects.get()
+    assert (record.status, record.attempts) == ("sending", 1)
+    assert not [q for q in first.captured_queries if "FOR UPDATE" in q["sql"]]
+
+    # Redelivered after the lease: the record is locked, checked and claimed again.
+    MessageSend.objects.update(
+        sending_since=F("sending_since") - timedelta(seconds=invites.SEND_LEASE_SECONDS + 1)
+    )
+    notifier(ChecksTheClaim)
+    with CaptureQueriesContext(connection) as again:
+        run(message)
+    assert [q for q in again.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert ChecksTheClaim.seen == [("sending", 2, record.reference)]
+    assert [m.message.kind for m in messages_sent] == ["invite"]
