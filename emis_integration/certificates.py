@@ -45,6 +45,16 @@ class CertificateState:
     def expiring(self) -> bool:
         return self.days_left is not None and self.days_left < settings.EMIS_CLIENT_CERT_WARN_DAYS
 
+    @property
+    def usable(self) -> bool:
+        """EMIS can still accept it (or none is configured)."""
+        return not self.configured or (self.readable and not self.expired)
+
+    @property
+    def needs_attention(self) -> bool:
+        """Support must act: expiring, expired or unreadable."""
+        return self.configured and (not self.readable or self.expiring)
+
 
 def client_certificate_state(*, now: datetime | None = None) -> CertificateState:
     """The certificate in EMIS_CLIENT_CERT (the first in the file: the
@@ -87,7 +97,7 @@ def client_certificate_health() -> dict[str, Any]:
     if not state.configured:
         return {"ok": True, "configured": False}
     return {
-        "ok": state.readable and not state.expired,
+        "ok": state.usable,
         "configured": True,
         "subject": state.subject,
         "expires_at": state.not_after.isoformat() if state.not_after else None,
@@ -114,13 +124,13 @@ def client_certificate_alert_check(*, now: datetime, runner: str) -> bool | None
     Run with the scheduler's alert checks (hippo_pcn/health/alerts.py), so the
     first of beat, a worker or the cron command to see it sends the one email."""
     state = client_certificate_state(now=now)
-    if not state.configured or (state.readable and not state.expiring):
+    if not state.needs_attention:
         cleared = [alert_clear(name=EXPIRING_ALERT), alert_clear(name=EXPIRED_ALERT)]
         if any(cleared):
             logger.warning("EMIS client certificate alert cleared: %s", state.summary)
             return False
         return None
-    name = EXPIRED_ALERT if (state.expired or not state.readable) else EXPIRING_ALERT
+    name = EXPIRING_ALERT if state.usable else EXPIRED_ALERT
     if not alert_raise(name=name, detail=state.summary, runner=runner, now=now):
         return None
     logger.error("EMIS client certificate (seen by the %s): %s", runner, state.summary)

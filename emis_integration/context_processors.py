@@ -18,6 +18,4 @@ def certificate_alert(request: HttpRequest) -> dict[str, Any]:
     if not request.path.startswith("/admin/") or not user_is_support(user=request.user):
         return {}
     state = client_certificate_state()
-    if not state.configured or (state.readable and not state.expiring):
-        return {}
-    return {"emis_certificate_alert": state}
+    return {"emis_certificate_alert": state} if state.needs_attention else {}

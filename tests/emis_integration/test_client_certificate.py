@@ -179,3 +179,13 @@ def test_no_banner_without_a_client_certificate(client_for, support_user, settin
     settings.EMIS_CLIENT_CERT = ""
     page = client_for(support_user).get(reverse("admin:index")).content.decode()
     assert 'data-testid="emis-certificate-alert"' not in page
+
+
+def test_the_banner_says_an_expired_certificate_is_not_usable(
+    client_for, support_user, certificate
+):
+    certificate(datetime.now(UTC) - timedelta(days=1))
+    page = client_for(support_user).get(reverse("admin:index")).content.decode()
+    assert "EMIS certificate not usable:" in page
+    assert "Until a renewed one is installed in EMIS_CLIENT_CERT" in page
+    assert "before then" not in page
