@@ -63,39 +63,18 @@ def _send_once(
     now = timezone.now()
     record = _created_sending(
         key=key, kind=kind, invite=invite, booking=booking, number=number, now=now
+    ) or _claimed_again(
+        key=key,
+        kind=kind,
+        invite=invite,
+        booking=booking,
+        number=number,
+        now=now,
+        backend=backend,
+        on_sent=on_sent,
     )
-    if record is None:  # tried before, or being tried: the checks below decide
-        record, _ = MessageSend.objects.get_or_create(
-            key=key,
-            defaults={
-                "kind": kind,
-                "invite": invite,
-                "booking": booking,
-                "number": number,
-                "reference": _new_reference(key),
-            },
-        )
-        with transaction.atomic():
-            record = MessageSend.objects.select_for_update().get(pk=record.pk)
-            if record.status == MessageSendStatus.SENT:
-                return False
-            if record.status == MessageSendStatus.SENDING or record.attempts:
-                # Tried before (an error may have come after Notify saved it): ask first.
-                provider_id = backend.lookup(record.reference)
-                if provider_id is not None:
-                    _record_sent(record, provider_id=provider_id, on_sent=on_sent)
-                    logger.info("Message %s had gone: settled without sending again", record.key)
-                    return False
-            if record.status == MessageSendStatus.SENDING:
-                since = record.sending_since or now
-                if since > now - timedelta(seconds=SEND_LEASE_SECONDS):
-                    raise NotifyOutcomeUnknown(
-                        "This message is being sent by another worker; it is checked again later."
-                    )
-            record.status = MessageSendStatus.SENDING
-            record.sending_since = now
-            record.attempts += 1
-            record.save(update_fields=["status", "sending_since", "attempts"])
+    if record is None:
+        return False
     try:
         provider_id = message_send(message=build(record.reference), backend=backend)
     except NotifyOutcomeUnknown as exc:
@@ -140,6 +119,54 @@ def _created_sending(
             )
     except IntegrityError:
         return None
+
+
+def _claimed_again(
+    *,
+    key: str,
+    kind: str,
+    invite: Invite,
+    booking: Booking | None,
+    number: int,
+    now: datetime,
+    backend: Backend,
+    on_sent: Callable[[str], None] | None,
+) -> MessageSend | None:
+    """A message tried before, or being tried: its record locked, and claimed
+    "sending" again unless it went already (None: settled as sent, the notifier
+    asked first) or another worker may still be sending it (raises)."""
+    record, _ = MessageSend.objects.get_or_create(
+        key=key,
+        defaults={
+            "kind": kind,
+            "invite": invite,
+            "booking": booking,
+            "number": number,
+            "reference": _new_reference(key),
+        },
+    )
+    with transaction.atomic():
+        record = MessageSend.objects.select_for_update().get(pk=record.pk)
+        if record.status == MessageSendStatus.SENT:
+            return None
+        if record.status == MessageSendStatus.SENDING or record.attempts:
+            # Tried before (an error may have come after Notify saved it): ask first.
+            provider_id = backend.lookup(record.reference)
+            if provider_id is not None:
+                _record_sent(record, provider_id=provider_id, on_sent=on_sent)
+                logger.info("Message %s had gone: settled without sending again", record.key)
+                return None
+        if record.status == MessageSendStatus.SENDING:
+            since = record.sending_since or now
+            if since > now - timedelta(seconds=SEND_LEASE_SECONDS):
+                raise NotifyOutcomeUnknown(
+                    "This message is being sent by another worker; it is checked again later."
+                )
+        record.status = MessageSendStatus.SENDING
+        record.sending_since = now
+        record.attempts += 1
+        record.save(update_fields=["status", "sending_since", "attempts"])
+    return record
 
 
 def _record_sent(
