@@ -9,13 +9,15 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error, register
 
-from .client.transport import tls_context
+from .client.transport import TlsConfig, tls_context
 from .selectors import emis_tls
 
 
 @register()
 def emis_tls_loads(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     config = emis_tls()
+    if config == TlsConfig():
+        return []  # the public CAs and no certificate of our own: nothing to load wrong
     try:
         tls_context(config)
     except (OSError, ssl.SSLError, ValueError) as exc:
